@@ -1,0 +1,42 @@
+"""The peer: the obvious PyTorch implementation, as anyone would first write it.
+
+Autograd through a ``torch.where`` smoothed ReLU, the whole batch at once, the attack's
+input gradient from ``torch.autograd.grad``. It is what the engine's speed is measured
+against (``python -m core bench``); it is not used anywhere else.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def smoothed_relu(z, q, rho):
+    return torch.where(z <= 0, torch.zeros_like(z), torch.where(z <= rho, z**q / (q * rho ** (q - 1)), z - (1 - 1 / q) * rho))
+
+
+def forward(W, X, k, m, q, rho):
+    Z = torch.einsum("npd,kd->npk", X, W)
+    return smoothed_relu(Z, q, rho).sum(1).view(X.shape[0], k, m).sum(2)
+
+
+def margin(F, y):
+    others = F.clone()
+    others[torch.arange(len(y)), y] = float("-inf")
+    return others.max(1).values - F[torch.arange(len(y)), y]
+
+
+def patch_clip(delta, eps):
+    norms = delta.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+    return delta * (eps / norms).clamp(max=1.0)
+
+
+def step(W, X, y, cfg, adversarial: bool):
+    """One full-batch step of standard or the paper's one-step adversarial training."""
+    W = W.detach().requires_grad_(True)
+    if adversarial:
+        Xr = X.detach().requires_grad_(True)
+        (gx,) = torch.autograd.grad(margin(forward(W, Xr, cfg.k, cfg.m, cfg.q, cfg.rho), y).sum(), Xr)
+        X = X + patch_clip(cfg.eta_a * gx, cfg.eps)
+    loss = torch.nn.functional.cross_entropy(forward(W, X, cfg.k, cfg.m, cfg.q, cfg.rho), y)
+    (gw,) = torch.autograd.grad(loss, W)
+    return (W - cfg.eta * gw).detach()

@@ -1,0 +1,53 @@
+"""The paper's qualitative claims as checks on a finished twin run.
+
+Used by the tests (on small presets, several seeds), by the knob search written up in
+docs/, and by anyone asking "did this run show what the theory says?".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Claim:
+    mode: str
+    text: str
+    passed: bool
+    value: float
+
+
+def peak(history: list[dict], metric: str) -> float:
+    return max((row[metric] for row in history), default=float("nan"))
+
+
+def check_claims(results: dict) -> list[Claim]:
+    """Theorem 4.3 for the standard run, Theorem 4.4 for the adversarial one."""
+    claims: list[Claim] = []
+    if "std" in results:
+        f = results["std"].final
+        claims += [
+            Claim("std", "corr_nonrobust >= 1.5 corr_robust", f["corr_nonrobust"] >= 1.5 * f["corr_robust"],
+                  f["corr_nonrobust"] / max(f["corr_robust"], 1e-12)),
+            Claim("std", "acc_clean >= 0.99", f["acc_clean"] >= 0.99, f["acc_clean"]),
+            Claim("std", "acc_swap <= 0.05", f["acc_swap"] <= 0.05, f["acc_swap"]),
+            Claim("std", "acc_pgd <= 0.05", f["acc_pgd"] <= 0.05, f["acc_pgd"]),
+            Claim("std", "acc_nonrobust_feature >= 0.9", f["acc_nonrobust_feature"] >= 0.9,
+                  f["acc_nonrobust_feature"]),
+        ]
+    if "adv" in results:
+        r = results["adv"]
+        f = r.final
+        claims += [
+            Claim("adv", "corr_robust > corr_nonrobust", f["corr_robust"] > f["corr_nonrobust"],
+                  f["corr_robust"] - f["corr_nonrobust"]),
+            Claim("adv", "has a phase transition", r.phase_transition_step is not None,
+                  float(r.phase_transition_step if r.phase_transition_step is not None else -1)),
+            Claim("adv", "acc_clean >= 0.95", f["acc_clean"] >= 0.95, f["acc_clean"]),
+            Claim("adv", "acc_swap >= 0.9", f["acc_swap"] >= 0.9, f["acc_swap"]),
+            Claim("adv", "acc_robust_feature >= 0.95", f["acc_robust_feature"] >= 0.95, f["acc_robust_feature"]),
+        ]
+        if "std" in results:
+            gain = peak(r.history, "acc_pgd") - peak(results["std"].history, "acc_pgd")
+            claims.append(Claim("adv", "peak acc_pgd >= std's + 0.15", gain >= 0.15, gain))
+    return claims

@@ -1,0 +1,159 @@
+"""Command line: ``python -m core {presets,run,bench,checks}``.
+
+Bad fields or values exit with code 2 and a one-line message, before any work starts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .checks import assumption_checks
+from .config import MODES, Config, ConfigError
+from .metrics import METRICS
+from .presets import PRESETS, get_preset
+
+SUMMARY_METRICS = ("corr_robust", "corr_nonrobust", "acc_clean", "acc_pgd", "acc_swap",
+                   "acc_robust_feature", "acc_nonrobust_feature", "loss")
+
+
+def build_config(args) -> Config:
+    preset = get_preset(args.preset)
+    cfg = preset.config()
+    pairs = list(args.set or [])
+    if getattr(args, "device", None):
+        pairs.append(f"device={args.device}")
+    return cfg.with_overrides(pairs)
+
+
+def run_json(cfg: Config, results) -> dict:
+    """The --json contract: config, then per mode final metrics, transition and history."""
+    return {
+        "config": cfg.to_dict(),
+        "runs": {
+            mode: {
+                "status": r.status,
+                "reason": r.reason,
+                "final": r.final,
+                "phase_transition_step": r.phase_transition_step,
+                "history": r.history,
+                "train_seconds": r.train_seconds,
+                "eval_seconds": r.eval_seconds,
+            }
+            for mode, r in results.items()
+        },
+    }
+
+
+def summary_table(results) -> str:
+    modes = list(results)
+    lines = [f"{'metric':<24}" + "".join(f"{m:>12}" for m in modes)]
+    for name in SUMMARY_METRICS:
+        lines.append(f"{name:<24}" + "".join(f"{results[m].final.get(name, float('nan')):>12.3f}" for m in modes))
+    lines.append(f"{'phase_transition_step':<24}" + "".join(f"{str(results[m].phase_transition_step):>12}" for m in modes))
+    lines.append(f"{'status':<24}" + "".join(f"{results[m].status:>12}" for m in modes))
+    for m in modes:
+        if results[m].reason:
+            lines.append(f"{m}: {results[m].reason}")
+    return "\n".join(lines)
+
+
+def cmd_presets(args) -> int:
+    for preset in PRESETS.values():
+        print(f"{preset.name:<15} {preset.description}")
+    return 0
+
+
+def cmd_checks(args) -> int:
+    for check in assumption_checks(build_config(args)):
+        print(f"[{check.status:>5}] {check.name}: {check.why}")
+    return 0
+
+
+def cmd_run(args) -> int:
+    from tqdm import tqdm
+
+    from .resources import check_memory, resolve_device
+    from .train import run_twins
+
+    cfg = build_config(args)
+    check_memory(cfg, resolve_device(cfg.device))
+    modes = MODES if args.mode == "both" else (args.mode,)
+    bars = {}
+
+    def on_progress(event):
+        bar = bars.get(event.mode)
+        if bar is None:
+            bar = bars[event.mode] = tqdm(total=event.steps, desc=event.mode, unit="step", file=sys.stderr,
+                                          leave=True, disable=args.quiet)
+        bar.update(1)
+        if event.metrics:
+            bar.set_postfix(corr_r=f"{event.metrics['corr_robust']:.2f}",
+                            corr_nr=f"{event.metrics['corr_nonrobust']:.2f}",
+                            pgd=f"{event.metrics['acc_pgd']:.2f}")
+
+    results = run_twins(cfg, modes, callback=on_progress)
+    for bar in bars.values():
+        bar.close()
+    print(summary_table(results))
+    if args.json:
+        Path(args.json).write_text(json.dumps(run_json(cfg, results), indent=1))
+        print(f"wrote {args.json}", file=sys.stderr)
+    return 0 if all(r.status == "finished" for r in results.values()) else 1
+
+
+def cmd_bench(args) -> int:
+    from .bench import run_bench
+
+    cfg = build_config(args)
+    report = run_bench(cfg, args.mode, args.steps)
+    for key, value in report.items():
+        if key != "config":
+            print(f"{key:<22} {value:.3f}" if isinstance(value, float) else f"{key:<22} {value}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=1))
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="python -m core", description="Robust Feature Lab engine")
+    sub = top.add_subparsers(dest="command", required=True)
+    sub.add_parser("presets", help="list the presets with their descriptions").set_defaults(func=cmd_presets)
+
+    def with_config(p, default_preset):
+        p.add_argument("--preset", default=default_preset, help=f"one of {', '.join(PRESETS)}")
+        p.add_argument("--set", action="append", metavar="FIELD=VALUE", help="override a config field (repeatable)")
+        p.add_argument("--device", choices=("auto", "cpu", "cuda"))
+
+    p = sub.add_parser("run", help="train standard and/or adversarial runs")
+    with_config(p, "classroom")
+    p.add_argument("--mode", choices=("std", "adv", "both"), default="both")
+    p.add_argument("--json", metavar="PATH", help="write config, final metrics and history as JSON")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("checks", help="print the assumption checks (SPEC 1.2) for a setup")
+    with_config(p, "classroom")
+    p.set_defaults(func=cmd_checks)
+
+    p = sub.add_parser("bench", help="time training steps against the peer implementation")
+    with_config(p, "figure3")
+    p.add_argument("--mode", choices=MODES, default="adv")
+    p.add_argument("--steps", type=int, default=30)
+    p.add_argument("--json", metavar="PATH")
+    p.set_defaults(func=cmd_bench)
+    return top
+
+
+def main(argv=None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+__all__ = ["main", "METRICS"]

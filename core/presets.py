@@ -1,0 +1,58 @@
+"""Named starting points, each a set of overrides on the Config defaults plus one line of why."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .config import Config, ConfigError
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    description: str
+    overrides: dict = field(default_factory=dict)
+
+    def config(self, **changes) -> Config:
+        return Config(**{**self.overrides, **changes})
+
+
+_PRESETS = [
+    Preset(
+        "classroom",
+        "Small and fast (both runs in seconds on a laptop): standard training locks onto the dense "
+        "non-robust features, adversarial training switches to the sparse robust ones.",
+        dict(k=5, P=50, s=1, d=40, m=5, n_train=150, n_test=150, steps=300, eval_every=10, eta=0.5, eta_a=3.0),
+    ),
+    Preset(
+        "figure3",
+        "The analogue of the paper's Figure 3 (k=10, P=100, d=100): correlations of both runs and the "
+        "phase transition of adversarial training.",
+        dict(steps=600, eval_every=20, n_eval_pgd=150, eta_a=3.0),
+    ),
+    Preset(
+        "paper-scale",
+        "GPU-sized (d=1000, 2000 training points): the same experiment at the size a paper would report.",
+        dict(d=1000, P=100, s=2, n_train=2000, n_test=1000, steps=1000, eval_every=50, eta_a=3.0),
+    ),
+    Preset(
+        "dense-loses",
+        "Counter-example: the density condition fails (S_NR/S_R < 1), so even standard training "
+        "learns the robust features.",
+        dict(k=5, P=50, s=5, d=40, m=5, n_train=150, n_test=150, steps=300, eval_every=10, beta=0.25, eta_a=3.0),
+    ),
+    Preset(
+        "eps-too-small",
+        "Counter-example: eps is below beta/2, too small to cancel the non-robust features, so the "
+        "standard model is not broken.",
+        dict(k=5, P=50, s=1, d=40, m=5, n_train=150, n_test=150, steps=300, eval_every=10, eps=0.1, eta_a=3.0),
+    ),
+]
+
+PRESETS: dict[str, Preset] = {p.name: p for p in _PRESETS}
+
+
+def get_preset(name: str) -> Preset:
+    if name not in PRESETS:
+        raise ConfigError("preset", f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
+    return PRESETS[name]

@@ -1,0 +1,61 @@
+"""Where a run goes and whether it fits: device choice, threads, memory estimate."""
+
+from __future__ import annotations
+
+import torch
+
+from .config import Config, ConfigError
+from .network import chunk_rows
+
+BYTES = 4  # float32 throughout
+
+
+def resolve_device(name: str) -> torch.device:
+    """'auto' takes CUDA when torch sees it, else the CPU; 'cuda' without one is refused."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device", "cuda was asked for but torch sees no CUDA device; use cpu or auto")
+    return torch.device(name)
+
+
+def apply_threads(cfg: Config) -> None:
+    if cfg.threads > 0 and cfg.threads != torch.get_num_threads():
+        torch.set_num_threads(cfg.threads)
+
+
+def estimate_memory(cfg: Config, device: torch.device | None = None) -> int:
+    """Peak bytes of a twin run, roughly: data and its variants plus one chunk's work."""
+    device = device or torch.device("cpu")
+    K = cfg.k * cfg.m
+    per_example = cfg.P * cfg.d
+    train = cfg.n_train * (per_example * 2 + cfg.P * 2)  # X and the attacked copy
+    test = cfg.n_test * (per_example * 6 + cfg.P * 2)  # X, 3 variants, a PGD copy and delta
+    rows = chunk_rows(max(cfg.n_train, cfg.n_test), cfg.P, max(K, cfg.d), device)
+    work = rows * cfg.P * (4 * K + 4 * cfg.d)  # Z, slope, dZ, temporaries, chunk copies
+    weights = K * cfg.d * 4
+    return BYTES * (train + test + work + weights) + 64 * 2**20  # plus torch's own
+
+
+def memory_budget(device: torch.device) -> int:
+    """Half of what is free now: on the GPU, its free memory; on the CPU, available RAM."""
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        return free // 2
+    import psutil
+
+    return psutil.virtual_memory().available // 2
+
+
+def check_memory(cfg: Config, device: torch.device, budget: int | None = None) -> int:
+    """Refuse, before any work, a config whose estimate exceeds the budget."""
+    need = estimate_memory(cfg, device)
+    budget = memory_budget(device) if budget is None else budget
+    if need > budget:
+        biggest = max(("n_train", cfg.n_train * 2), ("n_test", cfg.n_test * 6), key=lambda kv: kv[1])[0]
+        raise ConfigError(
+            biggest,
+            f"this run needs about {need / 2**30:.1f} GiB but the budget on {device.type} is "
+            f"{budget / 2**30:.1f} GiB (half of free memory); shrink {biggest}, P or d",
+        )
+    return need

@@ -1,0 +1,80 @@
+"""Bad input is refused before any work, with a message naming the field and the range."""
+
+import pytest
+
+from core.cli import main
+from core.config import Config, ConfigError
+from core.presets import PRESETS
+from core.resources import check_memory, estimate_memory
+
+
+@pytest.mark.parametrize(
+    "changes, field, words",
+    [
+        (dict(s=120, P=100), "s", "0 <= s <= P"),
+        (dict(d=10, k=10), "d", "d >= 2k"),
+        (dict(eps=0.0), "eps", "eps"),
+        (dict(eps=-1.0), "eps", "allowed"),
+        (dict(threat_model="l7"), "threat_model", "patch_l2"),
+        (dict(q=1), "q", "2 <= q"),
+        (dict(k=3.5), "k", "integer"),
+        (dict(device="tpu"), "device", "auto"),
+    ],
+)
+def test_bad_values_name_the_field_and_what_is_allowed(changes, field, words):
+    with pytest.raises(ConfigError) as err:
+        Config(**changes)
+    assert err.value.field == field
+    assert str(err.value).startswith(f"{field}:")
+    assert words in str(err.value)
+
+
+def test_unknown_field_and_override_parsing():
+    with pytest.raises(ConfigError, match="unknown field"):
+        Config.from_dict({"kk": 3})
+    cfg = Config().with_overrides(["eps=0.1", "steps=50", "threat_model=linf"])
+    assert (cfg.eps, cfg.steps, cfg.threat_model) == (0.1, 50, "linf")
+    with pytest.raises(ConfigError, match="expected a number"):
+        Config().with_overrides(["eps=abc"])
+    with pytest.raises(ConfigError, match="FIELD=VALUE"):
+        Config().with_overrides(["eps"])
+
+
+def test_config_round_trips_through_a_dict():
+    cfg = PRESETS["classroom"].config()
+    assert Config.from_dict(cfg.to_dict()) == cfg
+
+
+def test_memory_budget_is_enforced_before_work():
+    import torch
+
+    cfg = Config(n_train=1_000_000, n_test=10, P=100, d=100)
+    need = estimate_memory(cfg)
+    assert need > 1_000_000 * 100 * 100 * 4  # at least the training data
+    with pytest.raises(ConfigError) as err:
+        check_memory(cfg, torch.device("cpu"), budget=need // 2)
+    assert err.value.field == "n_train" and "GiB" in str(err.value) and "shrink" in str(err.value)
+
+
+def test_every_preset_is_valid_and_described():
+    assert {"classroom", "figure3", "paper-scale", "dense-loses", "eps-too-small"} <= set(PRESETS)
+    for preset in PRESETS.values():
+        preset.config()
+        assert preset.description
+    big = PRESETS["paper-scale"].config()
+    assert big.d >= 1000 and big.n_train >= 2000
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["run", "--set", "s=500"],
+        ["run", "--set", "bogus=1"],
+        ["run", "--preset", "nope"],
+        ["run", "--set", "eps=-1"],
+    ],
+)
+def test_cli_refuses_bad_input_with_exit_2_and_one_line(argv, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "\n" not in err
