@@ -11,7 +11,8 @@ import torch
 
 
 def smoothed_relu(z, q, rho):
-    return torch.where(z <= 0, torch.zeros_like(z), torch.where(z <= rho, z**q / (q * rho ** (q - 1)), z - (1 - 1 / q) * rho))
+    inner = torch.where(z <= rho, z**q / (q * rho ** (q - 1)), z - (1 - 1 / q) * rho)
+    return torch.where(z <= 0, torch.zeros_like(z), inner)
 
 
 def forward(W, X, k, m, q, rho):

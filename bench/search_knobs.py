@@ -29,7 +29,7 @@ def main():
     base = get_preset(args.preset).config().with_overrides(args.set)
     axes = [(g.split("=")[0], g.split("=")[1].split(",")) for g in args.grid]
     for values in itertools.product(*[v for _, v in axes]):
-        pairs = [f"{name}={value}" for (name, _), value in zip(axes, values)]
+        pairs = [f"{name}={value}" for (name, _), value in zip(axes, values, strict=True)]
         cfg = base.with_overrides(pairs)
         started = time.time()
         cells = []

@@ -52,7 +52,8 @@ def summary_table(results) -> str:
     lines = [f"{'metric':<24}" + "".join(f"{m:>12}" for m in modes)]
     for name in SUMMARY_METRICS:
         lines.append(f"{name:<24}" + "".join(f"{results[m].final.get(name, float('nan')):>12.3f}" for m in modes))
-    lines.append(f"{'phase_transition_step':<24}" + "".join(f"{str(results[m].phase_transition_step):>12}" for m in modes))
+    transitions = "".join(f"{str(results[m].phase_transition_step):>12}" for m in modes)
+    lines.append(f"{'phase_transition_step':<24}" + transitions)
     lines.append(f"{'status':<24}" + "".join(f"{results[m].status:>12}" for m in modes))
     for m in modes:
         if results[m].reason:

@@ -203,4 +203,6 @@ def _validate(cfg: Config) -> None:
     if cfg.beta <= 0 and cfg.s < cfg.P:
         raise ConfigError("beta", "must be > 0 when there are non-robust patches (s < P)")
     if cfg.batch_size > cfg.n_train:
-        raise ConfigError("batch_size", f"{cfg.batch_size} exceeds n_train = {cfg.n_train}; allowed 0 (full batch) to n_train")
+        raise ConfigError(
+            "batch_size", f"{cfg.batch_size} exceeds n_train = {cfg.n_train}; allowed 0 (full batch) to n_train"
+        )
