@@ -75,8 +75,12 @@ def reduced_dynamics(
 
     Same loop body as the full model (gradient_step with the same attack); after each
     step the weights are kept in span{u_r, v_r} by masking the gradient, as in Section 5.
+    Each class keeps its m neurons, all equal (w_{r,i} = w_r): the symmetric reduction of
+    the full network, so logits and input gradients have the full model's scale. With a
+    single neuron the attack's unclipped step eta_a * grad would be m times too small and
+    the one-step attack would leave the paper's clipped regime.
     """
-    small = cfg.replace(d=2 * cfg.k, m=1, sigma_p=0.0, device="cpu")
+    small = cfg.replace(d=2 * cfg.k, sigma_p=0.0, device="cpu")
     arch = Arch.from_config(small)
     data = representatives(small)
     start = initial_coefficients(cfg)
@@ -86,14 +90,16 @@ def reduced_dynamics(
     mask = torch.zeros(cfg.k, 2 * cfg.k)
     mask[classes, classes] = 1.0
     mask[classes, classes + cfg.k] = 1.0
-    W = (mask * torch.cat([torch.full((cfg.k, cfg.k), lam), torch.full((cfg.k, cfg.k), gam)], 1)).contiguous()
+    W = mask * torch.cat([torch.full((cfg.k, cfg.k), lam), torch.full((cfg.k, cfg.k), gam)], 1)
+    W, mask = W.repeat_interleave(cfg.m, 0).contiguous(), mask.repeat_interleave(cfg.m, 0)
+    first = classes * cfg.m  # row of neuron 0 of each class; the others equal it
     attack = training_attack(small, mode)
     every = every or cfg.eval_every
     rows = []
     for step in range(cfg.steps + 1):
         if step % every == 0 or step == cfg.steps:
-            lam_t = W[classes, classes].mean().item()
-            gam_t = W[classes, classes + cfg.k].mean().item()
+            lam_t = W[first, classes].mean().item()
+            gam_t = W[first, classes + cfg.k].mean().item()
             norm = math.hypot(lam_t, gam_t) or 1.0
             rows.append(
                 {
