@@ -1,4 +1,4 @@
-"""Command line: ``python -m core {presets,run,bench,checks}``.
+"""Command line: ``python -m core {presets,run,bench,checks,runs}``.
 
 Bad fields or values exit with code 2 and a one-line message, before any work starts.
 """
@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from .checks import assumption_checks
+from .cli_runs import add_runs_parser, run_twins_recorded
 from .config import MODES, Config, ConfigError
 from .metrics import METRICS
 from .presets import PRESETS, get_preset
@@ -95,13 +96,18 @@ def cmd_run(args) -> int:
                             corr_nr=f"{event.metrics['corr_nonrobust']:.2f}",
                             pgd=f"{event.metrics['acc_pgd']:.2f}")
 
-    results = run_twins(cfg, modes, callback=on_progress)
+    if args.store:
+        results, ids = run_twins_recorded(args.store, cfg, modes, preset=args.preset, callback=on_progress)
+    else:
+        results = run_twins(cfg, modes, callback=on_progress)
     for bar in bars.values():
         bar.close()
     print(summary_table(results))
     if args.json:
         Path(args.json).write_text(json.dumps(run_json(cfg, results), indent=1))
         print(f"wrote {args.json}", file=sys.stderr)
+    if args.store:
+        print(f"stored runs {', '.join(f'{m}={i}' for m, i in ids.items())} in {args.store}", file=sys.stderr)
     return 0 if all(r.status == "finished" for r in results.values()) else 1
 
 
@@ -133,6 +139,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--mode", choices=("std", "adv", "both"), default="both")
     p.add_argument("--json", metavar="PATH", help="write config, final metrics and history as JSON")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--store", metavar="PATH", help="also record both runs, metrics and snapshots in this run store")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("checks", help="print the assumption checks (SPEC 1.2) for a setup")
@@ -145,6 +152,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=30)
     p.add_argument("--json", metavar="PATH")
     p.set_defaults(func=cmd_bench)
+    add_runs_parser(sub)
     return top
 
 

@@ -1,0 +1,361 @@
+"""A persistent run store on SQLite: runs, their metrics per logged step, weight snapshots.
+
+Every process (dashboard server, job workers, command line) opens the same file. WAL mode
+lets readers see committed rows while a worker writes, and write transactions stay short
+(BEGIN IMMEDIATE, one batch at a time) so the busy timeout is never near. Weights are
+stored as raw float32 bytes with their shape: loading a snapshot never unpickles anything.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import os
+import socket
+import sqlite3
+import subprocess
+import threading
+import time
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+
+STATUSES = ("queued", "running", "finished", "failed", "cancelled", "interrupted", "diverged")
+ACTIVE = ("queued", "running")
+BUSY_TIMEOUT_S = 10.0
+CORE_DIR = Path(__file__).resolve().parent
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id TEXT PRIMARY KEY, pair_id TEXT, created REAL, started REAL, finished REAL,
+    status TEXT NOT NULL, mode TEXT, config_json TEXT, config_key TEXT, seed INTEGER,
+    device TEXT, code_version TEXT, preset TEXT, client_id TEXT, error TEXT,
+    step INTEGER, steps INTEGER, owner TEXT);
+CREATE INDEX IF NOT EXISTS runs_created ON runs(created);
+CREATE INDEX IF NOT EXISTS runs_key ON runs(config_key, status);
+CREATE INDEX IF NOT EXISTS runs_pair ON runs(pair_id);
+CREATE TABLE IF NOT EXISTS metrics (
+    run_id TEXT NOT NULL, step INTEGER NOT NULL, name TEXT NOT NULL, value REAL,
+    PRIMARY KEY (run_id, step, name)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS snapshots (
+    run_id TEXT NOT NULL, step INTEGER NOT NULL, shape TEXT NOT NULL, dtype TEXT NOT NULL, data BLOB NOT NULL,
+    PRIMARY KEY (run_id, step));
+"""
+_RUN_COLUMNS = ("id", "pair_id", "created", "started", "finished", "status", "mode", "config_json", "config_key",
+                "seed", "device", "code_version", "preset", "client_id", "error", "step", "steps", "owner")
+_abandoned: list = []  # connections inherited over fork: never closed in the child (SQLite forbids it)
+
+
+def default_path() -> Path:
+    return Path(os.environ.get("RFL_STORE") or Path("runs") / "runs.sqlite")
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+@functools.lru_cache(maxsize=1)
+def source_hash() -> str:
+    """Content hash of core/*.py: a cached result is reused only for the code that made it."""
+    digest = hashlib.sha256()
+    for path in sorted(CORE_DIR.glob("*.py")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:12]
+
+
+@functools.lru_cache(maxsize=1)
+def _git_short_hash() -> str | None:
+    try:
+        out = subprocess.run(["git", "-C", str(CORE_DIR), "rev-parse", "--short", "HEAD"], capture_output=True,
+                             text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return (out.stdout.strip() or None) if out.returncode == 0 else None
+
+
+def code_version() -> str:
+    """'<git short hash>+<source hash>' ('nogit+...' outside a checkout): what a run was made with."""
+    return f"{_git_short_hash() or 'nogit'}+{source_hash()}"
+
+
+def config_key(cfg, mode: str) -> str:
+    """Same key = same result: the config minus where it ran (device, threads), the mode, the source.
+
+    The git hash is left out on purpose, so that a commit touching only the dashboard keeps the cache.
+    """
+    data = {k: v for k, v in cfg.to_dict().items() if k not in ("device", "threads")}
+    text = json.dumps(data, sort_keys=True, separators=(",", ":")) + f"|{mode}|{source_hash()}"
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def owner_id() -> str:
+    """'host:pid:start time' of this process: a pid alone could be reused by a later process."""
+    return _owner_of(os.getpid())
+
+
+@functools.lru_cache(maxsize=4)
+def _owner_of(pid: int) -> str:
+    import psutil
+
+    return f"{socket.gethostname()}:{pid}:{psutil.Process(pid).create_time():.2f}"
+
+
+def owner_alive(owner: str | None) -> bool:
+    """Whether the process that created a run still lives; another host's process cannot be told, so yes."""
+    if not owner:
+        return False
+    import psutil
+
+    host, pid, created = owner.rsplit(":", 2)
+    if host != socket.gethostname():
+        return True
+    try:
+        proc = psutil.Process(int(pid))
+        return abs(proc.create_time() - float(created)) < 0.05 and proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+class RunStore:
+    """One SQLite file; one connection per process, shared by its threads under a lock."""
+
+    def __init__(self, path: str | os.PathLike | None = None):
+        self.path = Path(path) if path is not None else default_path()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._pid = None
+        self._lock = threading.RLock()
+        self._db: sqlite3.Connection | None = None
+
+    # -- connection ----------------------------------------------------------------
+    def _locked(self) -> threading.RLock:
+        if self._pid != os.getpid():  # new process (fork): a fresh lock and, later, a fresh connection
+            if self._db is not None:
+                _abandoned.append(self._db)
+            self._pid, self._lock, self._db = os.getpid(), threading.RLock(), None
+        return self._lock
+
+    def _conn(self) -> sqlite3.Connection:
+        if self._db is None:
+            db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
+            db.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable at checkpoints, never corrupt
+            db.executescript(_SCHEMA)
+            self._db = db
+        return self._db
+
+    @contextmanager
+    def _write(self):
+        with self._locked():
+            db = self._conn()
+            db.execute("BEGIN IMMEDIATE")  # take the write lock now: no deadlock upgrading a read lock
+            try:
+                yield db
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+
+    def _read(self, sql: str, params=()) -> list[tuple]:
+        with self._locked():
+            return self._conn().execute(sql, params).fetchall()
+
+    def close(self) -> None:
+        with self._locked():
+            if self._db is not None:
+                self._db.close()
+                self._db = None
+
+    # -- writing ---------------------------------------------------------------------
+    def create_run(self, cfg, mode: str, *, pair_id=None, preset=None, client_id=None, status="queued") -> str:
+        _check_status(status)
+        run_id = new_id()
+        row = dict(id=run_id, pair_id=pair_id, created=time.time(), started=None, finished=None, status=status,
+                   mode=mode, config_json=json.dumps(cfg.to_dict(), sort_keys=True), config_key=config_key(cfg, mode),
+                   seed=cfg.seed, device=None, code_version=code_version(), preset=preset, client_id=client_id,
+                   error=None, step=None, steps=cfg.steps, owner=owner_id())
+        with self._write() as db:
+            db.execute(f"INSERT INTO runs ({','.join(row)}) VALUES ({','.join('?' * len(row))})", tuple(row.values()))
+        return run_id
+
+    def start_run(self, run_id: str, device: str) -> None:
+        with self._write() as db:
+            db.execute("UPDATE runs SET status='running', started=?, device=? WHERE id=? AND status='queued'",
+                       (time.time(), device, run_id))
+
+    def finish_run(self, run_id: str, status: str, error: str | None = None, *, only_if_active=False) -> bool:
+        """Set a final status; with only_if_active, leave a run some other process already ended."""
+        _check_status(status)
+        sql = "UPDATE runs SET status=?, finished=?, error=? WHERE id=?"
+        if only_if_active:
+            sql += " AND status IN ('queued', 'running')"
+        with self._write() as db:
+            return db.execute(sql, (status, time.time(), error, run_id)).rowcount > 0
+
+    def log_progress(self, run_id: str, step: int) -> bool:
+        return self.log_batch(run_id, step=step)
+
+    def log_metrics(self, run_id: str, rows: list[dict]) -> None:
+        self.log_batch(run_id, rows=rows)
+
+    def log_snapshot(self, run_id: str, step: int, weights) -> None:
+        self.log_batch(run_id, snapshots=[(step, weights)])
+
+    def log_snapshots(self, run_id: str, items) -> None:
+        self.log_batch(run_id, snapshots=items)
+
+    def log_batch(self, run_id: str, *, rows=(), snapshots=(), step: int | None = None) -> bool:
+        """Metrics rows, snapshots and progress in one transaction; False if the run was deleted."""
+        metric_rows = [(run_id, int(r["step"]), k, _float(v)) for r in rows for k, v in r.items() if k != "step"]
+        blobs = [(run_id, int(s), *_encode(w)) for s, w in snapshots]
+        with self._write() as db:
+            if not db.execute("SELECT 1 FROM runs WHERE id=?", (run_id,)).fetchone():
+                return False
+            if step is not None:
+                db.execute("UPDATE runs SET step=? WHERE id=?", (int(step), run_id))
+            db.executemany("INSERT OR REPLACE INTO metrics VALUES (?,?,?,?)", metric_rows)
+            db.executemany("INSERT OR REPLACE INTO snapshots VALUES (?,?,?,?,?)", blobs)
+        return True
+
+    def delete_run(self, run_id: str) -> bool:
+        with self._write() as db:
+            db.execute("DELETE FROM metrics WHERE run_id=?", (run_id,))
+            db.execute("DELETE FROM snapshots WHERE run_id=?", (run_id,))
+            return db.execute("DELETE FROM runs WHERE id=?", (run_id,)).rowcount > 0
+
+    def mark_orphans_interrupted(self) -> int:
+        """Runs left queued or running by a process that is gone become 'interrupted'; returns how many."""
+        rows = self._read("SELECT id, status, owner, step FROM runs WHERE status IN ('queued', 'running')")
+        count = 0
+        for run_id, status, owner, step in rows:
+            if owner_alive(owner):
+                continue
+            pid = owner.rsplit(":", 2)[1] if owner else "?"
+            kept = "no metrics were logged" if step is None else f"metrics up to step {step} are kept"
+            error = f"interrupted: the server (pid {pid}) stopped while this run was {status}; {kept}"
+            count += self.finish_run(run_id, "interrupted", error, only_if_active=True)
+        return count
+
+    # -- reading ---------------------------------------------------------------------
+    def get_run(self, run_id: str) -> dict | None:
+        rows = self._read(f"SELECT {','.join(_RUN_COLUMNS)} FROM runs WHERE id=?", (run_id,))
+        if not rows:
+            return None
+        run = _run_dict(rows[0])
+        run["final"] = self._finals([run_id]).get(run_id, {})
+        return run
+
+    def run_status(self, run_id: str) -> str | None:
+        rows = self._read("SELECT status FROM runs WHERE id=?", (run_id,))
+        return rows[0][0] if rows else None
+
+    def list_runs(self, limit: int | None = None, status: str | None = None, pair_id: str | None = None) -> list[dict]:
+        """Newest first; each run as get_run gives it."""
+        where, params = [], []
+        if status is not None:
+            where.append("status=?")
+            params.append(status)
+        if pair_id is not None:
+            where.append("pair_id=?")
+            params.append(pair_id)
+        sql = f"SELECT {','.join(_RUN_COLUMNS)} FROM runs"
+        sql += f" WHERE {' AND '.join(where)}" if where else ""
+        sql += " ORDER BY created DESC, rowid DESC"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        runs = [_run_dict(row) for row in self._read(sql, params)]
+        finals = self._finals([r["id"] for r in runs])
+        for run in runs:
+            run["final"] = finals.get(run["id"], {})
+        return runs
+
+    def pair_runs(self, pair_id: str) -> list[dict]:
+        """The runs of one twin pair, standard first."""
+        order = {"std": 0, "adv": 1}
+        return sorted(self.list_runs(pair_id=pair_id), key=lambda r: (order.get(r["mode"], 2), r["created"]))
+
+    def ids_with_prefix(self, prefix: str, limit: int = 10) -> list[str]:
+        return [row[0] for row in self._read("SELECT id FROM runs WHERE substr(id, 1, ?)=? LIMIT ?",
+                                             (len(prefix), prefix, int(limit)))]
+
+    def find_cached(self, cfg, mode: str) -> str | None:
+        rows = self._read("SELECT id FROM runs WHERE config_key=? AND status='finished' ORDER BY finished DESC LIMIT 1",
+                          (config_key(cfg, mode),))
+        return rows[0][0] if rows else None
+
+    def metrics_frame(self, run_id: str, since_step: int | None = None):
+        """One row per logged step: ``step`` then the SPEC 1.6 metric names (NaN where missing)."""
+        import pandas as pd
+
+        from .metrics import METRICS
+
+        sql, params = "SELECT step, name, value FROM metrics WHERE run_id=?", [run_id]
+        if since_step is not None:
+            sql += " AND step>?"
+            params.append(int(since_step))
+        long = pd.DataFrame(self._read(sql, params), columns=["step", "name", "value"])
+        extras = sorted(set(long["name"]) - set(METRICS))
+        columns = [*METRICS, *extras]
+        if long.empty:
+            return pd.DataFrame({"step": pd.Series(dtype="int64"), **{c: pd.Series(dtype="float64") for c in columns}})
+        wide = long.pivot(index="step", columns="name", values="value").reindex(columns=columns).astype("float64")
+        wide = wide.sort_index().reset_index()
+        wide.columns.name = None
+        wide["step"] = wide["step"].astype("int64")
+        return wide
+
+    def last_metric_step(self, run_id: str) -> int | None:
+        """The newest logged step, one index lookup: poll this, re-read the frame only when it moves."""
+        return self._read("SELECT MAX(step) FROM metrics WHERE run_id=?", (run_id,))[0][0]
+
+    def snapshot_steps(self, run_id: str) -> list[int]:
+        return [row[0] for row in self._read("SELECT step FROM snapshots WHERE run_id=? ORDER BY step", (run_id,))]
+
+    def load_snapshot(self, run_id: str, step: int):
+        import torch
+
+        rows = self._read("SELECT shape, dtype, data FROM snapshots WHERE run_id=? AND step=?", (run_id, int(step)))
+        if not rows:
+            raise KeyError(f"run {run_id} has no snapshot at step {step}")
+        shape, dtype, data = rows[0]
+        array = np.frombuffer(data, dtype=np.dtype(dtype)).reshape(json.loads(shape))
+        return torch.from_numpy(array.copy())
+
+    def _finals(self, run_ids: list[str]) -> dict[str, dict]:
+        """The last logged metrics row of each run, in one query per 500 runs."""
+        out: dict[str, dict] = {}
+        for start in range(0, len(run_ids), 500):
+            part = run_ids[start : start + 500]
+            marks = ",".join("?" * len(part))
+            rows = self._read(
+                f"SELECT m.run_id, m.name, m.value FROM metrics m JOIN (SELECT run_id, MAX(step) AS last FROM metrics "
+                f"WHERE run_id IN ({marks}) GROUP BY run_id) l ON m.run_id=l.run_id AND m.step=l.last", part)
+            for run_id, name, value in rows:
+                out.setdefault(run_id, {})[name] = float("nan") if value is None else value
+        return out
+
+
+def _check_status(status: str) -> None:
+    if status not in STATUSES:
+        raise ValueError(f"status must be one of {', '.join(STATUSES)}, got {status!r}")
+
+
+def _float(value) -> float | None:
+    return None if value is None else float(value)  # SQLite keeps NaN as NULL; read back as NaN
+
+
+def _encode(weights) -> tuple[str, str, bytes]:
+    """Raw little-endian float32 bytes and the shape as JSON."""
+    if hasattr(weights, "detach"):
+        weights = weights.detach().to("cpu").float().numpy()
+    array = np.ascontiguousarray(weights, dtype="<f4")
+    return json.dumps(list(array.shape)), "<f4", array.tobytes()
+
+
+def _run_dict(row: tuple) -> dict:
+    run = dict(zip(_RUN_COLUMNS, row, strict=True))
+    run["config"] = json.loads(run.pop("config_json") or "{}")
+    return run

@@ -1,0 +1,157 @@
+"""A warm job worker, ``python -m core.worker [STORE [--cuda]]``, started and fed by core.jobs.JobManager.
+
+It imports torch and the engine once, then takes jobs one at a time, so a submitted run starts
+in milliseconds instead of the 1-2 s a fresh interpreter needs. Messages are JSON lines: jobs,
+cancels and stop come on stdin; events (ready, done) leave on the original stdout, and stdout
+is pointed at stderr so that nothing printed can garble them. A plain subprocess, not
+multiprocessing: spawn would re-import the parent's main script, which under ``streamlit run``
+is streamlit's own, and a worker must never import streamlit.
+
+Cancel is cooperative: a reader thread files the cancel, and train() asks ``should_stop``
+every step, which is a dict lookup. If stdin closes mid-run the server is gone: the run
+stops, is marked interrupted, and the worker exits.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import sys
+import threading
+import time
+import traceback
+
+
+class Inbox:
+    """What the server said, filed by a reader thread while the main thread trains."""
+
+    def __init__(self):
+        self.jobs: queue.Queue = queue.Queue()
+        self.cancels: dict[int, tuple[str, str]] = {}  # job seq -> (final status, reason)
+        self.orphaned = False  # stdin closed: the server is gone
+
+    def read(self, stream) -> None:
+        for line in stream:
+            msg = json.loads(line)
+            if msg["op"] == "cancel":
+                self.cancels[msg["seq"]] = (msg.get("status", "cancelled"), msg.get("reason", "cancelled by the user"))
+            else:
+                self.jobs.put(msg)
+        self.orphaned = True
+        self.jobs.put({"op": "stop"})
+
+
+def run_job(msg: dict, inbox: Inbox, stores: dict) -> str:
+    """Train one run into the store; returns the final status it recorded."""
+    import torch
+
+    from .config import Config
+    from .recorder import RunRecorder
+    from .resources import resolve_device
+    from .store import RunStore
+    from .train import train
+
+    seq, run_id, mode = msg["seq"], msg["run_id"], msg["mode"]
+    store = stores.get(msg["store"])
+    if store is None:
+        store = stores[msg["store"]] = RunStore(msg["store"])
+    recorder = RunRecorder(store, run_id, flush_s=msg["flush_s"])
+    debug = msg.get("debug") or {}
+    deadline = time.monotonic() + msg["wall_s"]
+
+    def should_stop() -> bool:
+        return seq in inbox.cancels or inbox.orphaned or recorder.gone or time.monotonic() > deadline
+
+    def callback(event) -> None:
+        recorder(event)
+        if debug:
+            _stall(debug, event.step)
+
+    try:
+        cfg = Config.from_dict(msg["config"])
+        device = resolve_device(cfg.device)
+        torch.set_num_threads(cfg.threads or msg["threads"])
+        store.start_run(run_id, str(device))
+        result = train(cfg, mode, callback=callback, should_stop=should_stop)
+        status, error = result.status, result.reason
+    except Exception as err:  # a bad run must not take the worker down
+        if not isinstance(err, ValueError):  # ConfigError and the like explain themselves in one line
+            traceback.print_exc()
+        status, error = "failed", f"{type(err).__name__}: {err}".splitlines()[0]
+    if torch.cuda.is_initialized():
+        torch.cuda.empty_cache()  # hand cached GPU memory back to the workers sharing the device
+    recorder.flush()
+    if status == "cancelled":
+        done = "before its first step" if recorder.step is None else f"after step {recorder.step}"
+        kept = f"{done}; metrics so far are kept"
+        if seq in inbox.cancels:
+            status, reason = inbox.cancels[seq]
+            error = f"{reason} {kept}"
+        elif inbox.orphaned:
+            status, error = "interrupted", f"interrupted: the server stopped {kept}"
+        elif recorder.gone:
+            return "deleted"
+        else:
+            status, error = "failed", f"wall-time limit of {msg['wall_s']:g} s reached {kept}"
+    inbox.cancels.pop(seq, None)
+    store.finish_run(run_id, status, error, only_if_active=True)
+    return status
+
+
+def _stall(debug: dict, step: int) -> None:
+    """Test hook: slow steps (delay_s) or one step that ignores cancel (hang_at) to test the hard kill."""
+    time.sleep(debug.get("delay_s", 0.0))
+    if debug.get("hang_at") == step:
+        time.sleep(3600)
+
+
+def _warm_up(stores: dict, store_path: str | None, cuda: bool) -> None:
+    """Import the engine, run one small step (on the GPU too: starting CUDA takes seconds) and open
+    the store, so that the first job pays none of these one-time costs."""
+    from .presets import get_preset
+    from .store import RunStore
+    from .train import train
+
+    cfg = get_preset("classroom").config(n_train=20, n_test=20, steps=0, device="cpu", threads=1)
+    train(cfg, "adv")
+    if cuda:
+        train(cfg.replace(device="cuda"), "adv")
+    if store_path:
+        stores[store_path] = RunStore(store_path)
+        stores[store_path].run_status("")  # opens the connection
+
+
+def main() -> int:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C in the server's terminal: the server decides
+    events = os.fdopen(os.dup(1), "w", buffering=1)
+    os.dup2(2, 1)  # anything printed from here on lands on stderr
+    stores: dict = {}
+    _warm_up(stores, sys.argv[1] if len(sys.argv) > 1 else None, "--cuda" in sys.argv[2:])
+    inbox = Inbox()
+    threading.Thread(target=inbox.read, args=(sys.stdin,), daemon=True, name="rfl-worker-inbox").start()
+
+    def send(**event) -> None:
+        events.write(json.dumps(event) + "\n")
+
+    send(event="ready", pid=os.getpid(), streamlit="streamlit" in sys.modules)  # must stay False
+    while True:
+        msg = inbox.jobs.get()
+        if msg["op"] == "stop":
+            for store in stores.values():
+                store.close()
+            return 0
+        try:
+            send(event="done", seq=msg["seq"], status=run_job(msg, inbox, stores))
+        except BrokenPipeError:
+            return 0
+        except Exception as err:  # the store itself failed: tell the server, which records it
+            traceback.print_exc()
+            send(event="done", seq=msg["seq"], status="error", error=f"{type(err).__name__}: {err}".splitlines()[0])
+
+
+if __name__ == "__main__":
+    code = main()
+    sys.stderr.flush()
+    os._exit(code)  # skip interpreter teardown (most of a second with torch loaded); nothing is left unwritten

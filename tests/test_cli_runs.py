@@ -1,0 +1,74 @@
+"""The run store from the command line: run --store, then runs list/show/export/delete."""
+
+import json
+
+import pandas as pd
+import pytest
+import torch
+
+from core.cli import main
+from core.metrics import METRICS
+
+torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="module")
+def stored(tmp_path_factory):
+    """One recorded twin pair, shared by the tests below (training is the slow part)."""
+    path = tmp_path_factory.mktemp("cli") / "runs.sqlite"
+    code = main(["run", "--preset", "classroom", "--set", "steps=40", "--set", "n_train=40", "--set", "threads=1",
+                 "--device", "cpu", "--quiet", "--store", str(path)])
+    assert code == 0
+    return path
+
+
+def runs_json(path, capsys):
+    capsys.readouterr()
+    assert main(["runs", "list", "--store", str(path), "--json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_run_store_then_list_shows_both_finished_runs(stored, capsys):
+    runs = runs_json(stored, capsys)
+    assert sorted(r["mode"] for r in runs) == ["adv", "std"]
+    assert all(r["status"] == "finished" and r["step"] == 40 and r["steps"] == 40 for r in runs)
+    assert runs[0]["pair_id"] == runs[1]["pair_id"] and runs[0]["preset"] == "classroom"
+    assert set(METRICS) <= set(runs[0]["final"])
+    assert main(["runs", "list", "--store", str(stored)]) == 0
+    table = capsys.readouterr().out
+    assert all(r["id"] in table for r in runs) and "finished" in table
+
+
+def test_export_csv_and_json_and_show(stored, tmp_path, capsys):
+    run = runs_json(stored, capsys)[0]
+    csv = tmp_path / "run.csv"
+    assert main(["runs", "export", run["id"], "--store", str(stored), "--csv", str(csv)]) == 0
+    frame = pd.read_csv(csv)
+    assert list(frame.columns) == ["step", *METRICS]
+    assert frame["step"].tolist() == list(range(0, 41, 10))
+    out = tmp_path / "run.json"
+    assert main(["runs", "export", run["id"][:6], "--store", str(stored), "--json", str(out)]) == 0
+    data = json.loads(out.read_text())
+    assert data["id"] == run["id"] and data["config"]["steps"] == 40
+    assert [row["step"] for row in data["history"]] == [0, 10, 20, 30, 40]
+    capsys.readouterr()
+    assert main(["runs", "show", run["id"], "--store", str(stored)]) == 0
+    shown = capsys.readouterr().out
+    assert run["id"] in shown and "corr_robust" in shown and "snapshots" in shown
+
+
+def test_unknown_id_exits_2_with_one_line(stored, tmp_path, capsys):
+    for argv in (["runs", "show", "nosuchrun"], ["runs", "delete", "nosuchrun"],
+                 ["runs", "export", "nosuchrun", "--csv", str(tmp_path / "x.csv")]):
+        capsys.readouterr()
+        assert main([*argv, "--store", str(stored)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("error: no run with id 'nosuchrun'") and "\n" not in err
+    assert main(["runs", "show", "abc", "--store", str(tmp_path / "missing.sqlite")]) == 2
+    assert not (tmp_path / "missing.sqlite").exists()  # reading never creates a store
+
+
+def test_delete_removes_the_run(stored, capsys):
+    runs = runs_json(stored, capsys)
+    assert main(["runs", "delete", runs[0]["id"], "--store", str(stored)]) == 0
+    assert [r["id"] for r in runs_json(stored, capsys)] == [runs[1]["id"]]
