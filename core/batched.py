@@ -33,9 +33,10 @@ from .train import Progress, RunResult, train
 # Fields that may differ between runs of one batch: they change numbers, not shapes or code paths.
 PER_RUN = ("seed", "alpha", "beta", "s", "sigma_p", "jitter", "sigma_0", "eps", "eta", "eta_a")
 
-# Floats of (P, K) work per chunk of runs x examples. The single-run loop uses 256K to stay in
-# cache; stacking runs trades some of that for fewer, larger calls (see bench/bench_sweep.py).
-CPU_BUDGET = 2**20
+# Floats of (P, K) work per chunk of runs x examples, as network.chunk_rows budgets one run: 1 MiB
+# keeps a CPU's elementwise passes in cache (larger chunks measured slower, bench/bench_sweep.py);
+# a GPU takes 64M. Runs stack inside a chunk only when one run's examples leave room.
+CPU_BUDGET = 2**18
 GPU_BUDGET = 64 * 2**20
 
 

@@ -1,4 +1,4 @@
-"""Command line: ``python -m core {presets,run,bench,checks,runs}``.
+"""Command line: ``python -m core {presets,run,bench,checks,runs,sweep}``.
 
 Bad fields or values exit with code 2 and a one-line message, before any work starts.
 """
@@ -12,6 +12,7 @@ from pathlib import Path
 
 from .checks import assumption_checks
 from .cli_runs import add_runs_parser, run_twins_recorded
+from .cli_sweep import add_sweep_parser
 from .config import MODES, Config, ConfigError
 from .metrics import METRICS
 from .presets import PRESETS, get_preset
@@ -153,6 +154,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--json", metavar="PATH")
     p.set_defaults(func=cmd_bench)
     add_runs_parser(sub)
+    add_sweep_parser(sub)
     return top
 
 

@@ -1,0 +1,166 @@
+"""Phase diagrams from a sweep table: plotly heatmaps with the theory's boundaries on top.
+
+A two-field sweep becomes one heatmap per (quantity, mode), averaged over seeds. Drawn over it:
+* the density race of Lemma 5.1, S_NR / S_R = 1 (``core.checks.density_ratio``): on one
+  side standard training should learn the dense non-robust features, on the other the
+  robust ones;
+* for adversarial panels, the same race with both features weakened by eps (SPEC 1.2's
+  heuristic, not a theorem);
+* where the Theorem 4.3 swap just fits in the eps-ball (``core.checks.swap_norm`` = eps;
+  for patch_l2, eps = sqrt(2) beta).
+The curves are contours of those functions over the swept plane, so they work for any two
+swept fields (s, P, alpha, beta, eps, q, ...). Used by the dashboard's Sweep page and by
+``python -m core.phase`` to render docs/img/.
+"""
+
+from __future__ import annotations
+
+import math
+from types import SimpleNamespace
+
+import numpy as np
+import plotly.graph_objects as go
+
+from .checks import density_ratio, swap_norm
+from .config import Config
+
+QUANTITIES = {
+    "corr_gap": "corr_robust - corr_nonrobust",
+    "acc_pgd": "PGD accuracy",
+    "acc_swap": "swap accuracy",
+    "acc_clean": "clean accuracy",
+}
+_RANGE = {"corr_gap": (-1.0, 1.0)}  # the gap's sign is the point: centre its colour scale on 0
+
+
+def phase_table(frame, x: str, y: str, quantity: str, mode: str):
+    """Seed-averaged quantity on the (x, y) grid: (xs, ys, Z with Z[j, i] at (xs[i], ys[j]))."""
+    rows = frame[(frame["mode"] == mode) & (frame["status"] == "finished")].copy()
+    if quantity == "corr_gap":
+        rows["corr_gap"] = rows["corr_robust"] - rows["corr_nonrobust"]
+    table = rows.groupby([y, x])[quantity].mean().unstack(x)
+    xs, ys = sorted(frame[x].unique()), sorted(frame[y].unique())
+    table = table.reindex(index=ys, columns=xs)
+    return xs, ys, table.to_numpy(dtype=float)
+
+
+def _theory_plane(base: Config, x: str, y: str, xs, ys, fn, n: int = 31):
+    """fn(config-like) on a fine continuous grid over the swept ranges (int fields too)."""
+    gx = np.linspace(min(xs), max(xs), n)
+    gy = np.linspace(min(ys), max(ys), n)
+    values = np.empty((n, n))
+    for j, vy in enumerate(gy):
+        for i, vx in enumerate(gx):
+            values[j, i] = fn(SimpleNamespace(**{**base.to_dict(), x: vx, y: vy}))
+    return gx, gy, values.round(4)  # 4 digits draw the same line and keep the HTML small
+
+
+def _curve(gx, gy, values, name: str, color: str, dash: str) -> go.Contour:
+    """The zero level of `values` as a line trace with a legend entry."""
+    return go.Contour(x=gx, y=gy, z=values, name=name, showlegend=True, showscale=False, hoverinfo="skip",
+                      contours=dict(start=0, end=0, size=1, coloring="lines"),
+                      colorscale=[[0, color], [1, color]], line=dict(width=3, dash=dash))
+
+
+def theory_curves(base: Config, x: str, y: str, xs, ys, mode: str) -> list[go.Contour]:
+    """Density ratio = 1 (and, for adversarial training, the eps-weakened race) and swap = eps."""
+    def log_ratio(eps):
+        def fn(c):
+            ratio = density_ratio(c, c.eps if eps is None else eps)
+            return math.log(ratio) if 0 < ratio < math.inf else (50.0 if ratio == math.inf else -50.0)
+        return fn
+
+    curves = [_curve(*_theory_plane(base, x, y, xs, ys, log_ratio(0.0)), "S_NR/S_R = 1 (Lemma 5.1)",
+                     "black", "solid")]
+    if mode == "adv" and base.threat_model in ("patch_l2", "linf"):
+        curves.append(_curve(*_theory_plane(base, x, y, xs, ys, log_ratio(None)),
+                             "(P-s)(beta-eps)^q = s(alpha-eps)^q (heuristic)", "grey", "dot"))
+    curves.append(_curve(*_theory_plane(base, x, y, xs, ys, lambda c: swap_norm(c) - c.eps),
+                         "swap size = eps (sqrt(2) beta = eps)", "magenta", "dash"))
+    return curves
+
+
+def phase_figure(frame, base: Config, x: str, y: str, quantity: str, mode: str) -> go.Figure:
+    xs, ys, Z = phase_table(frame, x, y, quantity, mode)
+    low, high = _RANGE.get(quantity, (0.0, 1.0))
+    label = QUANTITIES.get(quantity, quantity)
+    fig = go.Figure(go.Heatmap(x=xs, y=ys, z=Z, zmin=low, zmax=high, colorscale="RdBu", colorbar=dict(title=""),
+                               hovertemplate=f"{x}=%{{x}}<br>{y}=%{{y}}<br>{label}=%{{z:.3f}}<extra></extra>"))
+    for curve in theory_curves(base, x, y, xs, ys, mode):
+        fig.add_trace(curve)
+    seeds = frame["seed"].nunique()
+    fig.update_layout(
+        title=f"{label}, {'standard' if mode == 'std' else 'adversarial'} training (mean of {seeds} seed(s))",
+        xaxis_title=x, yaxis_title=y, legend=dict(orientation="h", y=-0.18), margin=dict(t=50, b=90),
+    )
+    fig.update_xaxes(range=[min(xs) - _half_cell(xs), max(xs) + _half_cell(xs)])
+    fig.update_yaxes(range=[min(ys) - _half_cell(ys), max(ys) + _half_cell(ys)])
+    return fig
+
+
+def _half_cell(values) -> float:
+    return (values[1] - values[0]) / 2 if len(values) > 1 else 0.5
+
+
+def line_figure(frame, x: str, quantity: str) -> go.Figure:
+    """One-field sweeps: the quantity against x, one line per mode, seed mean with min-max band."""
+    fig = go.Figure()
+    rows = frame[frame["status"] == "finished"].copy()
+    rows["corr_gap"] = rows["corr_robust"] - rows["corr_nonrobust"]
+    for mode, group in rows.groupby("mode"):
+        stats = group.groupby(x)[quantity].agg(["mean", "min", "max"]).reset_index()
+        fig.add_trace(go.Scatter(x=stats[x], y=stats["mean"], name=mode, mode="lines+markers",
+                                 error_y=dict(type="data", symmetric=False, array=stats["max"] - stats["mean"],
+                                              arrayminus=stats["mean"] - stats["min"])))
+    fig.update_layout(xaxis_title=x, yaxis_title=QUANTITIES.get(quantity, quantity))
+    return fig
+
+
+def phase_figures(frame, base: Config, fields: tuple[str, ...]) -> dict[str, go.Figure]:
+    """Every panel of a sweep: '{quantity}_{mode}' heatmaps for two fields, '{quantity}' lines for one."""
+    modes = [m for m in ("std", "adv") if m in set(frame["mode"])]
+    if len(fields) == 1:
+        return {q: line_figure(frame, fields[0], q) for q in QUANTITIES}
+    x, y = fields
+    return {f"{q}_{m}": phase_figure(frame, base, x, y, q, m) for q in QUANTITIES for m in modes}
+
+
+def main(argv=None) -> int:
+    """Render a sweep CSV's phase diagrams: HTML always, PNG too when plotly can export (kaleido)."""
+    import argparse
+    from pathlib import Path
+
+    import pandas as pd
+
+    from .presets import get_preset
+
+    p = argparse.ArgumentParser(prog="python -m core.phase")
+    p.add_argument("csv")
+    p.add_argument("--preset", default="classroom")
+    p.add_argument("--set", action="append", metavar="FIELD=VALUE")
+    p.add_argument("--x", required=True)
+    p.add_argument("--y")
+    p.add_argument("--out", default="docs/img")
+    p.add_argument("--prefix", default="phase")
+    args = p.parse_args(argv)
+    base = get_preset(args.preset).config().with_overrides(list(args.set or []))
+    frame = pd.read_csv(args.csv)
+    figures = phase_figures(frame, base, (args.x, args.y) if args.y else (args.x,))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    page = out / f"{args.prefix}.html"
+    parts = [fig.to_html(full_html=False, include_plotlyjs="cdn" if i == 0 else False)
+             for i, fig in enumerate(figures.values())]
+    page.write_text("<html><head><meta charset='utf-8'></head><body>" + "\n".join(parts) + "</body></html>")
+    print(f"wrote {page}")
+    for name, fig in figures.items():
+        try:
+            fig.write_image(out / f"{args.prefix}_{name}.png", width=700, height=560)
+        except Exception as err:  # no kaleido/Chrome here: the HTML is the figure
+            print(f"no PNG ({type(err).__name__}: {str(err).splitlines()[0]}); open {page} instead")
+            break
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
