@@ -1,13 +1,107 @@
-"""Lab: pick a preset, run standard and adversarial training, watch the switch."""
+"""Lab: set up the experiment, start standard and adversarial training as twins, watch the switch."""
+
+from __future__ import annotations
 
 import streamlit as st
 
-from core.presets import PRESETS
-
-st.title("Robust Feature Lab")
-st.write(
-    "Watch a two-layer CNN choose between sparse-but-strong robust features and "
-    "dense-but-weak non-robust ones (Li & Li, ICLR 2025). The live dashboard is coming; "
-    "meanwhile the engine runs from the command line: `python -m core run --preset classroom`."
+from core.config import Config
+from pages import _controls as controls
+from pages._common import (
+    ACTIVE,
+    attached_runs,
+    client_id,
+    job_manager,
+    leave_pages_v1,
+    md_escape,
+    presentation,
+    prewarm_jobs,
+    run_store,
 )
-st.table({"preset": list(PRESETS), "what it shows": [p.description for p in PRESETS.values()]})
+from pages._inside import inside_views
+from pages._live import live_panel
+
+leave_pages_v1()  # first, before anything is drawn: see pages/_common.py
+
+ss = st.session_state
+# While the live panel redraws every second, Streamlit would dim its charts during each redraw (stale
+# elements): a fixed stylesheet keeps them at full strength, so the curves grow without flicker.
+LIVE_CSS = '<style>[data-testid="stElementContainer"][data-stale="true"] { opacity: 1 !important; }</style>'
+
+
+def start(cfg: Config) -> None:
+    """Submit the twins; a finished run with the same config is reused unless 'retrain' is ticked."""
+    from core.jobs import JobRefused
+
+    preset = ss.lab_preset if ss.lab_preset != "defaults" else None
+    try:
+        ids = job_manager().submit_twins(cfg, client_id=client_id(), preset=preset,
+                                         fresh=bool(ss.get("lab_fresh")))
+    except JobRefused as err:
+        ss.lab_flash = str(err)
+        return
+    ss.lab_runs = attached_runs(ids)
+    ss.pop("lab_frames", None)
+
+
+def detach() -> None:
+    ss.pop("lab_runs", None)
+
+
+def differences(runs: dict, cfg: Config | None) -> list[str]:
+    """Fields where the shown runs' setup differs from the controls (where they run does not count)."""
+    run = run_store().get_run(runs.get("std") or runs.get("adv") or "")
+    if run is None or cfg is None:
+        return []
+    mine = cfg.to_dict()
+    return [f"{k}={v}" for k, v in run["config"].items() if k not in ("device", "threads") and mine.get(k) != v]
+
+
+def runs_active(runs: dict) -> bool:
+    store = run_store()
+    return any((store.get_run(runs[m]) or {}).get("status") in ACTIVE for m in ("std", "adv") if m in runs)
+
+
+st.title("🧪 Robust Feature Lab")
+if not presentation():
+    st.markdown("Press **Run** to train the same two-layer network twice on the same data: with **standard** "
+                "training it learns the dense, weak *non-robust* features; with **adversarial** training it switches "
+                "to the sparse, strong *robust* ones (Li & Li, ICLR 2025). How to read the charts: **About**.")
+for note in ss.get("lab_url_notes", []):
+    st.warning(md_escape(note))  # they quote the link's text
+
+prewarm_jobs()
+runs = ss.get("lab_runs")
+busy = bool(runs) and runs_active(runs)
+left, right = st.columns([1, 2.4], gap="large")
+with left:
+    controls.preset_picker()
+    cfg, err = controls.validated()
+    st.button("▶ Run", key="lab_run", type="primary", disabled=cfg is None or busy, on_click=start, args=(cfg,),
+              width="stretch",
+              help="Fix the field marked in red first." if cfg is None else
+              "Wait for the current runs, or stop them." if busy else "Start both runs as background jobs.")
+    if flash := ss.pop("lab_flash", None):
+        st.error(flash)
+    controls.shown_error(err)
+    controls.estimate(cfg)
+    if not presentation():
+        st.checkbox("retrain even if cached", key="lab_fresh",
+                    help="Off: a finished run of the same setup and code is shown at once instead of retrained.")
+    controls.knobs(err)
+    controls.checks(cfg)
+    ss.lab_config = cfg.to_dict() if cfg is not None else None  # what the tests (and the Theory page) read
+    ss.lab_error = (err.field, str(err)) if err is not None else None
+
+with right:
+    if not runs:
+        st.info("No runs yet. Pick a preset (classroom takes seconds), then press **Run**.")
+    else:
+        if busy:
+            st.markdown(LIVE_CSS, unsafe_allow_html=True)
+        else:
+            st.button("Clear", key="lab_detach", on_click=detach, help="Hide these runs (they stay on the Runs page).")
+        if changed := differences(runs, cfg):
+            st.caption(f"These runs were made with a different setup ({', '.join(changed)}); press Run to train "
+                       "the one on the left.")
+        st.fragment(run_every=1.0 if busy else None)(live_panel)(runs, busy)
+        inside_views(runs)

@@ -1,0 +1,122 @@
+"""How long a twin run will take, before it starts: a work-count model calibrated once.
+
+Every cost of a run is a pass of the network over a batch of examples: the matrix product
+Z = X W^T (or dZ W, dZ^T X), each 2 n P d K flops, followed by an elementwise pass over the
+n P K pre-activations. So a run's time is about a * flops + b * elements, with a and b
+measured once per process by timing two small gradient steps of different shapes (one
+matmul-heavy, one elementwise-heavy). Good to a factor of about 1.5 on a quiet machine;
+the dashboard shows it as "about", never as a promise.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from dataclasses import dataclass
+
+import torch
+
+from .config import Config
+from .data import make_datasets
+from .network import Arch, init_weights
+from .train import gradient_step, training_attack
+
+RUN_OVERHEAD_S = 0.3  # data generation of a small run, store writes, the worker's hand-off
+
+
+@dataclass(frozen=True)
+class Work:
+    """Matmul flops and activation elements of one run."""
+
+    flops: float
+    elements: float
+
+
+def run_work(cfg: Config, mode: str) -> Work:
+    """Count the passes train() makes: training steps plus evaluation at logged steps."""
+    K = cfg.k * cfg.m
+    per_pass = 2.0 * cfg.P * cfg.d * K  # flops of one matmul per example
+    per_elem = float(cfg.P * K)  # activation elements per example per forward
+    batch = cfg.batch_size or cfg.n_train
+    if mode == "std":
+        matmuls, forwards = 2, 1  # preact + weight gradient
+    elif cfg.train_attack == "pgd":
+        matmuls, forwards = 2 * cfg.train_attack_steps + 3, cfg.train_attack_steps + 2  # + train accuracy pass
+    else:
+        matmuls, forwards = 4, 2  # one-step: preact + input gradient, then preact + weight gradient
+    steps = cfg.steps + 1
+    logged = cfg.steps // cfg.eval_every + 1 + (cfg.steps % cfg.eval_every != 0)
+    # evaluation: 4 plain accuracies and the one-step attack (2 + 1) on n_test, PGD-K on n_pgd
+    eval_matmuls = 7 * cfg.n_test + (2 * cfg.pgd_steps + 1) * cfg.n_pgd
+    eval_forwards = 6 * cfg.n_test + (cfg.pgd_steps + 1) * cfg.n_pgd
+    flops = steps * batch * matmuls * per_pass + logged * eval_matmuls * per_pass
+    elements = steps * batch * forwards * per_elem + logged * eval_forwards * per_elem
+    return Work(flops, elements)
+
+
+def _time_step(cfg: Config, mode: str, repeats: int = 5) -> float:
+    """Fastest of a few steps: the least disturbed by whatever else the machine is doing."""
+    train, _ = make_datasets(cfg)
+    W = init_weights(cfg, torch.Generator().manual_seed(1))
+    arch, attack = Arch.from_config(cfg), training_attack(cfg, mode)
+    gradient_step(W, train.X, train.y, arch, attack, None)  # warm-up: allocator, kernels
+    best = float("inf")
+    for _ in range(repeats):
+        started = time.perf_counter()
+        gradient_step(W, train.X, train.y, arch, attack, None)
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
+@functools.lru_cache(maxsize=4)
+def calibrate(threads: int) -> tuple[float, float]:
+    """(seconds per flop, seconds per element) on this machine with ``threads`` torch threads.
+
+    Two shapes: d = 200 (matmul-heavy) and d = 8 (elementwise-heavy), standard steps only
+    (the one-step attack is the same passes twice). About 0.1 s in all.
+    """
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        rows = []
+        for d in (200, 8):
+            cfg = Config(k=4, P=50, s=1, d=d, m=10, n_train=64, n_test=1, steps=1, device="cpu")
+            K, n = cfg.k * cfg.m, cfg.n_train
+            flops, elements = 2 * 2.0 * n * cfg.P * cfg.d * K, float(n * cfg.P * K)
+            rows.append((flops, elements, _time_step(cfg, "std")))
+    finally:
+        torch.set_num_threads(before)
+    (f1, e1, t1), (f2, e2, t2) = rows
+    det = f1 * e2 - f2 * e1
+    a = (t1 * e2 - t2 * e1) / det
+    b = (f1 * t2 - f2 * t1) / det
+    # noise can push one coefficient negative; fall back to attributing all time to flops then
+    if a <= 0 or b <= 0:
+        a, b = t1 / (f1 + 20 * e1), 20 * t1 / (f1 + 20 * e1)
+    return a, b
+
+
+def worker_threads() -> int:
+    """Threads each job worker gets from the job manager (its cores shared among its workers)."""
+    from .jobs import cpu_count, default_workers  # late: the manager's module starts nothing on import
+
+    return max(1, cpu_count() // default_workers())
+
+
+@dataclass(frozen=True)
+class Estimate:
+    std_s: float
+    adv_s: float
+    wall_s: float  # both runs side by side on separate workers
+    device: str
+
+
+def estimate_runtime(cfg: Config, threads: int | None = None) -> Estimate:
+    """Seconds for the standard run, the adversarial run, and the pair side by side (CPU model)."""
+    a, b = calibrate(threads or worker_threads())
+    times = {}
+    for mode in ("std", "adv"):
+        work = run_work(cfg, mode)
+        times[mode] = RUN_OVERHEAD_S + a * work.flops + b * work.elements
+    device = "cuda" if cfg.device == "cuda" or (cfg.device == "auto" and torch.cuda.is_available()) else "cpu"
+    return Estimate(times["std"], times["adv"], max(times.values()), device)

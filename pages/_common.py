@@ -1,0 +1,211 @@
+"""Shared by the pages: cached services, the session's setup (config values, preset, attached runs)
+and its mirror in the URL, so that a link or a refreshed tab restores the same setup."""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+
+import streamlit as st
+import torch
+
+from core.config import Config, ConfigError, parse_value
+from core.presets import PRESETS
+from pages._fields import DEFAULTS, FIELDS, KINDS, typed
+
+# The server's own computations (patch view, theory) are small; the cores belong to the job workers,
+# and on a busy machine two spinning threads are many times slower than one (measured: 5.6 s vs 0.2 s).
+torch.set_num_threads(1)
+
+DEFAULT_PRESET = "classroom"
+NO_PRESET = "defaults"  # the Config defaults: the SPEC 1.9 setting
+PRESET_CHOICES = (*PRESETS, NO_PRESET)
+ACTIVE = ("queued", "running")
+MAX_IMPORT_BYTES = 64 * 1024  # a config is a few hundred bytes; the server caps uploads at 1 MB anyway
+
+
+def leave_pages_v1() -> None:
+    """Make sure app.py's st.navigation is in charge, even when a page script runs on its own.
+
+    Streamlit treats a pages/ folder beside the entry script as an old-style multipage app until the
+    first st.navigation call of the server process. So the first request after a server start that
+    is a deep link (/runs, /theory) would run that page alone, without the frame, and list the helper
+    modules here as pages; AppTest does the same on every rerun. Switching the flag off and rerunning
+    sends the request through app.py. (A streamlit internal; checked by tests/test_app_pages.py.)
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
+# ---- services: one per server process ----------------------------------------------------
+@st.cache_resource(show_spinner=False)
+def job_manager():
+    """The process-wide job manager (it starts the worker processes: only created when needed)."""
+    from core.jobs import get_manager
+
+    return get_manager(store_path=None)
+
+
+def prewarm_jobs() -> None:
+    """Create the job manager on the first Lab visit: its workers import torch and warm up in their own
+    processes (seconds) while the user reads the page, so that Run starts training at once.
+    RFL_PREWARM=0 turns it off (the page tests, which never train)."""
+    if os.environ.get("RFL_PREWARM", "1") != "0":
+        job_manager()
+
+
+@st.cache_resource(show_spinner=False)
+def run_store():
+    """A reader on the run store (RFL_STORE or runs/runs.sqlite); cheap, unlike the manager."""
+    from core.store import RunStore
+
+    return RunStore(None)
+
+
+def client_id() -> str:
+    """One id per browser session: the job manager's per-client cap counts runs by it."""
+    if "client_id" not in st.session_state:
+        st.session_state.client_id = uuid.uuid4().hex[:12]
+    return st.session_state.client_id
+
+
+# ---- the setup ------------------------------------------------------------------------------
+def preset_values(name: str) -> dict:
+    overrides = PRESETS[name].overrides if name in PRESETS else {}
+    return {f.name: typed(f.name, overrides.get(f.name, DEFAULTS[f.name])) for f in FIELDS}
+
+
+def widget_key(name: str) -> str:
+    return f"lab_f_{name}"
+
+
+def init_setup() -> None:
+    """Once per browser session: the setup from the URL (a shared link), else the default preset."""
+    ss = st.session_state
+    if "lab_values" not in ss:
+        params = st.query_params
+        preset = params.get("preset", DEFAULT_PRESET)
+        notes = []
+        if preset not in PRESET_CHOICES:
+            notes.append(f"unknown preset {preset!r} in the link; using {DEFAULT_PRESET}")
+            preset = DEFAULT_PRESET
+        values = preset_values(preset)
+        for name in values:
+            if name in params:
+                try:
+                    values[name] = typed(name, parse_value(name, KINDS[name], params[name]))
+                except ConfigError as err:
+                    notes.append(f"ignored from the link: {err}")
+        ss.lab_values, ss.lab_preset, ss.lab_url_notes = values, preset, notes
+        runs = _runs_from_params(params)
+        if runs:
+            ss.lab_runs = runs
+        if params.get("present") == "1":
+            ss.frame_presentation = True
+
+
+def apply_setup(preset: str, values: dict) -> None:
+    """Replace every value (and the widgets showing them) by a preset's or an imported config's."""
+    ss = st.session_state
+    ss.lab_preset = ss.lab_preset_pick = preset if preset in PRESET_CHOICES else NO_PRESET
+    ss.lab_values = {f.name: typed(f.name, values.get(f.name, DEFAULTS[f.name])) for f in FIELDS}
+    for name, value in ss.lab_values.items():
+        ss[widget_key(name)] = value
+
+
+def _runs_from_params(params) -> dict | None:
+    """``pair=<pair id>`` (twins submitted together) or ``runs=<std id>,<adv id>`` (e.g. cached twins)."""
+    if "runs" in params:
+        parts = params["runs"].split(",")
+        if len(parts) == 2 and all(p.isalnum() and len(p) <= 40 for p in parts):
+            return {"std": parts[0], "adv": parts[1]}
+    if "pair" in params and params["pair"].isalnum():
+        found = {r["mode"]: r["id"] for r in run_store().pair_runs(params["pair"])}
+        return {**found, "pair": params["pair"]} if found else None
+    return None
+
+
+def attached_runs(ids: dict) -> dict:
+    """Run ids of a twin submission, plus their pair id when both belong to one pair (new twins do)."""
+    store = run_store()
+    pairs = {(store.get_run(run_id) or {}).get("pair_id") for run_id in ids.values()}
+    pair = pairs.pop() if len(pairs) == 1 else None
+    return {**ids, "pair": pair} if pair else dict(ids)
+
+
+def build_config(values: dict) -> tuple[Config | None, ConfigError | None]:
+    """Validate the values (never evaluating anything); the error names its field."""
+    try:
+        cfg = Config.from_dict(values)
+        from core.resources import check_memory, resolve_device
+
+        check_memory(cfg, resolve_device(cfg.device))
+        return cfg, None
+    except ConfigError as err:
+        return None, err
+
+
+def parse_config_upload(data: bytes) -> tuple[Config | None, str | None, str | None]:
+    """(config, preset, error): plain JSON only, validated by Config; nothing is ever executed."""
+    if len(data) > MAX_IMPORT_BYTES:
+        return None, None, f"the file is {len(data)} bytes; a config is at most {MAX_IMPORT_BYTES}"
+    try:
+        doc = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        return None, None, f"not valid JSON: {err}"
+    except RecursionError:
+        return None, None, "not a config: nested too deeply"
+    if not isinstance(doc, dict):
+        return None, None, "expected a JSON object of config fields"
+    preset = doc.get("preset") if isinstance(doc.get("preset"), str) else None
+    fields = doc.get("config", doc) if isinstance(doc.get("config"), dict) else doc
+    fields = {k: v for k, v in fields.items() if k != "preset"}
+    try:
+        return Config.from_dict(fields), preset, None
+    except ConfigError as err:
+        return None, None, str(err)
+    except TypeError as err:  # e.g. a list where a number belongs
+        return None, None, f"bad value: {err}"
+
+
+def setup_params() -> dict:
+    """The URL of the current setup: the preset, the fields that differ from it, the attached runs."""
+    ss = st.session_state
+    preset = ss.get("lab_preset", DEFAULT_PRESET)
+    base = preset_values(preset)
+    params = {"preset": preset}
+    for name, value in ss.get("lab_values", {}).items():
+        if value != base[name]:
+            params[name] = str(value)
+    runs = ss.get("lab_runs") or {}
+    if runs.get("pair"):
+        params["pair"] = runs["pair"]
+    elif {"std", "adv"} <= set(runs):
+        params["runs"] = f"{runs['std']},{runs['adv']}"
+    if ss.get("frame_presentation"):
+        params["present"] = "1"
+    return params
+
+
+def sync_url() -> None:
+    """Write the setup into the address bar when it changed: copying the URL shares the setup."""
+    wanted = setup_params()
+    if dict(st.query_params) != wanted:
+        st.query_params.from_dict(wanted)
+
+
+_MARKDOWN_SPECIAL = "\\`*_{}[]<>()#+-.!|~$:"
+
+
+def md_escape(text: str) -> str:
+    """Text that came from a link or an uploaded file, safe to show in a markdown element: every markdown
+    character is escaped, so it can render neither as formatting nor as a link or an image."""
+    return "".join("\\" + ch if ch in _MARKDOWN_SPECIAL else ch for ch in text)
+
+
+def presentation() -> bool:
+    return bool(st.session_state.get("frame_presentation"))

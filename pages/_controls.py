@@ -1,0 +1,149 @@
+"""The Lab's left column: preset, every knob with inline errors, assumption checks, run-time estimate."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import streamlit as st
+
+from core.checks import assumption_checks
+from core.config import Config, ConfigError
+from core.presets import PRESETS
+from pages._common import (
+    NO_PRESET,
+    PRESET_CHOICES,
+    apply_setup,
+    build_config,
+    presentation,
+    preset_values,
+    widget_key,
+)
+from pages._fields import FIELDS, GROUPS, Field, choice_label
+
+BADGE = {"green": ("green", "✅"), "amber": ("orange", "⚠️"), "red": ("red", "⛔")}
+
+
+def _pick_preset() -> None:
+    name = st.session_state.lab_preset_pick
+    apply_setup(name, preset_values(name))
+
+
+def preset_picker() -> None:
+    ss = st.session_state
+    if ss.get("lab_preset_pick", ss.lab_preset) != ss.lab_preset:
+        ss.lab_preset_pick = ss.lab_preset
+    st.selectbox("Preset", PRESET_CHOICES, index=PRESET_CHOICES.index(ss.lab_preset), key="lab_preset_pick",
+                 on_change=_pick_preset,
+                 format_func=lambda n: "defaults (SPEC 1.9 setting)" if n == NO_PRESET else n,
+                 help="A named starting point; every knob below stays editable.")
+    name = ss.lab_preset
+    if name in PRESETS:
+        st.caption(PRESETS[name].description)
+    base = preset_values(name)
+    changed = [n for n, v in ss.lab_values.items() if v != base[n]]
+    if changed:
+        st.caption(f"Changed from the preset: {', '.join(changed)}")
+
+
+def read_values() -> dict:
+    """The user's latest edits (widget state) into the setup, before it is validated."""
+    ss = st.session_state
+    for f in FIELDS:
+        key = widget_key(f.name)
+        if key in ss:
+            ss.lab_values[f.name] = ss[key]
+    return ss.lab_values
+
+
+def _field(f: Field, err: ConfigError | None) -> None:
+    """One knob. Its default is the setup's value, not the widget's own (0): Streamlit can drop the state
+    of widgets outside a fragment when the fragment ends in st.rerun(), and then they fall back to it."""
+    key = widget_key(f.name)
+    value = st.session_state.lab_values[f.name]
+    if f.choices:
+        st.selectbox(f.label, f.choices, index=f.choices.index(value) if value in f.choices else 0, key=key,
+                     help=f.help, format_func=lambda v, n=f.name: choice_label(n, v))
+    else:
+        is_int = isinstance(f.step, int)
+        st.number_input(f.label, value=value, key=key, step=f.step, help=f.help, format="%d" if is_int else "%g")
+    if err is not None and err.field == f.name:
+        st.error(str(err), icon="⚠️")
+
+
+def knobs(err: ConfigError | None) -> None:
+    """Every knob, grouped; in presentation mode only the few a class discusses."""
+    if presentation():
+        for f in FIELDS:
+            if f.basic:
+                _field(f, err)
+        return
+    for group in GROUPS:
+        members = [f for f in FIELDS if f.group == group]
+        with st.expander(group, expanded=err is not None and err.field in {f.name for f in members}):
+            for f in members:
+                _field(f, err)
+
+
+def validated() -> tuple[Config | None, ConfigError | None]:
+    """The setup with the user's latest edits, validated; the error names a field."""
+    return build_config(read_values())
+
+
+def shown_error(err: ConfigError | None) -> None:
+    """An error whose field has no visible input (hidden in presentation mode, or the memory check)."""
+    shown = {f.name for f in FIELDS if f.basic or not presentation()}
+    if err is not None and err.field not in shown:
+        st.error(str(err), icon="⚠️")
+
+
+def checks(cfg: Config | None) -> None:
+    """Assumption 2.3 as badges, one sentence each (SPEC 1.2)."""
+    st.markdown("**Assumption checks** (Assumption 2.3)")
+    if cfg is None:
+        st.caption("They appear once every knob is valid.")
+        return
+    for check in assumption_checks(cfg):
+        color, icon = BADGE[check.status]
+        st.caption(f":{color}-badge[{icon} {check.name}] {check.why}")
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _estimate(config_json: str) -> tuple[float, float, float, str, int]:
+    from core.estimate import estimate_runtime
+    from core.resources import estimate_memory
+
+    cfg = Config.from_dict(json.loads(config_json))
+    est = estimate_runtime(cfg)
+    return est.std_s, est.adv_s, est.wall_s, est.device, estimate_memory(cfg)
+
+
+def _seconds(s: float) -> str:
+    if s < 90:
+        return f"{s:.0f} s" if s >= 2 else f"{s:.1f} s"
+    return f"{s / 60:.0f} min" if s < 5400 else f"{s / 3600:.1f} h"
+
+
+def estimate(cfg: Config | None) -> None:
+    if cfg is None:
+        return
+    std_s, adv_s, wall_s, device, memory = _estimate(json.dumps(cfg.to_dict(), sort_keys=True))
+    where = "measured on this server's CPU; a GPU is faster" if device == "cuda" else "on this server's CPU"
+    text = (f"⏱️ About **{_seconds(wall_s)}** for both runs side by side (standard {_seconds(std_s)}, "
+            f"adversarial {_seconds(adv_s)}; {where}) · memory about {memory / 2**20:.0f} MiB per run.")
+    if presentation():
+        st.caption(f"⏱️ About **{_seconds(wall_s)}** for both runs.")
+        return
+    load, cores = busy()
+    if load > cores:  # the estimate is for a quiet machine; say so rather than promise it
+        text += f" The server is busy now (load {load:.1f} on {cores} cores): expect it to take several times longer."
+    st.caption(text)
+
+
+def busy() -> tuple[float, int]:
+    """(1-minute load average, cores) of the server; (0, cores) where the OS does not say."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    try:
+        return os.getloadavg()[0], cores
+    except (AttributeError, OSError):
+        return 0.0, cores

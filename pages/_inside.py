@@ -1,0 +1,96 @@
+"""The Lab's look-inside views of a twin run: adversarial patches and network weights at a logged step.
+
+Both read the weight snapshots the runs stored; the patch view regenerates the run's test
+set from its config (deterministic) and attacks one example with the run's PGD.
+"""
+
+from __future__ import annotations
+
+import json
+
+import streamlit as st
+
+from core.charts import RUN_LABEL, decomposition_figure, patches_figure, weights_figure
+from core.config import Config
+from core.inspect import adversarial_patches, feature_labels, neuron_labels, run_test_set, weight_features
+from pages._common import run_store
+from pages._live import CHART_CONFIG
+
+
+@st.cache_resource(show_spinner="Regenerating the test set…", max_entries=2)
+def cached_test_set(config_json: str):
+    return run_test_set(Config.from_dict(json.loads(config_json)))
+
+
+@st.cache_resource(show_spinner=False, max_entries=64)
+def cached_view(config_json: str, run_id: str, step: int, index: int):
+    """A snapshot never changes once stored, so (run, step, example) identifies the view."""
+    cfg = Config.from_dict(json.loads(config_json))
+    W = run_store().load_snapshot(run_id, step)
+    return adversarial_patches(cfg, W, cached_test_set(config_json), index, step)
+
+
+def _step_slider(label: str, key: str, steps: list[int]) -> int:
+    ss = st.session_state
+    if ss.get(key) not in steps:  # new run, or first time: start at the newest snapshot
+        ss[key] = steps[-1]
+    if len(steps) == 1:
+        st.caption(f"{label}: {steps[0]} (the only snapshot so far)")
+        return steps[0]
+    return st.select_slider(label, options=steps, key=key, help="Weights are stored at every logged step.")
+
+
+def patch_view(cfg: Config, config_json: str, ids: dict, steps: list[int]) -> None:
+    left, right = st.columns([3, 1])
+    with left:
+        step = _step_slider("training step", "lab_patch_step", steps)
+    with right:
+        index = st.number_input("test example", min_value=0, max_value=cfg.n_test - 1, step=1,
+                                key="lab_patch_example", help="Which test example to attack.")
+    views = {mode: cached_view(config_json, run_id, step, int(index)) for mode, run_id in ids.items()}
+    first = next(iter(views.values()))
+    lines = [f"Test example {index} is of class **{first.y + 1}**: its ★ patches hold u{first.y + 1}, the others "
+             f"v{first.y + 1}. PGD-{cfg.pgd_steps} within ε = {cfg.eps:g} ({cfg.threat_model}) at step {step}:"]
+    for mode, v in views.items():
+        outcome = "still right" if v.pred_attacked == v.y else f"now says class {v.pred_attacked + 1}"
+        lines.append(f"- {RUN_LABEL[mode]} model: says class {v.pred_clean + 1} on the clean example, "
+                     f"{outcome} under attack.")
+    st.markdown("\n".join(lines))
+    st.plotly_chart(patches_figure(views, feature_labels(cfg.k)), key="lab_patch_chart", config=CHART_CONFIG)
+    st.plotly_chart(decomposition_figure(views), key="lab_decomp_chart", config=CHART_CONFIG)
+
+
+def weights_view(cfg: Config, ids: dict, steps: list[int]) -> None:
+    step = _step_slider("training step", "lab_weights_step", steps)
+    store = run_store()
+    matrices = {mode: weight_features(store.load_snapshot(run_id, step), cfg.k) for mode, run_id in ids.items()}
+    st.plotly_chart(weights_figure(matrices, feature_labels(cfg.k), neuron_labels(cfg.k, cfg.m), step),
+                    key="lab_weights_chart", config=CHART_CONFIG)
+    st.caption("Rows: the m neurons of each class; columns: u₁..u_k (robust), v₁..v_k (non-robust), and the norm of "
+               "the weight outside those 2k directions. A class that learned its robust feature lights up u_r.")
+
+
+@st.fragment
+def inside_views(runs: dict) -> None:
+    """Its own fragment: moving a slider here redraws these views only, not the whole Lab."""
+    store = run_store()
+    ids = {mode: runs[mode] for mode in ("std", "adv") if mode in runs}
+    found = {mode: store.get_run(run_id) for mode, run_id in ids.items()}
+    ids = {mode: ids[mode] for mode, run in found.items() if run is not None}
+    if not ids:
+        return
+    config = next(run["config"] for run in found.values() if run is not None)
+    cfg, config_json = Config.from_dict(config), json.dumps(config, sort_keys=True)
+    per_run = [set(store.snapshot_steps(run_id)) for run_id in ids.values()]
+    steps = sorted(set.intersection(*per_run))
+    patches_tab, weights_tab = st.tabs(["Adversarial patches", "Network weights"], key="lab_inside_tab",
+                                       on_change="rerun")
+    if not steps:
+        st.info("The views appear with the first stored snapshot (the first logged step).")
+        return
+    with patches_tab:
+        if patches_tab.open:
+            patch_view(cfg, config_json, ids, steps)
+    with weights_tab:
+        if weights_tab.open:
+            weights_view(cfg, ids, steps)

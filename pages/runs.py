@@ -1,0 +1,121 @@
+"""Runs: the history in the store; overlay, download, delete; open a pair or import a config into the Lab."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+import pandas as pd
+import streamlit as st
+
+from core.charts import overlay_figure
+from core.metrics import METRICS
+from pages._common import (
+    ACTIVE,
+    NO_PRESET,
+    apply_setup,
+    job_manager,
+    leave_pages_v1,
+    md_escape,
+    parse_config_upload,
+    run_store,
+)
+
+leave_pages_v1()  # first, before anything is drawn: see pages/_common.py
+
+ss = st.session_state
+LIST_LIMIT = 500
+
+
+def table(runs: list[dict]) -> pd.DataFrame:
+    rows = []
+    for r in runs:
+        final = r.get("final") or {}
+        rows.append({
+            "id": r["id"], "pair": r.get("pair_id") or "", "mode": r.get("mode"), "status": r["status"],
+            "preset": r.get("preset") or "", "created": datetime.fromtimestamp(r["created"]).strftime("%m-%d %H:%M"),
+            "step": r.get("step"), "steps": r.get("steps"),
+            "corr robust": final.get("corr_robust"), "corr non-robust": final.get("corr_nonrobust"),
+            "clean": final.get("acc_clean"), "PGD": final.get("acc_pgd"), "swap": final.get("acc_swap"),
+        })
+    return pd.DataFrame(rows)
+
+
+def run_json(run: dict) -> dict:
+    frame = run_store().metrics_frame(run["id"])
+    keep = ("id", "pair_id", "mode", "status", "preset", "created", "finished", "seed", "device", "code_version",
+            "error", "step", "steps")
+    return {**{k: run.get(k) for k in keep}, "config": run["config"],
+            "metrics": json.loads(frame.to_json(orient="records"))}
+
+
+def open_in_lab(run: dict) -> None:
+    pair = run.get("pair_id")
+    ids = {r["mode"]: r["id"] for r in run_store().pair_runs(pair)} if pair else {run["mode"]: run["id"]}
+    apply_setup(run.get("preset") or NO_PRESET, run["config"])
+    ss.lab_runs = {**ids, "pair": pair} if pair else ids
+    ss.pop("lab_frames", None)
+    ss.runs_goto_lab = True
+
+
+def load_into_lab(preset: str | None, values: dict) -> None:
+    apply_setup(preset or NO_PRESET, values)
+    ss.runs_goto_lab = True
+
+
+def delete(selected: list[dict]) -> None:
+    for run in selected:
+        if run["status"] in ACTIVE:
+            job_manager().delete(run["id"])
+        else:
+            run_store().delete_run(run["id"])
+    ss.pop("lab_frames", None)
+
+
+st.title("🗂️ Runs")
+runs = run_store().list_runs(limit=LIST_LIMIT)
+if not runs:
+    st.info("No runs stored yet: start one in the Lab.")
+else:
+    frame = table(runs)
+    st.caption(f"The {len(runs)} newest runs; select rows to compare, download or delete them.")
+    event = st.dataframe(frame, key="runs_table", on_select="rerun", selection_mode="multi-row", hide_index=True,
+                         column_config={c: st.column_config.NumberColumn(format="%.2f")
+                                        for c in ("corr robust", "corr non-robust", "clean", "PGD", "swap")})
+    chosen = [runs[i] for i in event.selection.rows] if event and event.selection else []
+    if chosen:
+        metric = st.selectbox("metric", METRICS, key="runs_metric")
+        frames = {f"{r['id']} · {r['mode']} · {r.get('preset') or 'custom'}": run_store().metrics_frame(r["id"])
+                  for r in chosen}
+        st.plotly_chart(overlay_figure(frames, metric), key="runs_overlay", config={"displaylogo": False})
+        long = pd.concat([f.assign(run_id=r["id"], mode=r["mode"]) for f, r in zip(frames.values(), chosen,
+                                                                                     strict=True)])
+        cols = st.columns(4)
+        cols[0].download_button("metrics (CSV)", long.to_csv(index=False), "metrics.csv", "text/csv",
+                                key="runs_csv")
+        cols[1].download_button("runs (JSON)", json.dumps([run_json(r) for r in chosen], indent=1), "runs.json",
+                                "application/json", key="runs_json")
+        cols[2].download_button("config (JSON)", json.dumps(chosen[0]["config"], indent=1, sort_keys=True),
+                                "config.json", "application/json", key="runs_config",
+                                help="The first selected run's config: import it here later, or share it.")
+        cols[3].button("Open in the Lab", key="runs_open", on_click=open_in_lab, args=(chosen[0],),
+                       help="Show the first selected run and its twin in the Lab, with its setup.")
+        with st.expander(f"Delete {len(chosen)} selected run(s)"):
+            sure = st.checkbox("yes, delete them and their metrics", key="runs_sure")
+            st.button("Delete", key="runs_delete", disabled=not sure, on_click=delete, args=(chosen,))
+
+st.subheader("Import a config")
+upload = st.file_uploader("config JSON (from a download here or `python -m core run --json`)", type=["json"],
+                          key="runs_upload")
+if upload is not None:
+    cfg, preset, error = parse_config_upload(upload.getvalue())
+    if error:
+        st.error(f"Not imported: {md_escape(error)}")  # the message quotes the file's text
+    else:
+        st.json(cfg.to_dict(), expanded=False)
+        st.button("Load into the Lab", key="runs_load", type="primary", on_click=load_into_lab,
+                  args=(preset, cfg.to_dict()))
+
+# Buttons act in callbacks (a click survives a rerun that way), then the page moves on here.
+if ss.pop("runs_goto_lab", False):
+    st.switch_page("pages/lab.py")

@@ -1,0 +1,140 @@
+"""Sweep: one or two knobs x seeds -> phase diagrams with the theory's boundaries drawn on top.
+
+Thin page: widgets -> SweepSpec -> a SweepRunner (training runs in joblib's worker processes,
+never in this script) -> core.phase figures. Clicking a cell opens that run's setup in the Lab.
+"""
+
+import streamlit as st
+
+from core.config import Config, ConfigError
+from core.phase import QUANTITIES, phase_figures
+from core.presets import PRESETS
+from core.sweep import SweepSpec, estimate_seconds, parse_grid
+from core.sweep_runner import SweepRunner
+from pages._common import apply_setup, leave_pages_v1
+from pages._fields import FIELDS
+
+leave_pages_v1()  # first, before anything is drawn: see pages/_common.py
+
+NUMERIC = [f.name for f in FIELDS if f.choices is None and f.name not in ("seed", "threads")]
+EXAMPLES = {"s": "1,2,4,8", "beta": "0.1:0.7:7", "eps": "0.1:0.4:4", "alpha": "0.5:1.5:5", "P": "20,50,100"}
+
+
+@st.cache_resource(show_spinner=False)
+def sweeps() -> dict[str, SweepRunner]:
+    """Sweeps of this server process by id, so a refreshed page finds its sweep again."""
+    return {}
+
+
+def build_spec(preset: str, grids: list[str], seeds: int, mode: str, overrides: list[str]):
+    try:
+        base = PRESETS[preset].config().with_overrides(overrides)
+        spec = SweepSpec(base, tuple(parse_grid(g, base) for g in grids), seeds, mode)
+        return spec, None
+    except ConfigError as err:
+        return None, err
+
+
+st.title("Sweep: where does the picture flip?")
+st.caption("Sweep one or two knobs over a grid and several seeds; every cell is a finished run, "
+           "coloured by its final metrics. Dashed curves are the theory's boundaries.")
+
+left, right = st.columns([1, 2])
+with left:
+    preset = st.selectbox("base preset", list(PRESETS), index=list(PRESETS).index("classroom"), key="sweep_preset")
+    x = st.selectbox("first knob", NUMERIC, index=NUMERIC.index("s"), key="sweep_x")
+    x_values = st.text_input(f"values of {x}", EXAMPLES.get(x, "1,2,3"), key=f"sweep_xv_{x}",
+                             help="A list (1,2,4) or A:B:N for N evenly spaced points from A to B.")
+    y = st.selectbox("second knob (optional)", ["(none)", *NUMERIC], index=1 + NUMERIC.index("beta"), key="sweep_y")
+    y_values = None
+    if y != "(none)":
+        y_values = st.text_input(f"values of {y}", EXAMPLES.get(y, "1,2,3"), key=f"sweep_yv_{y}")
+    seeds = st.number_input("seeds per point", 1, 10, 1, key="sweep_seeds")
+    mode = st.radio("training", ["both", "std", "adv"], horizontal=True, key="sweep_mode")
+    eval_every = st.checkbox("evaluate only at the end (much faster)", True, key="sweep_final_only",
+                             help="Sweeps need final metrics only; per-step evaluation is half a run's time.")
+
+grids = [f"{x}={x_values}"] + ([f"{y}={y_values}"] if y_values is not None else [])
+overrides = [f"eval_every={PRESETS[preset].config().steps}"] if eval_every else []
+spec, error = (None, ConfigError("grid", "the two knobs must differ")) if y == x else build_spec(
+    preset, grids, int(seeds), mode, overrides)
+
+with left:
+    if error is not None:
+        st.error(str(error), icon="⚠️")
+    else:
+        st.info(f"{len(spec)} runs, about {estimate_seconds(spec):.0f} s on this machine.")
+    if st.button("Run sweep", type="primary", disabled=error is not None, key="sweep_run"):
+        runner = SweepRunner(spec, preset=preset).start()
+        sweeps()[runner.id] = runner
+        st.session_state.sweep_id = runner.id
+
+runner = sweeps().get(st.session_state.get("sweep_id") or st.query_params.get("sweep", ""))
+
+
+def open_in_lab(runner: SweepRunner, point: dict) -> None:
+    """The clicked cell's setup (first seed) and its runs go to the Lab."""
+    frame = runner.frame()
+    match = frame
+    for name, value in point.items():
+        match = match[abs(match[name].astype(float) - float(value)) < 1e-9]
+    if match.empty:
+        return
+    seed = int(match["seed"].min())
+    cfg: Config = runner.spec.base.replace(**{k: type(getattr(runner.spec.base, k))(v) for k, v in point.items()},
+                                           seed=seed)
+    apply_setup(st.session_state.get("sweep_preset", "classroom"), cfg.to_dict())
+    ids = {row["mode"]: row["run_id"] for _, row in match[match["seed"] == seed].iterrows() if "run_id" in row}
+    if ids:
+        st.session_state.lab_runs = ids
+    st.switch_page("pages/lab.py")
+
+
+def tab_title(name: str) -> str:
+    """'corr_gap_adv' -> 'corr_robust - corr_nonrobust (adversarial)'; one-field panels have no mode."""
+    quantity, _, mode = name.rpartition("_")
+    if mode in ("std", "adv"):
+        return f"{QUANTITIES[quantity]} ({'standard' if mode == 'std' else 'adversarial'})"
+    return QUANTITIES.get(name, name)
+
+
+def live(runner: SweepRunner) -> None:
+    """Polls once a second while the sweep runs; one full rerun when it ends stops the polling."""
+    if not runner.running and st.session_state.get("sweep_polling"):
+        st.session_state.sweep_polling = False
+        st.rerun()
+    st.session_state.sweep_polling = runner.running
+    done = len(runner.rows)
+    st.progress(done / max(runner.total, 1), text=f"{done} of {runner.total} runs finished"
+                + (" — running" if runner.running else (" — cancelled" if runner.cancelled else " — done")))
+    if runner.error:
+        st.error(f"The sweep stopped: {runner.error}")
+    if runner.running and st.button("Stop sweep", key="sweep_stop"):
+        runner.cancel()
+    if done == 0:
+        st.caption("The first cells appear as soon as their runs finish.")
+        return
+    frame = runner.frame()
+    figures = phase_figures(frame, runner.spec.base, runner.spec.fields)
+    names = list(figures)
+    tabs = st.tabs([tab_title(n) for n in names])
+    for tab, name in zip(tabs, names, strict=True):
+        with tab:
+            event = st.plotly_chart(figures[name], key=f"sweep_fig_{name}", on_select="rerun",
+                                    selection_mode="points", width="stretch")
+            points = (event or {}).get("selection", {}).get("points", []) if event else []
+            if points and len(runner.spec.fields) == 2:
+                p = points[0]
+                open_in_lab(runner, {runner.spec.fields[0]: p["x"], runner.spec.fields[1]: p["y"]})
+    st.download_button("Download the table (CSV)", frame.to_csv(index=False), "sweep.csv", "text/csv",
+                       key="sweep_csv")
+    if not runner.running:
+        st.caption("Click a cell to open that run's setup in the Lab.")
+
+
+with right:
+    if runner is None:
+        st.caption("Choose the knobs and press Run sweep. Try s = 1,2,4,8 against β = 0.1:0.7:7: "
+                   "standard training flips from non-robust to robust features along the density curve.")
+    else:
+        st.fragment(live, run_every=1.0 if runner.running else None)(runner)

@@ -1,0 +1,62 @@
+"""Theory: the constructed minima of Propositions 3.1/3.2 and the reduced dynamics of Section 5,
+on the Lab's current setup. Both take well under a second and are cached."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import streamlit as st
+
+from core.charts import dynamics_figure, minima_figure
+from core.config import Config
+from pages._common import build_config, leave_pages_v1, presentation
+
+leave_pages_v1()  # first, before anything is drawn: see pages/_common.py
+
+SCALES = (0.1, 0.3, 1.0, 3.0, 10.0, 30.0)  # the chosen scale is one of them: one cached evaluation
+PGD_CAP = 100  # test examples attacked per minimum and scale: keeps the page instant at figure3 size
+
+
+@st.cache_data(show_spinner="Evaluating the constructed minima…", max_entries=16)
+def minima(config_json: str, scales: tuple[float, ...]) -> list[dict]:
+    from core.theory import evaluate_constructed
+
+    cfg = Config.from_dict(json.loads(config_json))
+    return evaluate_constructed(cfg.replace(n_eval_pgd=min(cfg.n_pgd, PGD_CAP)), scales)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def dynamics(config_json: str) -> dict:
+    from core.theory import reduced_dynamics
+
+    cfg = Config.from_dict(json.loads(config_json))
+    return {mode: reduced_dynamics(cfg, mode) for mode in ("std", "adv")}
+
+
+st.title("📐 Theory")
+if not presentation():
+    st.markdown("The paper's constructions on the Lab's current setup: change a knob in the **Lab** and come back.")
+cfg, err = build_config(st.session_state.lab_values)
+if cfg is None:
+    st.error(f"The Lab's setup is not valid yet: {err}")
+    st.page_link("pages/lab.py", label="Fix it in the Lab", icon="🧪")
+    st.stop()
+config_json = json.dumps(cfg.to_dict(), sort_keys=True)
+
+st.subheader("Two global minima, one robust (Propositions 3.1, 3.2)")
+st.caption("Every neuron of class r set to c·v_r (non-robust) or c·u_r (robust). Both fit the training data as c "
+           f"grows; only the robust one survives the swap attack of Theorem 4.3. PGD uses the first "
+           f"{min(cfg.n_pgd, PGD_CAP)} test examples.")
+scale = st.select_slider("scale c", options=SCALES, value=10.0, key="theory_scale")
+rows = minima(config_json, tuple(sorted(set(SCALES))))
+st.plotly_chart(minima_figure(rows, chosen=scale), key="theory_minima_chart", config={"displaylogo": False})
+table = pd.DataFrame([r for r in rows if r["scale"] == scale]).set_index("minimum")
+st.dataframe(table.drop(columns="scale").style.format("{:.3g}"), key="theory_table")
+
+st.subheader("Reduced dynamics (Lemmas 5.1, 5.2)")
+st.caption("One noiseless example per class (s robust patches at α, P − s non-robust at β), each neuron kept in "
+           "span{u_r, v_r}, trained by the same algorithm as the Lab's runs: the theory's Λ(t) and Γ(t).")
+raw = not st.toggle("normalised correlations", key="theory_normalised")
+st.plotly_chart(dynamics_figure(dynamics(config_json), raw=raw), key="theory_dynamics_chart",
+                config={"displaylogo": False})

@@ -1,0 +1,51 @@
+"""Shared fixtures. Each is named for the tests that use it; add new ones under their own names."""
+
+import pytest
+
+
+@pytest.fixture
+def app_env(tmp_path, monkeypatch):
+    """For the dashboard's AppTest tests: an empty run store of their own, no job workers started.
+
+    The store and the job manager are st.cache_resource singletons of this process, so the caches
+    are cleared before and after: each test sees its own store.
+    """
+    import streamlit as st
+
+    store = tmp_path / "runs.sqlite"
+    monkeypatch.setenv("RFL_STORE", str(store))
+    monkeypatch.setenv("RFL_PREWARM", "0")
+    st.cache_resource.clear()
+    yield store
+    st.cache_resource.clear()
+
+
+@pytest.fixture
+def app_finished_pair(app_env):
+    """A finished twin pair of a tiny classroom run in the app_env store, trained the way a job worker does."""
+    import torch
+
+    from core.presets import get_preset
+    from core.recorder import RunRecorder
+    from core.store import RunStore, new_id
+    from core.train import train
+
+    cfg = get_preset("classroom").config(steps=20, eval_every=10, n_train=30, n_test=12, device="cpu", threads=1)
+    store = RunStore(app_env)
+    pair = new_id()
+    ids = {}
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        for mode in ("std", "adv"):
+            run_id = store.create_run(cfg, mode, pair_id=pair, preset="classroom", client_id="test")
+            store.start_run(run_id, "cpu")
+            recorder = RunRecorder(store, run_id, flush_s=0.0)
+            result = train(cfg, mode, callback=recorder)
+            recorder.flush()
+            store.finish_run(run_id, result.status, result.reason)
+            ids[mode] = run_id
+    finally:
+        torch.set_num_threads(before)
+    store.close()
+    return {"pair": pair, "config": cfg, **ids}

@@ -1,0 +1,116 @@
+"""The dashboard's computations (core/inspect.py, core/estimate.py) and chart builders (core/charts.py)."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+import core.inspect as inspect_mod
+from core import charts
+from core.config import Config
+from core.data import make_datasets
+from core.estimate import estimate_runtime, run_work
+from core.inspect import (
+    DECOMPOSITION,
+    adversarial_patches,
+    decompose,
+    downsample,
+    feature_labels,
+    neuron_labels,
+    run_test_set,
+    weight_features,
+)
+from core.metrics import METRICS
+from core.network import init_weights
+from core.theory import constructed_weights, evaluate_constructed, reduced_dynamics
+
+SMALL = Config(k=3, P=10, s=1, d=9, m=2, n_train=21, n_test=17, steps=20, eval_every=5, eps=0.3)
+
+
+@pytest.mark.parametrize("jitter", [0.0, 0.2])
+def test_skipping_the_train_set_gives_the_runs_test_set(monkeypatch, jitter):
+    cfg = SMALL.replace(jitter=jitter)  # P*d = 90: not a multiple of torch's 16-number blocks
+    monkeypatch.setattr(inspect_mod, "_MATERIALISE_LIMIT", 0)  # force the chunked skip,
+    monkeypatch.setattr(inspect_mod, "_SKIP_CHUNK_FLOATS", 16 * 90)  # in chunks of 16 rows and a last one of 5
+    skipped = run_test_set(cfg)
+    expected = make_datasets(cfg)[1]
+    assert torch.equal(skipped.X, expected.X) and torch.equal(skipped.y, expected.y)
+    assert torch.equal(skipped.robust, expected.robust)
+
+
+def test_decomposition_shares_add_up_and_find_the_erased_feature():
+    delta = torch.zeros(4, 10)
+    delta[:, 3 + 1] = -0.3  # -v_y for y = 1, k = 3
+    delta[0, 8] = 0.1  # a little noise
+    parts = decompose(delta, 1, 3)
+    assert list(parts) == list(DECOMPOSITION)
+    assert sum(parts.values()) == pytest.approx(1.0)
+    assert parts["-v_y"] > 0.9 and parts["noise"] > 0
+
+
+def test_patch_view_against_the_nonrobust_minimum_is_fooled_by_pgd():
+    cfg = SMALL.replace(n_test=5)
+    W = constructed_weights(cfg, "nonrobust", 5.0)
+    view = adversarial_patches(cfg, W, run_test_set(cfg), 2, 0)
+    assert view.clean.shape == view.perturbation.shape == (cfg.P, 2 * cfg.k + 1)
+    assert np.allclose(view.clean[:, :-1] + view.perturbation[:, :-1], view.perturbed[:, :-1], atol=1e-5)
+    assert view.delta_norm <= cfg.eps + 1e-5
+    assert view.pred_clean == view.y
+    assert 0 <= view.pred_attacked < cfg.k
+
+
+def test_weight_matrix_and_labels():
+    W = init_weights(SMALL, torch.Generator().manual_seed(0))
+    matrix = weight_features(W, SMALL.k)
+    assert matrix.shape == (SMALL.k * SMALL.m, 2 * SMALL.k + 1)
+    assert len(feature_labels(SMALL.k)) == 2 * SMALL.k + 1 and len(neuron_labels(SMALL.k, SMALL.m)) == 6
+
+
+def test_downsample_keeps_ends_and_marked_steps():
+    frame = pd.DataFrame({"step": range(0, 10_000, 5), "corr_robust": 0.0})
+    small = downsample(frame, 100, keep_steps=[1235])
+    assert len(small) <= 102 and small["step"].iloc[0] == 0 and small["step"].iloc[-1] == 9995
+    assert 1235 in set(small["step"])
+    assert downsample(frame.head(10), 100) is not None and len(downsample(frame.head(10), 100)) == 10
+
+
+def test_estimate_counts_more_work_for_adversarial_and_pgd_training():
+    std, adv = run_work(SMALL, "std"), run_work(SMALL, "adv")
+    pgd = run_work(SMALL.replace(train_attack="pgd", train_attack_steps=5), "adv")
+    assert std.flops < adv.flops < pgd.flops
+    est = estimate_runtime(SMALL, threads=1)
+    assert 0 < est.std_s <= est.adv_s == est.wall_s < 60
+
+
+def _frame(steps=30, robust_wins=True):
+    t = np.linspace(0, 1, steps)
+    data = {name: np.full(steps, 0.5) for name in METRICS}
+    data["corr_robust"] = t if robust_wins else 0.3 * t
+    data["corr_nonrobust"] = 0.5 * np.ones(steps)
+    data["loss"] = np.exp(-3 * t) + 0.01
+    return pd.DataFrame({"step": np.arange(steps) * 10, **data})
+
+
+def test_every_chart_builds_with_a_title_and_keeps_zoom():
+    frames = {"std": _frame(robust_wins=False), "adv": _frame()}
+    theory = {mode: reduced_dynamics(SMALL, mode) for mode in ("std", "adv")}
+    cfg = SMALL.replace(n_test=4)
+    views = {mode: adversarial_patches(cfg, constructed_weights(cfg, kind, 3.0), run_test_set(cfg), 0, 0)
+             for mode, kind in (("std", "nonrobust"), ("adv", "robust"))}
+    W = init_weights(SMALL, torch.Generator().manual_seed(0))
+    figures = [
+        charts.correlation_figure(frames, phase_steps={"adv": 150}, theory=theory),
+        charts.correlation_figure(frames, raw=True),
+        charts.accuracy_figure(frames),
+        charts.patches_figure(views, feature_labels(cfg.k)),
+        charts.decomposition_figure(views),
+        charts.weights_figure({"std": weight_features(W, 3), "adv": weight_features(W, 3)}, feature_labels(3),
+                              neuron_labels(3, 2), 20),
+        charts.dynamics_figure(theory),
+        charts.minima_figure(evaluate_constructed(cfg, [1.0, 3.0]), 3.0),
+        charts.overlay_figure({"a": frames["std"], "b": frames["adv"]}, "acc_clean"),
+    ]
+    for fig in figures:
+        assert fig.layout.title.text and fig.layout.uirevision
+        assert len(fig.data) > 0
+    assert len(figures[0].layout.shapes) == 1  # the phase transition line
