@@ -31,10 +31,24 @@ def patch_clip(delta, eps):
     return delta * (eps / norms).clamp(max=1.0)
 
 
+def pgd(W, X, y, cfg):
+    """Multi-step PGD in the patch-wise l2 ball: random start, normalised steps of 2.5 eps / K."""
+    steps = cfg.train_attack_steps
+    delta = patch_clip(torch.randn_like(X), cfg.eps * torch.rand(X.shape[:-1] + (1,)))
+    for _ in range(steps):
+        delta = delta.detach().requires_grad_(True)
+        (g,) = torch.autograd.grad(margin(forward(W, X + delta, cfg.k, cfg.m, cfg.q, cfg.rho), y).sum(), delta)
+        g = g / g.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+        delta = patch_clip(delta + 2.5 * cfg.eps / steps * g, cfg.eps)
+    return delta.detach()
+
+
 def step(W, X, y, cfg, adversarial: bool):
-    """One full-batch step of standard or the paper's one-step adversarial training."""
+    """One full-batch step of standard, the paper's one-step, or multi-step PGD adversarial training."""
     W = W.detach().requires_grad_(True)
-    if adversarial:
+    if adversarial and cfg.train_attack == "pgd":
+        X = X + pgd(W, X, y, cfg)
+    elif adversarial:
         Xr = X.detach().requires_grad_(True)
         (gx,) = torch.autograd.grad(margin(forward(W, Xr, cfg.k, cfg.m, cfg.q, cfg.rho), y).sum(), Xr)
         X = X + patch_clip(cfg.eta_a * gx, cfg.eps)

@@ -18,8 +18,6 @@ from core.network import (
 from core.threats import THREAT_MODELS
 from core.train import gradient_step
 
-torch.set_default_dtype(torch.float64)
-
 
 @pytest.fixture(autouse=True)
 def _float64():
