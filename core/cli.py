@@ -1,4 +1,4 @@
-"""Command line: ``python -m core {presets,run,bench,checks,runs,sweep}``.
+"""Command line: ``python -m core {presets,run,bench,checks,runs,sweep,real}``.
 
 Bad fields or values exit with code 2 and a one-line message, before any work starts.
 """
@@ -16,6 +16,7 @@ from .cli_sweep import add_sweep_parser
 from .config import MODES, Config, ConfigError
 from .metrics import METRICS
 from .presets import PRESETS, get_preset
+from .real.cli import add_real_parser
 
 SUMMARY_METRICS = ("corr_robust", "corr_nonrobust", "acc_clean", "acc_pgd", "acc_swap",
                    "acc_robust_feature", "acc_nonrobust_feature", "loss")
@@ -155,6 +156,7 @@ def parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_bench)
     add_runs_parser(sub)
     add_sweep_parser(sub)
+    add_real_parser(sub)
     return top
 
 

@@ -84,10 +84,12 @@ def _representation_distance(model, z, target_rep):
     return (model.features(z) - target_rep).flatten(1).norm(dim=1)
 
 
-def invert(model, x_target, x_start, steps: int, step_size: float, should_stop=None) -> torch.Tensor:
-    """Representation inversion (Ilyas et al. 2019): l2-normalised gradient descent on
-    ||g(z) - g(x_target)||_2 from z = x_start, kept in [0, 1]; no eps-ball, as in their
-    construction of the robust and non-robust datasets."""
+def invert(model, x_target, x_start, steps: int, step_size: float, norm: str = "l2", should_stop=None) -> torch.Tensor:
+    """Representation inversion (Ilyas et al. 2019): steepest descent on ||g(z) - g(x_target)||_2
+    from z = x_start, kept in [0, 1], no eps-ball. Ilyas et al. take l2-normalised steps
+    for their l2-robust models; ``norm`` lets the steps follow the threat model's geometry
+    (sign steps for l_inf), so "robust" and "non-robust" mean the same thing for the
+    inversion as for the adversary. steps x step_size bounds how far z can travel."""
     with frozen(model):
         with torch.no_grad():
             target_rep = model.features(x_target)
@@ -99,7 +101,7 @@ def invert(model, x_target, x_start, steps: int, step_size: float, should_stop=N
             loss = _representation_distance(model, z, target_rep).sum()  # per-image, so each has its own step
             (grad,) = torch.autograd.grad(loss, z)
             with torch.no_grad():
-                z = (z - steepest_step(grad, step_size, "l2")).clamp(0, 1)
+                z = (z - steepest_step(grad, step_size, norm)).clamp(0, 1)
     return z.detach()
 
 

@@ -9,6 +9,7 @@ the file and the expected layout.
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -86,15 +87,26 @@ def _subset(x, y, n, rng):
     return x[keep], y[keep]
 
 
-def _load_digits(seed: int):
-    """scikit-learn's 1797 digits scaled from 0..16 to [0, 1]; a stratified split fixed by the seed."""
-    try:
-        from sklearn.datasets import load_digits
-    except ImportError:
-        raise ConfigError("dataset", "digits needs scikit-learn (pip install scikit-learn)") from None
+def _digits_arrays() -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's digits: read its bundled CSV directly when it is there (importing
+    sklearn costs seconds, the file milliseconds), else through load_digits."""
+    spec = importlib.util.find_spec("sklearn")
+    if spec is None or spec.origin is None:
+        raise ConfigError("dataset", "digits needs scikit-learn (pip install scikit-learn)")
+    csv = Path(spec.origin).parent / "datasets" / "data" / "digits.csv.gz"
+    if csv.is_file():
+        table = np.loadtxt(csv, delimiter=",")
+        return table[:, :-1].reshape(-1, 8, 8), table[:, -1].astype(np.int64)
+    from sklearn.datasets import load_digits
+
     bunch = load_digits()
-    x = (bunch.images / 16.0).astype(np.float32)[:, None]
-    y = bunch.target.astype(np.int64)
+    return bunch.images, bunch.target.astype(np.int64)
+
+
+def _load_digits(seed: int):
+    """The 1797 digits scaled from 0..16 to [0, 1]; a stratified split fixed by the seed."""
+    images, y = _digits_arrays()
+    x = (images / 16.0).astype(np.float32)[:, None]
     rng = np.random.default_rng(seed)
     test = np.zeros(len(y), bool)
     for label in np.unique(y):  # stratified: every class keeps the same share in test

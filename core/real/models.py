@@ -14,7 +14,7 @@ from torch import nn
 from torch.nn import functional as F
 
 MODEL_NAMES = ("small_cnn", "resnet18", "wrn34_10")
-DEFAULT_WIDTH = {"small_cnn": 16, "resnet18": 64, "wrn34_10": 10}  # channels, channels, widen factor
+DEFAULT_WIDTH = {"small_cnn": 32, "resnet18": 64, "wrn34_10": 10}  # channels, channels, widen factor
 
 
 class Classifier(nn.Module):
@@ -34,7 +34,7 @@ def _conv_bn(c_in: int, c_out: int) -> nn.Sequential:
 class SmallCNN(Classifier):
     """Three conv blocks and global average pooling: fast on 2 CPU cores at 8x8, any input size."""
 
-    def __init__(self, in_channels: int = 1, n_classes: int = 10, width: int = 16):
+    def __init__(self, in_channels: int = 1, n_classes: int = 10, width: int = 32):
         super().__init__()
         w = width
         self.body = nn.Sequential(

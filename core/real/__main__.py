@@ -1,0 +1,7 @@
+"""``python -m core.real [--dataset ...]``: the real-image experiment without the main CLI."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())
