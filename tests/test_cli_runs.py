@@ -16,7 +16,8 @@ torch.set_num_threads(1)
 def stored(tmp_path_factory):
     """One recorded twin pair, shared by the tests below (training is the slow part)."""
     path = tmp_path_factory.mktemp("cli") / "runs.sqlite"
-    code = main(["run", "--preset", "classroom", "--set", "steps=40", "--set", "n_train=40", "--set", "threads=1",
+    code = main(["run", "--preset", "classroom", "--set", "steps=40", "--set", "eval_every=10", "--set", "n_train=40",
+                 "--set", "threads=1",
                  "--device", "cpu", "--quiet", "--store", str(path)])
     assert code == 0
     return path
