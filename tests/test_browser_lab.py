@@ -120,6 +120,9 @@ def test_classroom_run_fills_the_charts_and_shows_the_patches(server, browser):
     started = time.monotonic()
     page.get_by_role("button", name="▶ Run").click()
     page.wait_for_function("p => !location.search.includes('pair=' + p)", arg=old_pair, timeout=30_000)
+    # the old pair's charts and verdict go once the new runs are attached; only then can we time the new ones
+    page.wait_for_function("() => !document.body.innerText.includes('adversarial learned the')", timeout=30_000,
+                           polling=50)
     page.wait_for_function(ANY_POINT, timeout=120_000, polling=100)
     warm_first_s = time.monotonic() - started
     body_has(page, "adversarial learned the", 240)
