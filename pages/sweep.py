@@ -129,7 +129,17 @@ def live(runner: SweepRunner) -> None:
     st.download_button("Download the table (CSV)", frame.to_csv(index=False), "sweep.csv", "text/csv",
                        key="sweep_csv")
     if not runner.running:
-        st.caption("Click a cell to open that run's setup in the Lab.")
+        pick_and_open(runner, frame)
+
+
+def pick_and_open(runner: SweepRunner, frame) -> None:
+    """Open one point in the Lab: the swept values as choices (a click on a cell does the same)."""
+    columns = st.columns(len(runner.spec.fields) + 1, vertical_alignment="bottom")
+    point = {}
+    for column, name in zip(columns, runner.spec.fields, strict=False):
+        point[name] = column.selectbox(name, sorted(frame[name].unique().tolist()), key=f"sweep_pick_{name}")
+    if columns[-1].button("Open in the Lab", key="sweep_open"):
+        open_in_lab(runner, point)
 
 
 with right:
