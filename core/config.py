@@ -26,8 +26,27 @@ class ConfigError(ValueError):
         super().__init__(f"{field}: {message}")
 
 
+class DataConfig:
+    """What every frozen config dataclass here shares: copies, plain-data round trips."""
+
+    def replace(self, **changes):
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict):
+        """Build from plain data (JSON, URL, form): unknown fields are refused by name."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(unknown[0], f"unknown field; known fields are {', '.join(sorted(known))}")
+        return cls(**data)
+
+
 @dataclass(frozen=True)
-class Config:
+class Config(DataConfig):
     # ---- data (Definition 2.2) ----
     k: int = 10  # classes; the paper's simulation uses 10
     P: int = 100  # patches per example; many patches make non-robust features dense
@@ -76,21 +95,6 @@ class Config:
     @property
     def n_pgd(self) -> int:
         return self.n_test if self.n_eval_pgd <= 0 else min(self.n_eval_pgd, self.n_test)
-
-    def replace(self, **changes) -> Config:
-        return dataclasses.replace(self, **changes)
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> Config:
-        """Build from plain data (JSON, URL, form): unknown fields are refused by name."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ConfigError(unknown[0], f"unknown field; known fields are {', '.join(sorted(known))}")
-        return cls(**data)
 
     def with_overrides(self, pairs: list[str]) -> Config:
         """Apply ``FIELD=VALUE`` strings (command line ``--set``), parsed by the field's type."""

@@ -8,11 +8,10 @@ naming the field, before any data is read or any network trained.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass, fields
 
-from ..config import ConfigError
+from ..config import ConfigError, DataConfig
 
 DATASETS = ("digits", "mnist", "cifar10", "svhn")
 MODELS = ("auto", "small_cnn", "resnet18", "wrn34_10")
@@ -24,7 +23,7 @@ PAPER_MODEL = {"digits": "small_cnn", "mnist": "resnet18", "cifar10": "wrn34_10"
 
 
 @dataclass(frozen=True)
-class RealConfig:
+class RealConfig(DataConfig):
     # ---- data ----
     dataset: str = "digits"  # digits is embedded in scikit-learn: no download, runs anywhere
     data_dir: str = ""  # folder holding the dataset's files; "" = data/<dataset>
@@ -84,20 +83,6 @@ class RealConfig:
     @property
     def reference_epochs(self) -> int:
         return self.ref_epochs or self.epochs
-
-    def replace(self, **changes) -> RealConfig:
-        return dataclasses.replace(self, **changes)
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> RealConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ConfigError(unknown[0], f"unknown field; known fields are {', '.join(sorted(known))}")
-        return cls(**data)
 
     @classmethod
     def for_dataset(cls, dataset: str = "digits", quick: bool = False, **overrides) -> RealConfig:
