@@ -29,6 +29,7 @@ navigation = st.navigation(
         st.Page("pages/theory.py", title="Theory", icon="📐"),
         st.Page("pages/runs.py", title="Runs", icon="🗂️"),
         st.Page("pages/sweep.py", title="Sweep", icon="🗺️"),
+        st.Page("pages/real.py", title="Real images", icon="🖼️"),
         st.Page("pages/about.py", title="About", icon="📖"),
     ]
 )

@@ -172,6 +172,19 @@ class JobManager:
                     ids[mode] = self._enqueue(cfg, mode, client_id, preset, pair_id)
         return ids
 
+    def submit_real(self, real_cfg, *, client_id="local") -> str:
+        """Queue one real-image experiment (a core.real.RealConfig): always a fresh run, mode 'real'.
+
+        Its worker runs core.real.run_real; runs.step is the percent done (steps = 100), per-epoch
+        metrics and the result land in the store as core/real_runs.py describes.
+        """
+        from .real_runs import MODE, PERCENT
+
+        with self._lock:
+            self._admit(client_id, 1)
+            preset = f"{real_cfg.dataset}-{'quick' if real_cfg.quick else 'full'}"
+            return self._enqueue(real_cfg, MODE, client_id, preset, None, steps=PERCENT)
+
     def _admit(self, client_id: str, n: int) -> None:
         if self._closing:
             raise JobRefused("the job manager is shutting down; no new runs are taken")
@@ -184,8 +197,8 @@ class JobManager:
                 raise JobRefused(f"client {client_id!r} has {mine} run(s) queued or running and asked for {n} more; "
                                  f"the limit is {cap} per client: wait for one to end or stop it")
 
-    def _enqueue(self, cfg, mode, client_id, preset, pair_id) -> str:
-        run_id = self.store.create_run(cfg, mode, pair_id=pair_id, preset=preset, client_id=client_id)
+    def _enqueue(self, cfg, mode, client_id, preset, pair_id, steps=None) -> str:
+        run_id = self.store.create_run(cfg, mode, pair_id=pair_id, preset=preset, client_id=client_id, steps=steps)
         job = _Job(run_id, next(self._seq), mode, cfg.to_dict(), client_id, self._debug)
         self._queue.append(job)
         self._jobs[run_id] = job

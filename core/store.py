@@ -1,9 +1,10 @@
-"""A persistent run store on SQLite: runs, their metrics per logged step, weight snapshots.
+"""A persistent run store on SQLite: runs, their metrics per logged step, weight snapshots, artifacts.
 
 Every process (dashboard server, job workers, command line) opens the same file. WAL mode
 lets readers see committed rows while a worker writes, and write transactions stay short
 (BEGIN IMMEDIATE, one batch at a time) so the busy timeout is never near. Weights are
 stored as raw float32 bytes with their shape: loading a snapshot never unpickles anything.
+Artifacts are named texts of a run (a real-image run's result and sample images, as JSON).
 """
 
 from __future__ import annotations
@@ -43,6 +44,9 @@ CREATE TABLE IF NOT EXISTS metrics (
 CREATE TABLE IF NOT EXISTS snapshots (
     run_id TEXT NOT NULL, step INTEGER NOT NULL, shape TEXT NOT NULL, dtype TEXT NOT NULL, data BLOB NOT NULL,
     PRIMARY KEY (run_id, step));
+CREATE TABLE IF NOT EXISTS artifacts (
+    run_id TEXT NOT NULL, name TEXT NOT NULL, text TEXT NOT NULL,
+    PRIMARY KEY (run_id, name)) WITHOUT ROWID;
 """
 _RUN_COLUMNS = ("id", "pair_id", "created", "started", "finished", "status", "mode", "config_json", "config_key",
                 "seed", "device", "code_version", "preset", "client_id", "error", "step", "steps", "owner")
@@ -170,13 +174,15 @@ class RunStore:
                 self._db = None
 
     # -- writing ---------------------------------------------------------------------
-    def create_run(self, cfg, mode: str, *, pair_id=None, preset=None, client_id=None, status="queued") -> str:
+    def create_run(self, cfg, mode: str, *, pair_id=None, preset=None, client_id=None, status="queued",
+                   steps: int | None = None) -> str:
+        """A new run row; ``steps`` defaults to cfg.steps (a real-image run has none: it counts percent)."""
         _check_status(status)
         run_id = new_id()
         row = dict(id=run_id, pair_id=pair_id, created=time.time(), started=None, finished=None, status=status,
                    mode=mode, config_json=json.dumps(cfg.to_dict(), sort_keys=True), config_key=config_key(cfg, mode),
                    seed=cfg.seed, device=None, code_version=code_version(), preset=preset, client_id=client_id,
-                   error=None, step=None, steps=cfg.steps, owner=owner_id())
+                   error=None, step=None, steps=cfg.steps if steps is None else steps, owner=owner_id())
         with self._write() as db:
             db.execute(f"INSERT INTO runs ({','.join(row)}) VALUES ({','.join('?' * len(row))})", tuple(row.values()))
         return run_id
@@ -207,8 +213,13 @@ class RunStore:
     def log_snapshots(self, run_id: str, items) -> None:
         self.log_batch(run_id, snapshots=items)
 
-    def log_batch(self, run_id: str, *, rows=(), snapshots=(), step: int | None = None) -> bool:
-        """Metrics rows, snapshots and progress in one transaction; False if the run was deleted."""
+    def log_artifact(self, run_id: str, name: str, text: str) -> bool:
+        """Store (or replace) one named text of a run, e.g. a result as JSON; False if the run was deleted."""
+        return self.log_batch(run_id, artifacts={name: text})
+
+    def log_batch(self, run_id: str, *, rows=(), snapshots=(), step: int | None = None,
+                  artifacts: dict[str, str] | None = None) -> bool:
+        """Metrics rows, snapshots, artifacts and progress in one transaction; False if the run was deleted."""
         metric_rows = [(run_id, int(r["step"]), k, _float(v)) for r in rows for k, v in r.items() if k != "step"]
         blobs = [(run_id, int(s), *_encode(w)) for s, w in snapshots]
         with self._write() as db:
@@ -218,12 +229,15 @@ class RunStore:
                 db.execute("UPDATE runs SET step=? WHERE id=?", (int(step), run_id))
             db.executemany("INSERT OR REPLACE INTO metrics VALUES (?,?,?,?)", metric_rows)
             db.executemany("INSERT OR REPLACE INTO snapshots VALUES (?,?,?,?,?)", blobs)
+            db.executemany("INSERT OR REPLACE INTO artifacts VALUES (?,?,?)",
+                           [(run_id, str(name), str(text)) for name, text in (artifacts or {}).items()])
         return True
 
     def delete_run(self, run_id: str) -> bool:
         with self._write() as db:
             db.execute("DELETE FROM metrics WHERE run_id=?", (run_id,))
             db.execute("DELETE FROM snapshots WHERE run_id=?", (run_id,))
+            db.execute("DELETE FROM artifacts WHERE run_id=?", (run_id,))
             return db.execute("DELETE FROM runs WHERE id=?", (run_id,)).rowcount > 0
 
     def mark_orphans_interrupted(self) -> int:
@@ -310,6 +324,14 @@ class RunStore:
     def last_metric_step(self, run_id: str) -> int | None:
         """The newest logged step, one index lookup: poll this, re-read the frame only when it moves."""
         return self._read("SELECT MAX(step) FROM metrics WHERE run_id=?", (run_id,))[0][0]
+
+    def get_artifact(self, run_id: str, name: str) -> str | None:
+        """A run's named text (log_artifact), or None when there is none."""
+        rows = self._read("SELECT text FROM artifacts WHERE run_id=? AND name=?", (run_id, name))
+        return rows[0][0] if rows else None
+
+    def artifact_names(self, run_id: str) -> list[str]:
+        return [row[0] for row in self._read("SELECT name FROM artifacts WHERE run_id=? ORDER BY name", (run_id,))]
 
     def snapshot_steps(self, run_id: str) -> list[int]:
         return [row[0] for row in self._read("SELECT step FROM snapshots WHERE run_id=? ORDER BY step", (run_id,))]

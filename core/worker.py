@@ -45,6 +45,8 @@ class Inbox:
 
 def run_job(msg: dict, inbox: Inbox, stores: dict) -> str:
     """Train one run into the store; returns the final status it recorded."""
+    if msg["mode"] == "real":
+        return run_real_job(msg, inbox, stores)
     import torch
 
     from .config import Config
@@ -83,21 +85,60 @@ def run_job(msg: dict, inbox: Inbox, stores: dict) -> str:
     if torch.cuda.is_initialized():
         torch.cuda.empty_cache()  # hand cached GPU memory back to the workers sharing the device
     recorder.flush()
+    done = "before its first step" if recorder.step is None else f"after step {recorder.step}"
+    return _finish(msg, inbox, store, status, error, done, recorder.gone)
+
+
+def _finish(msg: dict, inbox: Inbox, store, status: str, error: str | None, done: str, gone: bool) -> str:
+    """Record the final status; a cancelled run says who stopped it: the user, the server's end or the clock."""
+    seq, run_id = msg["seq"], msg["run_id"]
     if status == "cancelled":
-        done = "before its first step" if recorder.step is None else f"after step {recorder.step}"
         kept = f"{done}; metrics so far are kept"
         if seq in inbox.cancels:
             status, reason = inbox.cancels[seq]
             error = f"{reason} {kept}"
         elif inbox.orphaned:
             status, error = "interrupted", f"interrupted: the server stopped {kept}"
-        elif recorder.gone:
+        elif gone:
             return "deleted"
         else:
             status, error = "failed", f"wall-time limit of {msg['wall_s']:g} s reached {kept}"
     inbox.cancels.pop(seq, None)
     store.finish_run(run_id, status, error, only_if_active=True)
     return status
+
+
+def run_real_job(msg: dict, inbox: Inbox, stores: dict) -> str:
+    """One real-image experiment (core.real.run_real) into the store: see core/real_runs.py for what it keeps."""
+    import torch
+
+    from .real import RealConfig
+    from .real_runs import RealRecorder, record_real
+    from .store import RunStore
+
+    seq, run_id = msg["seq"], msg["run_id"]
+    store = stores.get(msg["store"])
+    if store is None:
+        store = stores[msg["store"]] = RunStore(msg["store"])
+    recorder = RealRecorder(store, run_id, flush_s=msg["flush_s"])
+    deadline = time.monotonic() + msg["wall_s"]
+
+    def should_stop() -> bool:
+        return seq in inbox.cancels or inbox.orphaned or recorder.gone or time.monotonic() > deadline
+
+    try:
+        cfg = RealConfig.from_dict(msg["config"])
+        torch.set_num_threads(cfg.threads or msg["threads"])
+        result = record_real(store, run_id, cfg, should_stop=should_stop, recorder=recorder)
+        status, error = result.status, result.reason
+    except Exception as err:  # a bad run (a missing data file: ConfigError) must not take the worker down
+        if not isinstance(err, ValueError):
+            traceback.print_exc()
+        status, error = "failed", f"{type(err).__name__}: {err}".splitlines()[0]
+    if torch.cuda.is_initialized():
+        torch.cuda.empty_cache()
+    recorder.flush()
+    return _finish(msg, inbox, store, status, error, f"at {recorder.percent}%", recorder.gone)
 
 
 def _stall(debug: dict, step: int) -> None:

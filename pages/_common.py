@@ -104,6 +104,9 @@ def init_setup() -> None:
         runs = _runs_from_params(params)
         if runs:
             ss.lab_runs = runs
+        real = params.get("real", "")
+        if real.isalnum() and len(real) <= 40:  # the Real images page's run
+            ss.real_run = real
         if params.get("present") == "1":
             ss.frame_presentation = True
 
@@ -186,6 +189,8 @@ def setup_params() -> dict:
         params["pair"] = runs["pair"]
     elif {"std", "adv"} <= set(runs):
         params["runs"] = f"{runs['std']},{runs['adv']}"
+    if ss.get("real_run"):
+        params["real"] = ss.real_run
     if ss.get("frame_presentation"):
         params["present"] = "1"
     return params

@@ -50,6 +50,10 @@ def run_json(run: dict) -> dict:
 
 
 def open_in_lab(run: dict) -> None:
+    if run.get("mode") == "real":  # a real-image run has its own page
+        ss.real_run = run["id"]
+        ss.runs_goto_real = True
+        return
     pair = run.get("pair_id")
     ids = {r["mode"]: r["id"] for r in run_store().pair_runs(pair)} if pair else {run["mode"]: run["id"]}
     apply_setup(run.get("preset") or NO_PRESET, run["config"])
@@ -99,7 +103,8 @@ else:
                                 "config.json", "application/json", key="runs_config",
                                 help="The first selected run's config: import it here later, or share it.")
         cols[3].button("Open in the Lab", key="runs_open", on_click=open_in_lab, args=(chosen[0],),
-                       help="Show the first selected run and its twin in the Lab, with its setup.")
+                       help="Show the first selected run and its twin in the Lab, with its setup "
+                                "(a real-image run: on the Real images page).")
         with st.expander(f"Delete {len(chosen)} selected run(s)"):
             sure = st.checkbox("yes, delete them and their metrics", key="runs_sure")
             st.button("Delete", key="runs_delete", disabled=not sure, on_click=delete, args=(chosen,))
@@ -119,3 +124,5 @@ if upload is not None:
 # Buttons act in callbacks (a click survives a rerun that way), then the page moves on here.
 if ss.pop("runs_goto_lab", False):
     st.switch_page("pages/lab.py")
+if ss.pop("runs_goto_real", False):
+    st.switch_page("pages/real.py")

@@ -74,6 +74,23 @@ def load_dataset(name: str, data_dir: str | Path = "", *, download: bool = False
                      _to_tensor(xte), torch.as_tensor(yte, dtype=torch.int64), CLASSES[name])
 
 
+def check_data_dir(name: str, data_dir: str | Path = "") -> None:
+    """Only that the dataset's files are where load_dataset looks (nothing is read): the same
+    ConfigError on ``data_dir`` as loading would raise, cheap enough for a form to call on every edit."""
+    if name == "digits":
+        return
+    folder = Path(data_dir) if data_dir else Path("data") / name
+    if name == "mnist":
+        for stem in MNIST_FILES:
+            _find(folder, [f"{sub}{stem}{gz}" for sub in ("", "MNIST/raw/") for gz in ("", ".gz")], "mnist")
+    elif name == "cifar10":
+        for n in CIFAR_FILES:
+            _find(folder, [n, f"{CIFAR_DIR}/{n}"], "cifar10")
+    else:
+        for n in SVHN_FILES:
+            _find(folder, [n], name)
+
+
 def _to_tensor(x: np.ndarray) -> torch.Tensor:
     x = np.asarray(x)
     scale = 255.0 if x.dtype == np.uint8 else 1.0

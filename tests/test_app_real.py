@@ -1,0 +1,88 @@
+"""The Real images page under AppTest: it renders, a bad data folder is refused, a finished run shows Table 1."""
+
+from pathlib import Path
+
+import pytest
+import torch
+from streamlit.testing.v1 import AppTest
+
+from core.real import RealConfig
+from core.real_runs import MODE, PERCENT, record_real
+from core.store import RunStore
+
+TIMEOUT = 60
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
+
+
+def no_exceptions(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def real_page(**params) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    for key, value in params.items():
+        at.query_params[key] = value
+    at.run()
+    at.switch_page("pages/real.py").run()
+    no_exceptions(at)
+    return at
+
+
+@pytest.fixture
+def finished_real_run(app_env):
+    """A micro real run recorded in the app_env store the way a job worker records it."""
+    cfg = RealConfig.for_dataset("digits", quick=True, seed=0, n_train=200, n_test=60, epochs=2, ref_epochs=1,
+                                 width=8, pgd_steps=1, eval_pgd_steps=2, inversion_steps=3, attack_steps=2, n_rep=20,
+                                 n_attack=20, threads=1, device="cpu")
+    store = RunStore(app_env)
+    run_id = store.create_run(cfg, MODE, preset="digits-quick", client_id="test", steps=PERCENT)
+    before = torch.get_num_threads()
+    try:
+        result = record_real(store, run_id, cfg, flush_s=0.0)
+    finally:
+        torch.set_num_threads(before)
+    store.finish_run(run_id, result.status, result.reason)
+    store.close()
+    return run_id
+
+
+def test_the_page_renders_with_digits_ready_to_run(app_env):
+    at = real_page()
+    assert at.title[0].value.endswith("which features does a network learn?")
+    assert at.selectbox(key="real_dataset").value == "digits"
+    assert not at.button(key="real_run_button").disabled
+    assert not at.error
+
+
+def test_a_missing_data_folder_is_a_clear_error_and_disables_run(app_env, tmp_path):
+    at = real_page()
+    at.selectbox(key="real_dataset").set_value("mnist").run()
+    at.text_input(key="real_dir_mnist").set_value(str(tmp_path / "no_mnist_here")).run()
+    no_exceptions(at)
+    message = at.error[0].value
+    assert "data\\_dir" in message and "does not exist" in message and "train\\-images\\-idx3\\-ubyte" in message
+    assert at.button(key="real_run_button").disabled
+    (tmp_path / "empty").mkdir()
+    at.text_input(key="real_dir_mnist").set_value(str(tmp_path / "empty")).run()
+    assert "missing train\\-images\\-idx3\\-ubyte" in at.error[0].value
+    at.selectbox(key="real_dataset").set_value("digits").run()
+    assert not at.error and not at.button(key="real_run_button").disabled
+
+
+def test_a_finished_run_from_the_url_shows_table_1_claims_and_images(finished_real_run):
+    at = real_page(real=finished_real_run)
+    assert at.session_state["real_run"] == finished_real_run
+    assert at.query_params["real"] == finished_real_run  # the frame keeps it in the URL
+    assert "100%" in at.get("progress")[0].proto.text
+    table1 = at.dataframe[0].value
+    assert list(table1["training"]) == ["standard", "adversarial"]
+    for name in ("clean", "PGD", "non-robust feat.", "robust feat."):
+        assert f"{name} · ours" in table1 and f"{name} · paper" in table1
+    assert table1["non-robust feat. · paper"].tolist() == [0.8811, 0.3949]  # MNIST row beside digits
+    table2 = at.dataframe[1].value
+    assert list(table2["attack"].str[:6]) == ["NRF-PG", "RF-PGD"]
+    claims = [m.value for m in at.markdown if m.value[:1] in ("✅", "❌")]
+    assert len(claims) == 5
+    images = at.get("image")
+    assert len(images) == 4 and all(len(i.value) == 16 for i in images)  # targets, starts, both datasets
+    assert images[0].captions[0].isdigit()  # the targets carry their labels
