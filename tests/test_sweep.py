@@ -91,6 +91,10 @@ def _loky_workers():
 
 def test_a_cancelled_sweep_stops_its_workers():
     spec = SweepSpec(BASE.replace(steps=100_000, eval_every=50_000), (parse_grid("eps=0.1:0.4:4"),), 1, "both")
+    from joblib.externals.loky import get_reusable_executor
+
+    # Idle workers of an earlier test's sweep would be counted as this sweep's: start from none.
+    get_reusable_executor(max_workers=1).shutdown(wait=True, kill_workers=True)
     seen = {}
 
     def should_stop():
