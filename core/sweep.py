@@ -223,13 +223,9 @@ def estimate_seconds(spec: SweepSpec, *, workers: int | None = None, gflops_per_
     """
     from joblib import cpu_count
 
-    total = 0.0
-    for _, _, mode, cfg in sweep_points(spec):
-        per_example = 2.0 * cfg.P * cfg.d * cfg.k * cfg.m  # one (P, d) x (d, K) product
-        attack = 0 if mode == "std" else (2 * cfg.train_attack_steps if cfg.train_attack == "pgd" else 2)
-        logged = cfg.steps // cfg.eval_every + 1 + (cfg.steps % cfg.eval_every != 0)
-        evaluation = cfg.n_test * 7 + cfg.n_pgd * (2 * cfg.pgd_steps + 1)  # 4 forwards, one-step, PGD
-        total += per_example * ((cfg.steps + 1) * cfg.n_train * (2 + attack) + logged * evaluation)
+    from .estimate import run_work  # the same count of a run's matrix products as the Lab's estimate
+
+    total = sum(run_work(cfg, mode).flops for _, _, mode, cfg in sweep_points(spec))
     cores = 50 if _device(spec.base) == "cuda" else (workers or max(1, cpu_count()))
     return 5.0 + total / (gflops_per_core * 1e9 * cores * 0.85)
 
