@@ -2,7 +2,7 @@
 
     PYTHONPATH=. python bench/bench_store.py [--preset classroom] [--repeats 3] [--json PATH] [--no-jobs]
 
-1. Overhead: train() with and without the store-writing callback (core.recorder.RunRecorder,
+1. Overhead: train() with and without the store-writing callback (core.runs.recorder.RunRecorder,
    metrics and snapshots), same process, interleaved; reported as a fraction of training
    time, both from the run times and from the time spent inside the callback (steadier on a
    busy machine). Goal: under 5 %.
@@ -27,14 +27,14 @@ from pathlib import Path
 
 import torch
 
-from core.presets import get_preset
-from core.recorder import RunRecorder
-from core.store import RunStore
-from core.train import train
+from core.engine.presets import get_preset
+from core.engine.train import train
+from core.runs.recorder import RunRecorder
+from core.runs.store import RunStore
 
 READER = """
 import json, sys, time
-from core.store import RunStore
+from core.runs.store import RunStore
 store, run_id, seen, last = RunStore(sys.argv[1]), sys.argv[2], {}, None
 print("ready", flush=True)
 while store.run_status(run_id) not in ("finished", "failed", "cancelled", "diverged"):
@@ -110,7 +110,7 @@ def visibility(cfg, store: RunStore) -> dict:
 
 
 def first_point(cfg, path: Path, repeats: int) -> dict:
-    from core.jobs import JobManager
+    from core.runs.jobs import JobManager
 
     with JobManager(path, max_workers=1) as manager:
         manager.wait_ready(120)

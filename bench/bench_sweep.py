@@ -5,7 +5,7 @@ Two levels, each measured side by side in one invocation:
   ways: ``batch=8`` (runs stacked 8 to a task), ``batch=1`` (one run per task) and the
   automatic choice (skipped, and reported as equal, where it plans the same tasks as one of those);
 * engine: one process, one thread, ``train_many`` (all runs of a mode stacked) against a loop
-  of ``core.train.train`` -- the per-step overhead that batching removes, without parallelism.
+  of ``core.engine.train.train`` -- the per-step overhead that batching removes, without parallelism.
 
     PYTHONPATH=. python bench/bench_sweep.py [--steps 100] [--sizes 16,64] [--set n_train=30] [--json out.json]
 
@@ -22,10 +22,10 @@ import time
 import torch
 from joblib import cpu_count
 
-from core.batched import train_many
-from core.presets import get_preset
-from core.sweep import SweepSpec, make_tasks, plan_workers, run_sweep, sweep_points
-from core.train import train
+from core.engine.batched import train_many
+from core.engine.presets import get_preset
+from core.engine.train import train
+from core.runs.sweep import SweepSpec, make_tasks, plan_workers, run_sweep, sweep_points
 
 
 def spec_for(points: int, steps: int, sets=()) -> SweepSpec:

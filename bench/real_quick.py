@@ -15,8 +15,8 @@ import time
 
 import torch
 
+from core.cli.real import parse_overrides
 from core.real.claims import real_claims
-from core.real.cli import parse_overrides
 from core.real.config import RealConfig
 from core.real.pipeline import run_real
 

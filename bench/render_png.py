@@ -16,8 +16,8 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from core.phase import phase_figures  # noqa: E402
-from core.presets import get_preset  # noqa: E402
+from core.engine.presets import get_preset  # noqa: E402
+from core.figures.phase import phase_figures  # noqa: E402
 
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 

@@ -14,9 +14,9 @@ import time
 
 sys.path.insert(0, ".")
 
-from core.claims import check_claims, peak  # noqa: E402
-from core.presets import get_preset  # noqa: E402
-from core.train import run_twins  # noqa: E402
+from core.engine.claims import check_claims, peak  # noqa: E402
+from core.engine.presets import get_preset  # noqa: E402
+from core.engine.train import run_twins  # noqa: E402
 
 
 def main():

@@ -1,5 +1,5 @@
 """Robust Feature Lab's engine: data, network, attacks, training and theory (no UI here)."""
 
-from .config import Config, ConfigError
+from .engine.config import Config, ConfigError
 
 __all__ = ["Config", "ConfigError"]

@@ -10,8 +10,8 @@ import uuid
 import streamlit as st
 import torch
 
-from core.config import Config, ConfigError, parse_value
-from core.presets import PRESETS
+from core.engine.config import Config, ConfigError, parse_value
+from core.engine.presets import PRESETS
 from pages._fields import DEFAULTS, FIELDS, KINDS, typed
 
 # The server's own computations (patch view, theory) are small; the cores belong to the job workers,
@@ -45,7 +45,7 @@ def leave_pages_v1() -> None:
 @st.cache_resource(show_spinner=False)
 def job_manager():
     """The process-wide job manager (it starts the worker processes: only created when needed)."""
-    from core.jobs import get_manager
+    from core.runs.jobs import get_manager
 
     return get_manager(store_path=None)
 
@@ -61,7 +61,7 @@ def prewarm_jobs() -> None:
 @st.cache_resource(show_spinner=False)
 def run_store():
     """A reader on the run store (RFL_STORE or runs/runs.sqlite); cheap, unlike the manager."""
-    from core.store import RunStore
+    from core.runs.store import RunStore
 
     return RunStore(None)
 
@@ -144,7 +144,7 @@ def build_config(values: dict) -> tuple[Config | None, ConfigError | None]:
     """Validate the values (never evaluating anything); the error names its field."""
     try:
         cfg = Config.from_dict(values)
-        from core.resources import check_memory, resolve_device
+        from core.engine.resources import check_memory, resolve_device
 
         check_memory(cfg, resolve_device(cfg.device))
         return cfg, None

@@ -7,9 +7,9 @@ import os
 
 import streamlit as st
 
-from core.checks import assumption_checks
-from core.config import Config, ConfigError
-from core.presets import PRESETS
+from core.engine.checks import assumption_checks
+from core.engine.config import Config, ConfigError
+from core.engine.presets import PRESETS
 from pages._common import (
     NO_PRESET,
     PRESET_CHOICES,
@@ -110,8 +110,8 @@ def checks(cfg: Config | None) -> None:
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def _estimate(config_json: str) -> tuple[float, float, float, str, int]:
-    from core.estimate import estimate_runtime
-    from core.resources import estimate_memory
+    from core.engine.estimate import estimate_runtime
+    from core.engine.resources import estimate_memory
 
     cfg = Config.from_dict(json.loads(config_json))
     est = estimate_runtime(cfg)

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
-from core.config import ATTACK_OBJECTIVES, DEVICES, TRAIN_ATTACKS, Config
-from core.threats import THREAT_MODELS
+from core.engine.config import ATTACK_OBJECTIVES, DEVICES, TRAIN_ATTACKS, Config
+from core.engine.threats import THREAT_MODELS
 
 
 @dataclass(frozen=True)

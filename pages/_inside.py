@@ -10,9 +10,9 @@ import json
 
 import streamlit as st
 
-from core.charts import RUN_LABEL, decomposition_figure, patches_figure, weights_figure
-from core.config import Config
-from core.inspect import adversarial_patches, feature_labels, neuron_labels, run_test_set, weight_features
+from core.engine.config import Config
+from core.engine.inspect import adversarial_patches, feature_labels, neuron_labels, run_test_set, weight_features
+from core.figures.charts import RUN_LABEL, decomposition_figure, patches_figure, weights_figure
 from pages._common import run_store
 from pages._live import CHART_CONFIG
 

@@ -12,10 +12,10 @@ import json
 import pandas as pd
 import streamlit as st
 
-from core.charts import RUN_LABEL, accuracy_figure, correlation_figure
-from core.config import Config
-from core.inspect import downsample
-from core.metrics import phase_transition_step
+from core.engine.config import Config
+from core.engine.inspect import downsample
+from core.engine.metrics import phase_transition_step
+from core.figures.charts import RUN_LABEL, accuracy_figure, correlation_figure
 from pages._common import ACTIVE, job_manager, run_store
 
 MAX_POINTS = 400  # per curve: the browser redraws every second
@@ -43,7 +43,7 @@ def phase_step(frame: pd.DataFrame) -> int | None:
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def reduced(config_json: str, mode: str) -> list[dict]:
-    from core.theory import reduced_dynamics
+    from core.engine.theory import reduced_dynamics
 
     return reduced_dynamics(Config.from_dict(json.loads(config_json)), mode)
 

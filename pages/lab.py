@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.config import Config
+from core.engine.config import Config
 from pages import _controls as controls
 from pages._common import (
     ACTIVE,
@@ -30,7 +30,7 @@ LIVE_CSS = '<style>[data-testid="stElementContainer"][data-stale="true"] { opaci
 
 def start(cfg: Config) -> None:
     """Submit the twins; a finished run with the same config is reused unless 'retrain' is ticked."""
-    from core.jobs import JobRefused
+    from core.runs.jobs import JobRefused
 
     preset = ss.lab_preset if ss.lab_preset != "defaults" else None
     try:

@@ -12,12 +12,12 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from core.charts import NONROBUST, ROBUST, RUN_DASH, RUN_LABEL
-from core.config import ConfigError
-from core.jobs import JobRefused
+from core.engine.config import ConfigError
+from core.figures.charts import NONROBUST, ROBUST, RUN_DASH, RUN_LABEL
 from core.real import DATASETS, RealConfig, real_claims
 from core.real.datasets import LAYOUT, check_data_dir
-from core.real_runs import load_progress, load_result, load_samples
+from core.runs.jobs import JobRefused
+from core.runs.real_runs import load_progress, load_result, load_samples
 from pages._common import ACTIVE, client_id, job_manager, leave_pages_v1, md_escape, run_store
 
 leave_pages_v1()  # first, before anything is drawn: see pages/_common.py

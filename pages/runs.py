@@ -8,8 +8,8 @@ from datetime import datetime
 import pandas as pd
 import streamlit as st
 
-from core.charts import overlay_figure
-from core.metrics import METRICS
+from core.engine.metrics import METRICS
+from core.figures.charts import overlay_figure
 from pages._common import (
     ACTIVE,
     NO_PRESET,

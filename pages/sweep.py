@@ -1,16 +1,16 @@
 """Sweep: one or two knobs x seeds -> phase diagrams with the theory's boundaries drawn on top.
 
 Thin page: widgets -> SweepSpec -> a SweepRunner (training runs in joblib's worker processes,
-never in this script) -> core.phase figures. Clicking a cell opens that run's setup in the Lab.
+never in this script) -> core.figures.phase figures. Clicking a cell opens that run's setup in the Lab.
 """
 
 import streamlit as st
 
-from core.config import Config, ConfigError
-from core.phase import QUANTITIES, phase_figures
-from core.presets import PRESETS
-from core.sweep import SweepSpec, estimate_seconds, parse_grid
-from core.sweep_runner import SweepRunner
+from core.engine.config import Config, ConfigError
+from core.engine.presets import PRESETS
+from core.figures.phase import QUANTITIES, phase_figures
+from core.runs.sweep import SweepSpec, estimate_seconds, parse_grid
+from core.runs.sweep_runner import SweepRunner
 from pages._common import apply_setup, leave_pages_v1
 from pages._fields import FIELDS
 

@@ -8,8 +8,8 @@ import json
 import pandas as pd
 import streamlit as st
 
-from core.charts import dynamics_figure, minima_figure
-from core.config import Config
+from core.engine.config import Config
+from core.figures.charts import dynamics_figure, minima_figure
 from pages._common import build_config, leave_pages_v1, presentation
 
 leave_pages_v1()  # first, before anything is drawn: see pages/_common.py
@@ -20,7 +20,7 @@ PGD_CAP = 100  # test examples attacked per minimum and scale: keeps the page in
 
 @st.cache_data(show_spinner="Evaluating the constructed minima…", max_entries=16)
 def minima(config_json: str, scales: tuple[float, ...]) -> list[dict]:
-    from core.theory import evaluate_constructed
+    from core.engine.theory import evaluate_constructed
 
     cfg = Config.from_dict(json.loads(config_json))
     return evaluate_constructed(cfg.replace(n_eval_pgd=min(cfg.n_pgd, PGD_CAP)), scales)
@@ -28,7 +28,7 @@ def minima(config_json: str, scales: tuple[float, ...]) -> list[dict]:
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def dynamics(config_json: str) -> dict:
-    from core.theory import reduced_dynamics
+    from core.engine.theory import reduced_dynamics
 
     cfg = Config.from_dict(json.loads(config_json))
     return {mode: reduced_dynamics(cfg, mode) for mode in ("std", "adv")}

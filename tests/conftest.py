@@ -25,10 +25,10 @@ def app_finished_pair(app_env):
     """A finished twin pair of a tiny classroom run in the app_env store, trained the way a job worker does."""
     import torch
 
-    from core.presets import get_preset
-    from core.recorder import RunRecorder
-    from core.store import RunStore, new_id
-    from core.train import train
+    from core.engine.presets import get_preset
+    from core.engine.train import train
+    from core.runs.recorder import RunRecorder
+    from core.runs.store import RunStore, new_id
 
     cfg = get_preset("classroom").config(steps=20, eval_every=10, n_train=30, n_test=12, device="cpu", threads=1)
     store = RunStore(app_env)

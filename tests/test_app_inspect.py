@@ -5,12 +5,11 @@ import pandas as pd
 import pytest
 import torch
 
-import core.inspect as inspect_mod
-from core import charts
-from core.config import Config
-from core.data import make_datasets
-from core.estimate import estimate_runtime, run_work
-from core.inspect import (
+import core.engine.inspect as inspect_mod
+from core.engine.config import Config
+from core.engine.data import make_datasets
+from core.engine.estimate import estimate_runtime, run_work
+from core.engine.inspect import (
     DECOMPOSITION,
     adversarial_patches,
     decompose,
@@ -20,9 +19,10 @@ from core.inspect import (
     run_test_set,
     weight_features,
 )
-from core.metrics import METRICS
-from core.network import init_weights
-from core.theory import constructed_weights, evaluate_constructed, reduced_dynamics
+from core.engine.metrics import METRICS
+from core.engine.network import init_weights
+from core.engine.theory import constructed_weights, evaluate_constructed, reduced_dynamics
+from core.figures import charts
 
 SMALL = Config(k=3, P=10, s=1, d=9, m=2, n_train=21, n_test=17, steps=20, eval_every=5, eps=0.3)
 

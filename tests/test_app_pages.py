@@ -121,14 +121,14 @@ def test_the_lab_shows_a_finished_pair_from_the_link(app_finished_pair):
 
 
 class FakeManager:
-    """Stands in for core.jobs.JobManager: queues runs in the store, never trains."""
+    """Stands in for core.runs.jobs.JobManager: queues runs in the store, never trains."""
 
     def __init__(self, store):
         self.store = store
         self.cancelled = []
 
     def submit_twins(self, cfg, *, client_id, preset=None, fresh=False):
-        from core.store import new_id
+        from core.runs.store import new_id
 
         pair = new_id()
         return {mode: self.store.create_run(cfg, mode, pair_id=pair, preset=preset, client_id=client_id)
@@ -198,7 +198,7 @@ def test_runs_page_imports_a_config_into_the_lab(app_finished_pair):
 def test_every_config_field_has_a_knob():
     from dataclasses import fields
 
-    from core.config import Config
+    from core.engine.config import Config
     from pages._fields import FIELDS, GROUPS
 
     assert sorted(f.name for f in FIELDS) == sorted(f.name for f in fields(Config))

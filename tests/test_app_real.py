@@ -7,8 +7,8 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 from core.real import RealConfig
-from core.real_runs import MODE, PERCENT, record_real
-from core.store import RunStore
+from core.runs.real_runs import MODE, PERCENT, record_real
+from core.runs.store import RunStore
 
 TIMEOUT = 60
 APP = str(Path(__file__).resolve().parents[1] / "app.py")

@@ -5,11 +5,11 @@ import math
 import pytest
 import torch
 
-from core.attacks import OneStepAttack, PGDAttack, swap_perturbation
-from core.config import Config
-from core.data import make_patch_data
-from core.network import Arch, init_weights, logits, margin_and_grad
-from core.threats import THREAT_MODELS, get_threat_model
+from core.engine.attacks import OneStepAttack, PGDAttack, swap_perturbation
+from core.engine.config import Config
+from core.engine.data import make_patch_data
+from core.engine.network import Arch, init_weights, logits, margin_and_grad
+from core.engine.threats import THREAT_MODELS, get_threat_model
 
 EPS = 0.3
 

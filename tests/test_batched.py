@@ -3,12 +3,12 @@
 import pytest
 import torch
 
-from core.batched import batch_key, train_batch, train_many
-from core.data import PatchData, make_datasets
-from core.metrics import EvalSet
-from core.network import init_weights
-from core.presets import get_preset
-from core.train import train
+from core.engine.batched import batch_key, train_batch, train_many
+from core.engine.data import PatchData, make_datasets
+from core.engine.metrics import EvalSet
+from core.engine.network import init_weights
+from core.engine.presets import get_preset
+from core.engine.train import train
 
 BASE = get_preset("classroom").config(steps=30, n_train=40, n_test=30, eval_every=10, threads=1, device="cpu")
 # different seeds, radii, strengths, densities and rates: everything that may differ inside a batch
@@ -25,7 +25,7 @@ def _one_thread():
 
 
 def reference(cfg, mode, dtype):
-    """core.train.train on the same data and init, converted to dtype."""
+    """core.engine.train.train on the same data and init, converted to dtype."""
     train_set, test_set = make_datasets(cfg)
 
     def convert(d):
@@ -76,7 +76,7 @@ def test_a_run_does_not_depend_on_its_batch():
 
 def test_a_diverging_run_stops_alone(monkeypatch):
     """A NaN in one run's data (this model hardly diverges by itself) stops that run only."""
-    import core.batched
+    import core.engine.batched
 
     def poisoned(cfg):
         train_set, test_set = make_datasets(cfg)
@@ -84,7 +84,7 @@ def test_a_diverging_run_stops_alone(monkeypatch):
             train_set.X[3, 0, 0] = float("nan")
         return train_set, test_set
 
-    monkeypatch.setattr(core.batched, "make_datasets", poisoned)
+    monkeypatch.setattr(core.engine.batched, "make_datasets", poisoned)
     batched = train_batch(CONFIGS, "std")
     train_set, test_set = poisoned(CONFIGS[1])
     single = train(CONFIGS[1], "std", train_set=train_set, eval_set=EvalSet.build(test_set, 1))

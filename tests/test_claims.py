@@ -2,9 +2,9 @@
 
 import pytest
 
-from core.claims import check_claims
-from core.presets import get_preset
-from core.train import run_twins
+from core.engine.claims import check_claims
+from core.engine.presets import get_preset
+from core.engine.train import run_twins
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])

@@ -2,8 +2,8 @@
 
 import json
 
-from core.cli import main
-from core.metrics import METRICS
+from core.cli.main import main
+from core.engine.metrics import METRICS
 
 SPEC_METRICS = {
     "corr_robust", "corr_nonrobust", "lambda_robust", "gamma_nonrobust", "acc_clean", "acc_pgd", "acc_swap",

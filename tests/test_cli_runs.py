@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 import torch
 
-from core.cli import main
-from core.metrics import METRICS
+from core.cli.main import main
+from core.engine.metrics import METRICS
 
 torch.set_num_threads(1)
 

@@ -2,10 +2,10 @@
 
 import pytest
 
-from core.cli import main
-from core.config import Config, ConfigError
-from core.presets import PRESETS
-from core.resources import check_memory, estimate_memory
+from core.cli.main import main
+from core.engine.config import Config, ConfigError
+from core.engine.presets import PRESETS
+from core.engine.resources import check_memory, estimate_memory
 
 
 @pytest.mark.parametrize(

@@ -4,8 +4,8 @@ import math
 
 import torch
 
-from core.config import Config
-from core.data import make_datasets, make_patch_data, representatives
+from core.engine.config import Config
+from core.engine.data import make_datasets, make_patch_data, representatives
 
 
 def test_feature_positions_counts_and_noise():

@@ -11,10 +11,10 @@ import psutil
 import pytest
 import torch
 
-from core.jobs import JobManager, JobRefused
-from core.metrics import METRICS
-from core.presets import get_preset
-from core.store import RunStore
+from core.engine.metrics import METRICS
+from core.engine.presets import get_preset
+from core.runs.jobs import JobManager, JobRefused
+from core.runs.store import RunStore
 
 torch.set_num_threads(1)
 GRACE_S = 1.0
@@ -183,8 +183,8 @@ def test_twenty_students_start_twins_and_no_row_is_lost(manager):
 
 SERVER = """
 import json, sys, time
-from core.jobs import JobManager
-from core.presets import get_preset
+from core.runs.jobs import JobManager
+from core.engine.presets import get_preset
 m = JobManager(sys.argv[1], max_workers=1)
 m._debug = {"delay_s": 0.05}
 cfg = get_preset("classroom").config(steps=400, n_train=40, n_test=40, eval_every=5, threads=1, device="cpu")

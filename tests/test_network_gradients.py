@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from bench.peer import smoothed_relu as where_relu
-from core.attacks import OneStepAttack
-from core.network import (
+from core.engine.attacks import OneStepAttack
+from core.engine.network import (
     Arch,
     activate,
     class_sum,
@@ -15,8 +15,8 @@ from core.network import (
     smoothed_relu_slope,
     weight_grad_into,
 )
-from core.threats import THREAT_MODELS
-from core.train import gradient_step
+from core.engine.threats import THREAT_MODELS
+from core.engine.train import gradient_step
 
 
 @pytest.fixture(autouse=True)

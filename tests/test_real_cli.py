@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from core.real.cli import add_real_parser, main
+from core.cli.real import add_real_parser, main
 
 MICRO = ["--set", "n_train=96", "--set", "n_test=40", "--set", "epochs=1", "--set", "width=4",
          "--set", "batch_size=32", "--set", "pgd_steps=1", "--set", "eval_pgd_steps=1",

@@ -2,7 +2,7 @@
 
 import pytest
 
-from core.config import ConfigError
+from core.engine.config import ConfigError
 from core.real.config import DATASETS, RealConfig
 
 

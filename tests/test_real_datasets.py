@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from core.config import ConfigError
+from core.engine.config import ConfigError
 from core.real import download
 from core.real.datasets import load_dataset
 from core.real.formats import CIFAR_RECORD, FormatError, parse_cifar_binary, parse_idx

@@ -6,10 +6,10 @@ import time
 import pytest
 import torch
 
-from core.cli_runs import cmd_list
-from core.jobs import JobManager
+from core.cli.runs import cmd_list
 from core.real import RealConfig, real_claims
-from core.real_runs import MODE, PERCENT, load_progress, load_result, load_samples
+from core.runs.jobs import JobManager
+from core.runs.real_runs import MODE, PERCENT, load_progress, load_result, load_samples
 
 torch.set_num_threads(1)
 

@@ -11,10 +11,10 @@ import time
 import pytest
 import torch
 
-from core.config import Config
-from core.metrics import METRICS
-from core.presets import get_preset
-from core.store import RunStore, code_version, default_path
+from core.engine.config import Config
+from core.engine.metrics import METRICS
+from core.engine.presets import get_preset
+from core.runs.store import RunStore, code_version, default_path
 
 torch.set_num_threads(1)
 
@@ -134,7 +134,7 @@ def test_orphans_of_a_dead_process_become_interrupted(store, cfg):
 
 READER = """
 import json, sys, time
-from core.store import RunStore
+from core.runs.store import RunStore
 store = RunStore(sys.argv[1])
 print("ready", flush=True)
 seen = []

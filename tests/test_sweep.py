@@ -6,11 +6,11 @@ import time
 import psutil
 import pytest
 
-from core.cli_sweep import add_sweep_parser
-from core.config import ConfigError
-from core.metrics import METRICS
-from core.presets import get_preset
-from core.sweep import SweepSpec, estimate_seconds, parse_grid, run_sweep, sweep_csv, sweep_points
+from core.cli.sweep import add_sweep_parser
+from core.engine.config import ConfigError
+from core.engine.metrics import METRICS
+from core.engine.presets import get_preset
+from core.runs.sweep import SweepSpec, estimate_seconds, parse_grid, run_sweep, sweep_csv, sweep_points
 
 BASE = get_preset("classroom").config(steps=20, n_train=30, n_test=30, eval_every=10, threads=1, device="cpu")
 
@@ -115,7 +115,7 @@ def test_a_cancelled_sweep_stops_its_workers():
 
 
 def test_runs_are_recorded_in_the_store(tmp_path):
-    store_module = pytest.importorskip("core.store")
+    store_module = pytest.importorskip("core.runs.store")
     store = store_module.RunStore(tmp_path / "runs.db")
     frame = run_sweep(small_spec(), jobs=1, store=store, preset="classroom")
     assert frame["run_id"].notna().all()
@@ -166,7 +166,7 @@ def test_cli_config_errors_exit_2_with_one_line(argv, field, capsys):
 def test_phase_figures_draw_heatmaps_with_the_theory_curves():
     import pandas as pd
 
-    from core.phase import phase_figures, phase_table
+    from core.figures.phase import phase_figures, phase_table
 
     rows = [{"s": s, "beta": b, "seed": seed, "mode": mode, **{m: 0.5 for m in METRICS}, "status": "finished",
              "corr_robust": 0.9 if b < 0.3 else 0.2}

@@ -1,9 +1,9 @@
 """Propositions 3.1/3.2 and the reduced dynamics of Section 5, plus the assumption checks."""
 
-from core.checks import assumption_checks, density_ratio
-from core.config import Config
-from core.presets import PRESETS
-from core.theory import constructed_weights, evaluate_constructed, reduced_dynamics
+from core.engine.checks import assumption_checks, density_ratio
+from core.engine.config import Config
+from core.engine.presets import PRESETS
+from core.engine.theory import constructed_weights, evaluate_constructed, reduced_dynamics
 
 SMALL = Config(k=4, P=30, s=1, d=16, m=2, n_train=10, n_test=200, beta=0.3, eps=0.24, steps=300, eval_every=50)
 

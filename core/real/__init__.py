@@ -1,5 +1,13 @@
 """Real-image experiments of the paper's Section 6.2 and Appendix A (feature learning
-accuracy on representative datasets, NRF-PGD / RF-PGD attacks). No streamlit here."""
+accuracy on representative datasets, NRF-PGD / RF-PGD attacks).
+
+This package is the real-image engine: dataset parsers, models, training, attacks, the pipeline.
+Its runs live in ``core.runs.real_runs`` and its command line in ``core.cli.real``, the same split
+as the synthetic engine's.
+
+May import: ``core.engine`` (config errors, devices). Never ``core.runs``, ``core.figures`` or
+``core.cli`` (``__main__.py`` excepted: an entry point sits on top of everything).
+"""
 
 from .claims import real_claims
 from .config import DATASETS, RealConfig

@@ -2,7 +2,7 @@
 
 Defaults differ per dataset (the paper's model and eps for each), so build one with
 ``RealConfig.for_dataset(name, quick=...)``; plain ``RealConfig()`` is the full digits
-setting. Every check lives in ``__post_init__`` and raises ``core.config.ConfigError``
+setting. Every check lives in ``__post_init__`` and raises ``core.engine.config.ConfigError``
 naming the field, before any data is read or any network trained.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, fields
 
-from ..config import ConfigError, DataConfig
+from ..engine.config import ConfigError, DataConfig
 
 DATASETS = ("digits", "mnist", "cifar10", "svhn")
 MODELS = ("auto", "small_cnn", "resnet18", "wrn34_10")

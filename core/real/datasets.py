@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..config import ConfigError
+from ..engine.config import ConfigError
 from .download import CIFAR_DIR, CIFAR_FILES, DOWNLOADERS, MNIST_FILES, SVHN_FILES
 from .formats import FormatError, parse_cifar_binary, parse_idx, parse_svhn_mat, read_bytes
 

@@ -24,8 +24,8 @@ from collections.abc import Callable
 
 import torch
 
-from ..config import ConfigError
-from ..resources import resolve_device
+from ..engine.config import ConfigError
+from ..engine.resources import resolve_device
 from .config import RealConfig
 from .datasets import ImageData, load_dataset
 from .features import attack_success, build_representatives, pick_of_class, pick_other_class, rep_distance

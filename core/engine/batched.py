@@ -8,7 +8,7 @@ products become ``bmm``/``baddbmm`` over R; the elementwise part reuses the fuse
 ``network.activate`` on (R*n, P, K). One small run leaves a GPU idle; 100 stacked
 fill it, and on a CPU the per-step overhead is shared.
 
-Every run follows ``core.train.train`` exactly: the same data, init and PGD starts
+Every run follows ``core.engine.train.train`` exactly: the same data, init and PGD starts
 from the same seeds, the same example chunks (so each weight gradient is summed in the
 same order), the same logged steps and metrics. A run's numbers therefore do not
 depend on which other runs share its batch. What cannot batch (PGD or mini-batch
@@ -173,7 +173,7 @@ class BatchedTrainer:
                 correct[rs] += (F_clean.argmax(1).view(yc.shape) == yc).sum(1)
         return grad_W, loss / n, correct.to(W.dtype) / n
 
-    # ---- evaluation: core.metrics.evaluate for all runs at once ----
+    # ---- evaluation: core.engine.metrics.evaluate for all runs at once ----
 
     def _count(self, W, X, y, rs, perturb=None):
         """Correct predictions per run of the chunk rs, example chunk by example chunk."""
@@ -339,7 +339,7 @@ def train_many(
     dtype: torch.dtype = torch.float32,
 ) -> list[RunResult]:
     """Train (config, mode) pairs: batchable ones in batches of at most max_batch, the rest
-    one by one with core.train.train. Results come back in the order of items."""
+    one by one with core.engine.train.train. Results come back in the order of items."""
     groups: dict = {}
     for index, (cfg, mode) in enumerate(items):
         key = batch_key(cfg, mode)

@@ -42,7 +42,7 @@ def correlation_figure(frames: dict, *, raw: bool = False, phase_steps: dict | N
     """Weight-feature correlations of both runs; the phase transition as a vertical line.
 
     frames: mode -> DataFrame with step and the SPEC 1.6 columns; theory: mode -> rows of
-    core.theory.reduced_dynamics, drawn dotted.
+    core.engine.theory.reduced_dynamics, drawn dotted.
     """
     robust, nonrobust = ("lambda_robust", "gamma_nonrobust") if raw else ("corr_robust", "corr_nonrobust")
     fig = go.Figure()
@@ -102,7 +102,7 @@ def _heatmap(z, x, y, coloraxis: str) -> go.Heatmap:
 def patches_figure(views: dict, labels: list[str]) -> go.Figure:
     """Clean patches, PGD perturbation and perturbed patches (patches x features) for each model.
 
-    views: mode -> core.inspect.PatchView. Robust patches (J_R) are starred on the y axis.
+    views: mode -> core.engine.inspect.PatchView. Robust patches (J_R) are starred on the y axis.
     """
     modes = [m for m in ("std", "adv") if m in views]
     titles = [name for _ in modes for name in ("clean patches", "PGD perturbation δ", "perturbed patches")]

@@ -13,8 +13,8 @@ import sys
 from dataclasses import fields
 from pathlib import Path
 
-from ..config import ConfigError
-from .config import DATASETS, DEVICES, RealConfig
+from ..engine.config import ConfigError
+from ..real.config import DATASETS, DEVICES, RealConfig
 
 RUN_ROWS = ("acc_clean", "acc_pgd", "feat_acc_nonrobust", "feat_acc_robust")
 
@@ -84,7 +84,7 @@ def summary_table(result) -> str:
 def cmd_real(args) -> int:
     from tqdm import tqdm
 
-    from .pipeline import run_real
+    from ..real.pipeline import run_real
 
     bar = None
     try:

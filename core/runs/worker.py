@@ -1,4 +1,4 @@
-"""A warm job worker, ``python -m core.worker [STORE [--cuda]]``, started and fed by core.jobs.JobManager.
+"""A warm job worker, ``python -m core.runs.worker [STORE [--cuda]]``, started and fed by core.runs.jobs.JobManager.
 
 It imports torch and the engine once, then takes jobs one at a time, so a submitted run starts
 in milliseconds instead of the 1-2 s a fresh interpreter needs. Messages are JSON lines: jobs,
@@ -49,11 +49,11 @@ def run_job(msg: dict, inbox: Inbox, stores: dict) -> str:
         return run_real_job(msg, inbox, stores)
     import torch
 
-    from .config import Config
+    from ..engine.config import Config
     from .recorder import RunRecorder
-    from .resources import resolve_device
+    from ..engine.resources import resolve_device
     from .store import RunStore
-    from .train import train
+    from ..engine.train import train
 
     seq, run_id, mode = msg["seq"], msg["run_id"], msg["mode"]
     store = stores.get(msg["store"])
@@ -112,7 +112,7 @@ def run_real_job(msg: dict, inbox: Inbox, stores: dict) -> str:
     """One real-image experiment (core.real.run_real) into the store: see core/real_runs.py for what it keeps."""
     import torch
 
-    from .real import RealConfig
+    from ..real import RealConfig
     from .real_runs import RealRecorder, record_real
     from .store import RunStore
 
@@ -151,9 +151,9 @@ def _stall(debug: dict, step: int) -> None:
 def _warm_up(stores: dict, store_path: str | None, cuda: bool) -> None:
     """Import the engine, run one small step (on the GPU too: starting CUDA takes seconds) and open
     the store, so that the first job pays none of these one-time costs."""
-    from .presets import get_preset
+    from ..engine.presets import get_preset
     from .store import RunStore
-    from .train import train
+    from ..engine.train import train
 
     cfg = get_preset("classroom").config(n_train=20, n_test=20, steps=0, device="cpu", threads=1)
     train(cfg, "adv")

@@ -10,13 +10,13 @@ import json
 import sys
 from pathlib import Path
 
-from .checks import assumption_checks
-from .cli_runs import add_runs_parser, run_twins_recorded
-from .cli_sweep import add_sweep_parser
-from .config import MODES, Config, ConfigError
-from .metrics import METRICS
-from .presets import PRESETS, get_preset
-from .real.cli import add_real_parser
+from ..engine.checks import assumption_checks
+from ..engine.config import MODES, Config, ConfigError
+from ..engine.metrics import METRICS
+from ..engine.presets import PRESETS, get_preset
+from .real import add_real_parser
+from .runs import add_runs_parser, run_twins_recorded
+from .sweep import add_sweep_parser
 
 SUMMARY_METRICS = ("corr_robust", "corr_nonrobust", "acc_clean", "acc_pgd", "acc_swap",
                    "acc_robust_feature", "acc_nonrobust_feature", "loss")
@@ -79,8 +79,8 @@ def cmd_checks(args) -> int:
 def cmd_run(args) -> int:
     from tqdm import tqdm
 
-    from .resources import check_memory, resolve_device
-    from .train import run_twins
+    from ..engine.resources import check_memory, resolve_device
+    from ..engine.train import run_twins
 
     cfg = build_config(args)
     check_memory(cfg, resolve_device(cfg.device))
@@ -114,7 +114,7 @@ def cmd_run(args) -> int:
 
 
 def cmd_bench(args) -> int:
-    from .bench import run_bench
+    from ..engine.bench import run_bench
 
     cfg = build_config(args)
     report = run_bench(cfg, args.mode, args.steps)

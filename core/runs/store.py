@@ -27,7 +27,9 @@ import numpy as np
 STATUSES = ("queued", "running", "finished", "failed", "cancelled", "interrupted", "diverged")
 ACTIVE = ("queued", "running")
 BUSY_TIMEOUT_S = 10.0
-CORE_DIR = Path(__file__).resolve().parent
+CORE_DIR = Path(__file__).resolve().parents[1]
+# Only the code that produces a run's numbers: editing the job queue or the command line keeps the cache.
+RESULT_CODE_DIRS = ("engine", "real")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -63,10 +65,13 @@ def new_id() -> str:
 
 @functools.lru_cache(maxsize=1)
 def source_hash() -> str:
-    """Content hash of core/*.py: a cached result is reused only for the code that made it."""
+    """Content hash of the code that produces results (core/engine, core/real): a cached result is
+    reused only for the code that made it, and editing the job queue, the store or the command line
+    does not throw the cache away."""
     digest = hashlib.sha256()
-    for path in sorted(CORE_DIR.glob("*.py")):
-        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    for folder in RESULT_CODE_DIRS:
+        for path in sorted((CORE_DIR / folder).rglob("*.py")):
+            digest.update(str(path.relative_to(CORE_DIR)).encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()[:12]
 
 
@@ -304,7 +309,7 @@ class RunStore:
         """One row per logged step: ``step`` then the SPEC 1.6 metric names (NaN where missing)."""
         import pandas as pd
 
-        from .metrics import METRICS
+        from ..engine.metrics import METRICS
 
         sql, params = "SELECT step, name, value FROM metrics WHERE run_id=?", [run_id]
         if since_step is not None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import torch
 
 from .config import Config, ConfigError
@@ -59,3 +61,22 @@ def check_memory(cfg: Config, device: torch.device, budget: int | None = None) -
             f"{budget / 2**30:.1f} GiB (half of free memory); shrink {biggest}, P or d",
         )
     return need
+
+
+def cpu_count() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def gpu_count() -> int:
+    """Visible CUDA devices; torch counts them through NVML, without starting CUDA in this process."""
+    try:
+        import torch
+    except ImportError:
+        return 0
+    return torch.cuda.device_count()
+
+
+def default_workers() -> int:
+    """At least two, so twin runs go side by side; one per GPU, or one per two CPU cores."""
+    gpus = gpu_count()
+    return max(2, gpus) if gpus else max(2, cpu_count() // 2)

@@ -28,34 +28,16 @@ from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .config import MODES
+from ..engine.config import MODES
+from ..engine.resources import cpu_count, default_workers, gpu_count
 from .store import RunStore, code_version, new_id, owner_id
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 TICK_S = 0.1  # how often deadlines (grace, wall time) are checked
 
 
 class JobRefused(RuntimeError):
     """A submit the manager will not take (per-client cap, shutting down); the message says why."""
-
-
-def cpu_count() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
-def gpu_count() -> int:
-    """Visible CUDA devices; torch counts them through NVML, without starting CUDA in this process."""
-    try:
-        import torch
-    except ImportError:
-        return 0
-    return torch.cuda.device_count()
-
-
-def default_workers() -> int:
-    """At least two, so twin runs go side by side; one per GPU, or one per two CPU cores."""
-    gpus = gpu_count()
-    return max(2, gpus) if gpus else max(2, cpu_count() // 2)
 
 
 @dataclass(eq=False)
@@ -74,11 +56,11 @@ class _Job:
 
 
 class _Worker:
-    """One ``python -m core.worker`` process and the thread that reads its events."""
+    """One ``python -m core.runs.worker`` process and the thread that reads its events."""
 
     def __init__(self, slot: int, env: dict, events: queue.Queue, args: list[str]):
         self.slot = slot
-        self.proc = subprocess.Popen([sys.executable, "-m", "core.worker", *args], stdin=subprocess.PIPE,
+        self.proc = subprocess.Popen([sys.executable, "-m", "core.runs.worker", *args], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, env=env, cwd=REPO_ROOT, text=True, bufsize=1)
         self.pid = self.proc.pid
         self.ready = False
@@ -127,7 +109,7 @@ class JobManager:
         self.threads_per_worker = max(1, cpu_count() // self.max_workers)
         self._worker_env = worker_env or {}
         self._gpus = gpu_count()
-        self._debug: dict | None = None  # test hook, copied into each job: see core.worker._stall
+        self._debug: dict | None = None  # test hook, copied into each job: see core.runs.worker._stall
         self.store.mark_orphans_interrupted()
         code_version(), owner_id()  # computed once here rather than in the first submit
         self._lock = threading.RLock()

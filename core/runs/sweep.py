@@ -3,7 +3,7 @@
 ``parse_grid("eps=0.1,0.3")`` or ``parse_grid("s=1:9:5")`` reads a knob's values;
 ``SweepSpec`` holds the base config, the grid, the seeds and the modes; ``run_sweep``
 trains every (point, seed, mode) and returns a DataFrame of final metrics. Runs that
-share shapes go to a worker together and train as one batch (core.batched); a run's
+share shapes go to a worker together and train as one batch (core.engine.batched); a run's
 numbers do not depend on its batch, its worker or the backend, so the same sweep gives
 the same table on loky and on Dask.
 
@@ -30,8 +30,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from .config import MODES, Config, ConfigError, parse_value
-from .metrics import METRICS
+from ..engine.config import MODES, Config, ConfigError, parse_value
+from ..engine.metrics import METRICS
 
 MODE_CHOICES = {"std": ("std",), "adv": ("adv",), "both": MODES}
 CSV_DECIMALS = 6  # identical CSVs across backends and thread counts: float noise sits far below this
@@ -168,7 +168,7 @@ def plan_workers(n_runs: int, base: Config, backend: str, jobs: int | None, remo
 
 
 def _device(cfg: Config) -> str:
-    from .resources import resolve_device
+    from ..engine.resources import resolve_device
 
     return resolve_device(cfg.device).type
 
@@ -179,8 +179,8 @@ def make_tasks(items: Sequence[tuple[Config, str]], workers: int, batch: int | N
     A group's indices are dealt out with a stride, so the first tasks to finish already
     cover the whole grid coarsely (a phase diagram fills in everywhere at once).
     """
-    from .batched import batch_key
-    from .resources import estimate_memory, memory_budget, resolve_device
+    from ..engine.batched import batch_key
+    from ..engine.resources import estimate_memory, memory_budget, resolve_device
 
     groups: dict = {}
     for index, (cfg, mode) in enumerate(items):
@@ -208,7 +208,7 @@ def _cpu_stack(cfg: Config, device) -> int:
     size), stacking gains nothing and costs cache locality (~10 % slower under load); for
     small runs (n_train=30) it saves ~15 % of per-step overhead.
     """
-    from .batched import CPU_BUDGET
+    from ..engine.batched import CPU_BUDGET
 
     if device.type != "cpu":
         return MAX_BATCH[device.type]
@@ -223,7 +223,7 @@ def estimate_seconds(spec: SweepSpec, *, workers: int | None = None, gflops_per_
     """
     from joblib import cpu_count
 
-    from .estimate import run_work  # the same count of a run's matrix products as the Lab's estimate
+    from ..engine.estimate import run_work  # the same count of a run's matrix products as the Lab's estimate
 
     total = sum(run_work(cfg, mode).flops for _, _, mode, cfg in sweep_points(spec))
     cores = 50 if _device(spec.base) == "cuda" else (workers or max(1, cpu_count()))
@@ -241,8 +241,8 @@ def run_task(task: list[tuple[int, Config, str]], threads: int, stop_path: str |
     """
     import torch
 
-    from .batched import train_many
-    from .resources import resolve_device
+    from ..engine.batched import train_many
+    from ..engine.resources import resolve_device
 
     torch.set_num_threads(threads)
 

@@ -39,7 +39,7 @@ def run_test_set(cfg: Config) -> PatchData:
 def _skip_patch_data(cfg: Config, n: int, generator: torch.Generator) -> None:
     """Consume exactly the random numbers make_patch_data(cfg, n) would, in bounded memory.
 
-    Mirrors core.data.make_patch_data's draw order; tests/test_app_inspect.py checks the
+    Mirrors core.engine.data.make_patch_data's draw order; tests/test_app_inspect.py checks the
     result against make_datasets so that a change there cannot silently desync this.
     """
     torch.randint(0, cfg.k, (n,), generator=generator)

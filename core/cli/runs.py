@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from .store import ACTIVE, RunStore, default_path, new_id, owner_alive
+from ..runs.store import ACTIVE, RunStore, default_path, new_id, owner_alive
 
 LIST_METRICS = ("corr_robust", "corr_nonrobust", "acc_clean", "acc_pgd")
 _FIELDS = ("id", "pair_id", "status", "mode", "preset", "created", "started", "finished", "step", "steps", "seed",
@@ -24,9 +24,9 @@ class UnknownRun(LookupError):
 
 def run_twins_recorded(store_path, cfg, modes, *, preset=None, callback=None):
     """run_twins, with both runs recorded as one pair in the store; returns (results, run ids by mode)."""
-    from .recorder import RunRecorder
-    from .resources import resolve_device
-    from .train import run_twins
+    from ..engine.resources import resolve_device
+    from ..engine.train import run_twins
+    from ..runs.recorder import RunRecorder
 
     store = RunStore(store_path)
     pair_id = new_id()

@@ -3,7 +3,7 @@
     python -m core sweep --preset classroom --grid s=1,2,4 --grid beta=0.2:0.6:5 --seeds 2 --csv out.csv
 
 ``add_sweep_parser(subparsers)`` plugs it into the main command line; ``main(argv)`` runs it
-alone (``python -m core.cli_sweep sweep ...``). A bad field or value exits with code 2 and
+alone (``python -m core.cli.sweep sweep ...``). A bad field or value exits with code 2 and
 one line naming it, before any work starts.
 """
 
@@ -12,8 +12,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .config import ConfigError
-from .presets import PRESETS, get_preset
+from ..engine.config import ConfigError
+from ..engine.presets import PRESETS, get_preset
 
 SUMMARY = ("corr_robust", "corr_nonrobust", "acc_clean", "acc_pgd", "acc_swap")
 
@@ -40,7 +40,7 @@ def add_sweep_parser(subparsers) -> argparse.ArgumentParser:
 def cmd_sweep(args) -> int:
     try:
         return _sweep(args)
-    except ConfigError as err:  # also caught by core.cli.main; handled here so the command stands alone
+    except ConfigError as err:  # also caught by core.cli.main.main; handled here so the command stands alone
         print(f"error: {err}", file=sys.stderr)
         return 2
 
@@ -48,7 +48,7 @@ def cmd_sweep(args) -> int:
 def _sweep(args) -> int:
     from tqdm import tqdm
 
-    from .sweep import SweepSpec, estimate_seconds, run_sweep, sweep_csv
+    from ..runs.sweep import SweepSpec, estimate_seconds, run_sweep, sweep_csv
 
     base = get_preset(args.preset).config().with_overrides(list(args.set or []))
     if args.jobs is not None and args.jobs < 1:
@@ -76,7 +76,7 @@ def _sweep(args) -> int:
 
 
 def main(argv=None) -> int:
-    top = argparse.ArgumentParser(prog="python -m core.cli_sweep")
+    top = argparse.ArgumentParser(prog="python -m core.cli.sweep")
     add_sweep_parser(top.add_subparsers(dest="command", required=True))
     args = top.parse_args(argv)
     return args.func(args)

@@ -98,7 +98,7 @@ def calibrate(threads: int) -> tuple[float, float]:
 
 def worker_threads() -> int:
     """Threads each job worker gets from the job manager (its cores shared among its workers)."""
-    from .jobs import cpu_count, default_workers  # late: the manager's module starts nothing on import
+    from .resources import cpu_count, default_workers
 
     return max(1, cpu_count() // default_workers())
 
