@@ -11,12 +11,13 @@ from core.engine.resources import check_memory, estimate_memory
 @pytest.mark.parametrize(
     "changes, field, words",
     [
-        (dict(s=120, P=100), "s", "0 <= s <= P"),
-        (dict(d=10, k=10), "d", "d >= 2k"),
+        (dict(s=120, P=100), "s", "s must be an integer ≥ 0 and ≤ P (here 100)"),
+        (dict(d=10, k=10), "d", "d must be an integer ≥ 2k (here 20) and ≤ 1000000"),
         (dict(eps=0.0), "eps", "eps"),
-        (dict(eps=-1.0), "eps", "allowed"),
+        (dict(eps=-1.0), "eps", "eps must be a number ≥ 1e-12 and ≤ 1000000"),
         (dict(threat_model="l7"), "threat_model", "patch_l2"),
-        (dict(q=1), "q", "2 <= q"),
+        (dict(q=1), "q", "q must be an integer ≥ 2 and ≤ 10"),
+        (dict(batch_size=400, n_train=300), "batch_size", "≤ n_train (here 300)"),
         (dict(k=3.5), "k", "integer"),
         (dict(device="tpu"), "device", "auto"),
     ],
@@ -27,6 +28,31 @@ def test_bad_values_name_the_field_and_what_is_allowed(changes, field, words):
     assert err.value.field == field
     assert str(err.value).startswith(f"{field}:")
     assert words in str(err.value)
+
+
+def test_no_message_prints_an_infinite_bound():
+    """A one-sided range (d has only a fixed upper bound) says its other side in words, never -inf."""
+    with pytest.raises(ConfigError) as err:
+        Config(d=5)
+    assert "inf" not in str(err.value) and "2k (here 20)" in str(err.value)
+
+
+@pytest.mark.parametrize("name", ["eps", "beta", "jitter", "eta"])
+@pytest.mark.parametrize("bad", [float("inf"), float("-inf"), float("nan")])
+def test_non_finite_floats_are_refused_with_the_range(name, bad):
+    with pytest.raises(ConfigError) as err:
+        Config(**{name: bad})
+    message = str(err.value)
+    assert err.value.field == name and message.startswith(f"{name}: expected a finite number ≥ ")
+    assert "\n" not in message and " and ≤ " in message
+
+
+@pytest.mark.parametrize("raw", ["inf", "nan", "-inf"])
+def test_non_finite_text_from_the_command_line_is_refused_by_name(raw):
+    for name in ("eps", "k"):
+        with pytest.raises(ConfigError) as err:
+            Config().with_overrides([f"{name}={raw}"])
+        assert err.value.field == name and "≥" in str(err.value) and "≤" in str(err.value)
 
 
 def test_unknown_field_and_override_parsing():
@@ -72,6 +98,8 @@ def test_every_preset_is_valid_and_described():
         ["run", "--set", "bogus=1"],
         ["run", "--preset", "nope"],
         ["run", "--set", "eps=-1"],
+        ["run", "--set", "eps=inf"],
+        ["run", "--set", "d=5"],
     ],
 )
 def test_cli_refuses_bad_input_with_exit_2_and_one_line(argv, capsys):

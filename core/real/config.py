@@ -8,10 +8,10 @@ naming the field, before any data is read or any network trained.
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 from ..engine.config import ConfigError, DataConfig
+from ..engine.knobs import check_knobs, knob
 
 DATASETS = ("digits", "mnist", "cifar10", "svhn")
 MODELS = ("auto", "small_cnn", "resnet18", "wrn34_10")
@@ -24,44 +24,50 @@ PAPER_MODEL = {"digits": "small_cnn", "mnist": "resnet18", "cifar10": "wrn34_10"
 
 @dataclass(frozen=True)
 class RealConfig(DataConfig):
+    """Each field: default, then range or choices and one line of help; the comment says why the default."""
+
     # ---- data ----
-    dataset: str = "digits"  # digits is embedded in scikit-learn: no download, runs anywhere
-    data_dir: str = ""  # folder holding the dataset's files; "" = data/<dataset>
-    download: bool = False  # fetch missing files from the standard URLs (urllib)
-    n_train: int = 0  # training images used; 0 = all
-    n_test: int = 0  # test images used; 0 = all
+    dataset: str = knob("digits", choices=DATASETS,  # digits is embedded in scikit-learn: no download, runs anywhere
+                        help="digits is built in; the others are read from data_dir")
+    data_dir: str = knob("", help='folder holding the dataset\'s files; "" = data/<dataset>')
+    download: bool = knob(False, help="fetch missing files from the standard URLs (urllib)")
+    n_train: int = knob(0, low=0, high=10_000_000, help="training images used; 0 = all")
+    n_test: int = knob(0, low=0, high=10_000_000, help="test images used; 0 = all")
     # ---- learner ----
-    model: str = "auto"  # auto = PAPER_MODEL[dataset]
-    width: int = 0  # 0 = the model's usual width; small values make quick or test models
+    model: str = knob("auto", choices=MODELS, help="auto = the paper's model for the dataset (PAPER_MODEL)")
+    width: int = knob(0, low=0, high=4096,  # small values make quick or test models
+                      help="0 = the model's usual width")
     # ---- training (the same recipe for reference and fresh networks) ----
-    epochs: int = 30
-    ref_epochs: int = 0  # reference networks' epochs; 0 = epochs
-    batch_size: int = 64
-    lr: float = 0.05  # SGD with momentum, cosine schedule to 0
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
+    epochs: int = knob(30, low=1, high=100_000, help="training epochs")
+    ref_epochs: int = knob(0, low=0, high=100_000, help="reference networks' epochs; 0 = epochs")
+    batch_size: int = knob(64, low=1, high=1_000_000, help="SGD batch size; at most n_train when n_train > 0")
+    lr: float = knob(0.05, low=1e-9, high=100.0, help="SGD with momentum, cosine schedule to 0")
+    momentum: float = knob(0.9, low=0.0, high=0.999, help="SGD momentum")
+    weight_decay: float = knob(5e-4, low=0.0, high=1.0, help="SGD weight decay")
     # ---- threat model: adversarial training, PGD evaluation and the feature attacks ----
-    threat: str = "linf"
-    eps: float = 0.2  # on 8x8 digits; 0.3 leaves PGD training stuck near chance at quick sizes
-    pgd_steps: int = 7  # PGD steps inside adversarial training
-    pgd_step_size: float = 0.0  # 0 = 2.5 eps / steps (Madry et al.)
-    eval_pgd_steps: int = 20  # PGD steps when measuring robust test accuracy
-    n_eval_pgd: int = 0  # test images attacked for acc_pgd each epoch; 0 = all of n_test
+    threat: str = knob("linf", choices=THREATS, help="the norm of every perturbation")
+    # eps 0.2 on 8x8 digits: 0.3 leaves PGD training stuck near chance at quick sizes
+    eps: float = knob(0.2, low=1e-9, high=1000.0, help="attack radius; l_inf eps must be < 1")
+    pgd_steps: int = knob(7, low=1, high=1000, help="PGD steps inside adversarial training")
+    pgd_step_size: float = knob(0.0, low=0.0, high=1000.0, help="0 = 2.5 eps / steps (Madry et al.)")
+    eval_pgd_steps: int = knob(20, low=0, high=1000, help="PGD steps when measuring robust test accuracy")
+    n_eval_pgd: int = knob(0, low=0, high=10_000_000, help="test images attacked for acc_pgd each epoch; 0 = all")
     # ---- representative datasets (representation inversion, Ilyas et al. 2019) ----
-    n_rep: int = 0  # target images per representative dataset; 0 = all of n_test
-    inversion_steps: int = 100
-    inversion_step_size: float = 0.0  # steepest-descent step in the threat's norm; 0 = 2 eps / steps
+    n_rep: int = knob(0, low=0, high=10_000_000, help="target images per representative dataset; 0 = all of n_test")
+    inversion_steps: int = knob(100, low=0, high=100_000, help="representation inversion steps")
+    inversion_step_size: float = knob(0.0, low=0.0, high=1000.0,
+                                      help="steepest-descent step in the threat's norm; 0 = 2 eps / steps")
     # ---- NRF-PGD / RF-PGD targeted attacks (Appendix A.2) ----
-    n_attack: int = 0  # source images; 0 = all of n_test
-    attack_steps: int = 50  # step size 2.5 eps / steps
+    n_attack: int = knob(0, low=0, high=10_000_000, help="source images; 0 = all of n_test")
+    attack_steps: int = knob(50, low=0, high=100_000, help="feature attack steps; step size 2.5 eps / steps")
     # ---- execution ----
-    seed: int = 0
-    device: str = "auto"  # auto = CUDA when torch sees it, else CPU
-    threads: int = 0  # torch CPU threads; 0 = leave torch's default
-    quick: bool = False  # records that the quick preset of for_dataset was used
+    seed: int = knob(0, low=0, high=2**63 - 1, help="one seed fixes data order, init and attacks")
+    device: str = knob("auto", choices=DEVICES, help="auto = CUDA when torch sees it, else CPU")
+    threads: int = knob(0, low=0, high=1024, help="torch CPU threads; 0 = leave torch's default")
+    quick: bool = knob(False, help="records that the quick preset of for_dataset was used")
 
     def __post_init__(self) -> None:
-        _coerce(self)
+        check_knobs(self)
         _validate(self)
 
     # -- derived values ------------------------------------------------------
@@ -118,46 +124,9 @@ QUICK: dict[str, dict] = {
     "svhn": _QUICK_IMAGES,
 }
 
-# (lowest, highest) for numeric fields.
-_RANGES: dict[str, tuple[float, float]] = {
-    "n_train": (0, 10_000_000), "n_test": (0, 10_000_000), "width": (0, 4096),
-    "epochs": (1, 100_000), "ref_epochs": (0, 100_000), "batch_size": (1, 1_000_000),
-    "lr": (1e-9, 100.0), "momentum": (0.0, 0.999), "weight_decay": (0.0, 1.0),
-    "eps": (1e-9, 1000.0), "pgd_steps": (1, 1000), "pgd_step_size": (0.0, 1000.0),
-    "eval_pgd_steps": (0, 1000), "n_eval_pgd": (0, 10_000_000), "n_rep": (0, 10_000_000),
-    "inversion_steps": (0, 100_000), "inversion_step_size": (0.0, 1000.0), "n_attack": (0, 10_000_000),
-    "attack_steps": (0, 100_000), "seed": (0, 2**63 - 1), "threads": (0, 1024),
-}
-_CHOICES = {"dataset": DATASETS, "model": MODELS, "threat": THREATS, "device": DEVICES}
-
-
-def _coerce(cfg: RealConfig) -> None:
-    """Accept 3.0 for an int and 3 for a float (JSON, sliders); refuse everything else by name."""
-    for f in fields(cfg):
-        value, kind = getattr(cfg, f.name), str(f.type)
-        if kind == "bool":
-            if not isinstance(value, bool):
-                raise ConfigError(f.name, f"expected true or false, got {value!r}")
-        elif kind == "int":
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not float(value).is_integer():
-                raise ConfigError(f.name, f"expected an integer, got {value!r}")
-            object.__setattr__(cfg, f.name, int(value))
-        elif kind == "float":
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-                raise ConfigError(f.name, f"expected a finite number, got {value!r}")
-            object.__setattr__(cfg, f.name, float(value))
-        elif not isinstance(value, str):
-            raise ConfigError(f.name, f"expected text, got {value!r}")
-
 
 def _validate(cfg: RealConfig) -> None:
-    for name, allowed in _CHOICES.items():
-        if getattr(cfg, name) not in allowed:
-            raise ConfigError(name, f"unknown value {getattr(cfg, name)!r}; choose one of {', '.join(allowed)}")
-    for name, (low, high) in _RANGES.items():
-        value = getattr(cfg, name)
-        if not low <= value <= high:
-            raise ConfigError(name, f"{value:g} is out of range; allowed {low:g} <= {name} <= {high:g}")
+    """The rules no single field's range can say."""
     if cfg.threat == "linf" and cfg.eps >= 1:
         raise ConfigError("eps", f"{cfg.eps:g} covers the whole [0, 1] pixel range; l_inf eps must be < 1")
     if cfg.n_train and cfg.batch_size > cfg.n_train:
