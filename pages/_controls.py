@@ -19,7 +19,7 @@ from pages._common import (
     preset_values,
     widget_key,
 )
-from pages._fields import FIELDS, GROUPS, Field, choice_label
+from pages._fields import FIELDS, GROUPS, Field, choice_label, error_text
 
 BADGE = {"green": ("green", "✅"), "amber": ("orange", "⚠️"), "red": ("red", "⛔")}
 
@@ -68,7 +68,7 @@ def _field(f: Field, err: ConfigError | None) -> None:
         is_int = isinstance(f.step, int)
         st.number_input(f.label, value=value, key=key, step=f.step, help=f.help, format="%d" if is_int else "%g")
     if err is not None and err.field == f.name:
-        st.error(str(err), icon="⚠️")
+        st.error(error_text(err), icon="⚠️")
 
 
 def knobs(err: ConfigError | None) -> None:
@@ -94,7 +94,7 @@ def shown_error(err: ConfigError | None) -> None:
     """An error whose field has no visible input (hidden in presentation mode, or the memory check)."""
     shown = {f.name for f in FIELDS if f.basic or not presentation()}
     if err is not None and err.field not in shown:
-        st.error(str(err), icon="⚠️")
+        st.error(error_text(err), icon="⚠️")
 
 
 def checks(cfg: Config | None) -> None:

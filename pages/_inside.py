@@ -13,7 +13,7 @@ import streamlit as st
 from core.engine.config import Config
 from core.engine.inspect import adversarial_patches, feature_labels, neuron_labels, run_test_set, weight_features
 from core.figures.charts import RUN_LABEL, decomposition_figure, patches_figure, weights_figure
-from pages._common import run_store
+from pages._common import md_escape, run_store
 from pages._live import CHART_CONFIG
 
 
@@ -49,8 +49,9 @@ def patch_view(cfg: Config, config_json: str, ids: dict, steps: list[int]) -> No
                                 key="lab_patch_example", help="Which test example to attack.")
     views = {mode: cached_view(config_json, run_id, step, int(index)) for mode, run_id in ids.items()}
     first = next(iter(views.values()))
+    threat = md_escape(cfg.threat_model)  # markdown: patch_l2 keeps its underscore
     lines = [f"Test example {index} is of class **{first.y + 1}**: its ★ patches hold u{first.y + 1}, the others "
-             f"v{first.y + 1}. PGD-{cfg.pgd_steps} within ε = {cfg.eps:g} ({cfg.threat_model}) at step {step}:"]
+             f"v{first.y + 1}. PGD-{cfg.pgd_steps} within ε = {cfg.eps:g} ({threat}) at step {step}:"]
     for mode, v in views.items():
         outcome = "still right" if v.pred_attacked == v.y else f"now says class {v.pred_attacked + 1}"
         lines.append(f"- {RUN_LABEL[mode]} model: says class {v.pred_clean + 1} on the clean example, "

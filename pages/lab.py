@@ -17,6 +17,7 @@ from pages._common import (
     prewarm_jobs,
     run_store,
 )
+from pages._fields import error_text
 from pages._inside import inside_views
 from pages._live import live_panel
 
@@ -81,7 +82,7 @@ with left:
               help="Fix the field marked in red first." if cfg is None else
               "Wait for the current runs, or stop them." if busy else "Start both runs as background jobs.")
     if flash := ss.pop("lab_flash", None):
-        st.error(flash)
+        st.error(error_text(flash))
     controls.shown_error(err)
     controls.estimate(cfg)
     if not presentation():

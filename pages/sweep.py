@@ -12,7 +12,7 @@ from core.figures.phase import QUANTITIES, phase_figures
 from core.runs.sweep import SweepSpec, estimate_seconds, parse_grid
 from core.runs.sweep_runner import SweepRunner
 from pages._common import apply_setup, leave_pages_v1
-from pages._fields import FIELDS
+from pages._fields import FIELDS, error_text
 
 leave_pages_v1()  # first, before anything is drawn: see pages/_common.py
 
@@ -61,7 +61,7 @@ spec, error = (None, ConfigError("grid", "the two knobs must differ")) if y == x
 
 with left:
     if error is not None:
-        st.error(str(error), icon="⚠️")
+        st.error(error_text(error), icon="⚠️")
     else:
         st.info(f"{len(spec)} runs, about {estimate_seconds(spec):.0f} s on this machine.")
     if st.button("Run sweep", type="primary", disabled=error is not None, key="sweep_run"):

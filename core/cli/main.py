@@ -12,6 +12,7 @@ from pathlib import Path
 
 from ..engine.checks import assumption_checks
 from ..engine.config import MODES, Config, ConfigError
+from ..engine.knobs import knob_lines
 from ..engine.metrics import METRICS
 from ..engine.presets import PRESETS, get_preset
 from .real import add_real_parser
@@ -133,7 +134,10 @@ def parser() -> argparse.ArgumentParser:
 
     def with_config(p, default_preset):
         p.add_argument("--preset", default=default_preset, help=f"one of {', '.join(PRESETS)}")
-        p.add_argument("--set", action="append", metavar="FIELD=VALUE", help="override a config field (repeatable)")
+        p.add_argument("--set", action="append", metavar="FIELD=VALUE",
+                       help="override a config field (repeatable); the fields are listed below")
+        p.formatter_class, p.epilog = argparse.RawDescriptionHelpFormatter, "\n".join(
+            ["fields (defaults are the plain Config's; the preset sets its own):", *knob_lines(Config)])
         p.add_argument("--device", choices=("auto", "cpu", "cuda"))
 
     p = sub.add_parser("run", help="train standard and/or adversarial runs")

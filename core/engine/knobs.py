@@ -66,7 +66,7 @@ def kinds_of(cls_or_obj) -> dict[str, str]:
 
 def number_text(x: float) -> str:
     """1000000 rather than 1e+06 for whole numbers a user types; 1e-12 stays short."""
-    if float(x).is_integer() and abs(x) < 1e16:
+    if isinstance(x, int) or float(x).is_integer() and abs(x) < 1e16:
         return str(int(x))
     return f"{x:g}"
 
@@ -159,3 +159,13 @@ def check_knobs(cfg) -> None:
             limit = number_text(bound.of(cfg)) if isinstance(bound, Bound) else ""
             reason = why.format(value=number_text(value), bound=limit)
             raise ConfigError(name, f"{reason}; {name} must be {allowed(kinds[name], spec, cfg)}")
+
+
+def knob_lines(cls) -> list[str]:
+    """One line per field for a command line's help: name, what it accepts, default, help."""
+    kinds, defaults = kinds_of(cls), {f.name: f.default for f in fields(cls)}
+    lines = []
+    for name, spec in knobs_of(cls).items():
+        bounds = allowed(kinds[name], spec)
+        lines.append(f"  {name:<20} {bounds} (default {defaults[name]!r}){'; ' + spec.help if spec.help else ''}")
+    return lines
