@@ -49,21 +49,34 @@ def test_decomposition_shares_add_up_and_find_the_erased_feature():
 
 
 def test_patch_view_against_the_nonrobust_minimum_is_fooled_by_pgd():
+    """PGD attacks the non-robust features: a perturbation on the threat model's bound, mostly along -v_y and
+    the other classes' v, that turns the right answer into a wrong one (a zero perturbation would fail every line below)."""
     cfg = SMALL.replace(n_test=5)
     W = constructed_weights(cfg, "nonrobust", 5.0)
-    view = adversarial_patches(cfg, W, run_test_set(cfg), 2, 0)
-    assert view.clean.shape == view.perturbation.shape == (cfg.P, 2 * cfg.k + 1)
-    assert np.allclose(view.clean[:, :-1] + view.perturbation[:, :-1], view.perturbed[:, :-1], atol=1e-5)
-    assert view.delta_norm <= cfg.eps + 1e-5
-    assert view.pred_clean == view.y
-    assert 0 <= view.pred_attacked < cfg.k
+    test = run_test_set(cfg)
+    for index in range(cfg.n_test):
+        view = adversarial_patches(cfg, W, test, index, 0)
+        assert view.clean.shape == view.perturbation.shape == (cfg.P, 2 * cfg.k + 1)
+        assert np.allclose(view.clean[:, :-1] + view.perturbation[:, :-1], view.perturbed[:, :-1], atol=1e-5)
+        assert 0.9 * cfg.eps <= view.delta_norm <= cfg.eps + 1e-5
+        assert np.abs(view.perturbation).max() > 0.01
+        assert view.pred_clean == view.y != view.pred_attacked
+        parts = view.decomposition
+        assert parts["-v_y"] > 0.3 and parts["-v_y"] + parts["other v"] > 0.85
 
 
-def test_weight_matrix_and_labels():
+def test_weight_matrix_holds_each_neurons_inner_products_with_the_features():
     W = init_weights(SMALL, torch.Generator().manual_seed(0))
-    matrix = weight_features(W, SMALL.k)
-    assert matrix.shape == (SMALL.k * SMALL.m, 2 * SMALL.k + 1)
-    assert len(feature_labels(SMALL.k)) == 2 * SMALL.k + 1 and len(neuron_labels(SMALL.k, SMALL.m)) == 6
+    k, d = SMALL.k, SMALL.d
+    features = torch.eye(d)[: 2 * k]  # u_1..u_k, v_1..v_k: axis-aligned (core/engine/data.py)
+    matrix = weight_features(W, k)
+    assert matrix.shape == (k * SMALL.m, 2 * k + 1)
+    inner = W @ features.T
+    rest = (W - inner @ features).norm(dim=1)
+    assert np.allclose(matrix[:, : 2 * k], inner.numpy(), atol=1e-6)
+    assert np.allclose(matrix[:, -1], rest.numpy(), atol=1e-6)
+    assert np.abs(matrix).min(axis=1).max() > 0  # a random snapshot, not zeros
+    assert len(feature_labels(k)) == 2 * k + 1 and len(neuron_labels(k, SMALL.m)) == k * SMALL.m
 
 
 def test_downsample_keeps_ends_and_marked_steps():
