@@ -49,3 +49,15 @@ def app_finished_pair(app_env):
         torch.set_num_threads(before)
     store.close()
     return {"pair": pair, "config": cfg, **ids}
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Torch on one thread for a module whose tests train in this process (two cores shared by the suite),
+    and the count restored afterwards, so that no later module inherits it."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

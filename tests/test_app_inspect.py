@@ -50,7 +50,7 @@ def test_decomposition_shares_add_up_and_find_the_erased_feature():
 
 def test_patch_view_against_the_nonrobust_minimum_is_fooled_by_pgd():
     """PGD attacks the non-robust features: a perturbation on the threat model's bound, mostly along -v_y and
-    the other classes' v, that turns the right answer into a wrong one (a zero perturbation would fail every line below)."""
+    the other classes' v, that turns the right answer into a wrong one (a zero perturbation fails every check)."""
     cfg = SMALL.replace(n_test=5)
     W = constructed_weights(cfg, "nonrobust", 5.0)
     test = run_test_set(cfg)

@@ -14,9 +14,9 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from playwright import sync_api  # requirements-dev.txt: a missing install fails, never skips
 
 pytestmark = pytest.mark.browser
-sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
 CHROMIUM = shutil.which("chromium")
 if CHROMIUM is None:
     pytest.skip("Debian's chromium is not installed (apt-get install chromium)", allow_module_level=True)

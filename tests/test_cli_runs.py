@@ -1,26 +1,33 @@
 """The run store from the command line: run --store, then runs list/show/export/delete."""
 
 import json
+import shutil
 
 import pandas as pd
 import pytest
-import torch
 
 from core.cli.main import main
 from core.engine.metrics import METRICS
 
-torch.set_num_threads(1)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # restored after the module
 
 
 @pytest.fixture(scope="module")
-def stored(tmp_path_factory):
-    """One recorded twin pair, shared by the tests below (training is the slow part)."""
+def stored_template(tmp_path_factory):
+    """One recorded twin pair (training is the slow part), never handed to a test itself: see ``stored``."""
     path = tmp_path_factory.mktemp("cli") / "runs.sqlite"
     code = main(["run", "--preset", "classroom", "--set", "steps=40", "--set", "eval_every=10", "--set", "n_train=40",
                  "--set", "threads=1",
                  "--device", "cpu", "--quiet", "--store", str(path)])
     assert code == 0
     return path
+
+
+@pytest.fixture
+def stored(stored_template, tmp_path):
+    """Each test's own copy of the template's store (and anything beside it), so a delete stays in its test."""
+    folder = shutil.copytree(stored_template.parent, tmp_path / "store")
+    return folder / stored_template.name
 
 
 def runs_json(path, capsys):
@@ -69,7 +76,13 @@ def test_unknown_id_exits_2_with_one_line(stored, tmp_path, capsys):
     assert not (tmp_path / "missing.sqlite").exists()  # reading never creates a store
 
 
-def test_delete_removes_the_run(stored, capsys):
+@pytest.mark.parametrize("victim", [0, 1])  # twice, and either order: each test owns its store
+def test_delete_removes_the_run(stored, capsys, victim):
     runs = runs_json(stored, capsys)
-    assert main(["runs", "delete", runs[0]["id"], "--store", str(stored)]) == 0
-    assert [r["id"] for r in runs_json(stored, capsys)] == [runs[1]["id"]]
+    assert len(runs) == 2
+    assert main(["runs", "delete", runs[victim]["id"], "--store", str(stored)]) == 0
+    assert [r["id"] for r in runs_json(stored, capsys)] == [runs[1 - victim]["id"]]
+
+
+def test_a_test_after_the_deletes_still_sees_both_runs(stored, capsys):
+    assert len(runs_json(stored, capsys)) == 2

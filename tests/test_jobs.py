@@ -9,14 +9,13 @@ import time
 
 import psutil
 import pytest
-import torch
 
 from core.engine.metrics import METRICS
 from core.engine.presets import get_preset
 from core.runs.jobs import JobManager, JobRefused
 from core.runs.store import RunStore
 
-torch.set_num_threads(1)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # restored after the module
 GRACE_S = 1.0
 
 

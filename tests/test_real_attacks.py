@@ -10,14 +10,16 @@ from core.real.models import SmallCNN
 
 @pytest.fixture(scope="module")
 def model():
-    torch.manual_seed(0)
-    return SmallCNN(1, 3, width=4).eval()
+    with torch.random.fork_rng(devices=[]):  # a seeded init that leaves the global generator as it was
+        torch.manual_seed(0)
+        return SmallCNN(1, 3, width=4).eval()
 
 
 @pytest.mark.parametrize("threat,eps", [("linf", 0.1), ("l2", 0.5)])
 def test_pgd_stays_within_eps_and_pixel_range(model, threat, eps):
-    x = torch.rand(8, 1, 8, 8)
-    y = torch.randint(0, 3, (8,))
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(8, 1, 8, 8, generator=g)
+    y = torch.randint(0, 3, (8,), generator=g)
     adv = pgd(model, x, y, eps, steps=5, step_size=2.5 * eps / 5, threat=threat, generator=torch.Generator())
     assert (perturbation_norm(adv - x, threat) <= eps + 1e-5).all()
     assert adv.min() >= 0 and adv.max() <= 1
@@ -34,8 +36,8 @@ def rep_distance(model, a, b):
 
 @pytest.mark.parametrize("norm", ["l2", "linf"])
 def test_inversion_lowers_representation_distance(model, norm):
-    torch.manual_seed(1)
-    target, start = torch.rand(6, 1, 8, 8), torch.rand(6, 1, 8, 8)
+    g = torch.Generator().manual_seed(1)
+    target, start = torch.rand(6, 1, 8, 8, generator=g), torch.rand(6, 1, 8, 8, generator=g)
     step = 0.05 if norm == "l2" else 0.01
     z = invert(model, target, start, steps=40, step_size=step, norm=norm)
     assert rep_distance(model, z, target) < 0.5 * rep_distance(model, start, target)
@@ -43,8 +45,8 @@ def test_inversion_lowers_representation_distance(model, norm):
 
 
 def test_feature_pgd_stays_within_eps_and_moves_toward_target(model):
-    torch.manual_seed(2)
-    source, target = torch.rand(6, 1, 8, 8), torch.rand(6, 1, 8, 8)
+    g = torch.Generator().manual_seed(2)
+    source, target = torch.rand(6, 1, 8, 8, generator=g), torch.rand(6, 1, 8, 8, generator=g)
     adv = feature_pgd(model, source, target, eps=0.1, steps=20, step_size=0.0125)
     assert (perturbation_norm(adv - source, "linf") <= 0.1 + 1e-6).all()
     assert rep_distance(model, adv, target) < rep_distance(model, source, target)
@@ -52,6 +54,6 @@ def test_feature_pgd_stays_within_eps_and_moves_toward_target(model):
 
 def test_training_mode_is_restored(model):
     model.train()
-    pgd(model, torch.rand(2, 1, 8, 8), torch.tensor([0, 1]), 0.1, 1, 0.1)
+    pgd(model, torch.rand(2, 1, 8, 8, generator=torch.Generator().manual_seed(3)), torch.tensor([0, 1]), 0.1, 1, 0.1)
     assert model.training
     model.eval()

@@ -111,7 +111,7 @@ def test_cifar_python_version_is_refused_without_unpickling(tmp_path):
 
 
 def test_svhn_mat_labels_and_layout(tmp_path):
-    scipy_io = pytest.importorskip("scipy.io")
+    import scipy.io as scipy_io  # a runtime dependency (SVHN): missing it must fail, not skip
     rng = np.random.default_rng(0)
     for name, n in (("train_32x32.mat", 5), ("test_32x32.mat", 3)):
         X = rng.integers(0, 256, (32, 32, 3, n)).astype(np.uint8)

@@ -4,14 +4,13 @@ import json
 import time
 
 import pytest
-import torch
 
 from core.cli.runs import cmd_list
 from core.real import RealConfig, real_claims
 from core.runs.jobs import JobManager
 from core.runs.real_runs import MODE, PERCENT, load_progress, load_result, load_samples
 
-torch.set_num_threads(1)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # restored after the module
 
 
 def micro(**changes) -> RealConfig:

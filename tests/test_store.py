@@ -16,7 +16,7 @@ from core.engine.metrics import METRICS
 from core.engine.presets import get_preset
 from core.runs.store import RunStore, code_version, default_path
 
-torch.set_num_threads(1)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # restored after the module
 
 
 @pytest.fixture
