@@ -3,6 +3,7 @@
 import json
 import math
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -11,6 +12,7 @@ import time
 import pytest
 import torch
 
+import core.runs.store as store_module
 from core.engine.config import Config
 from core.engine.metrics import METRICS
 from core.engine.presets import get_preset
@@ -184,4 +186,40 @@ def test_wal_default_path_and_code_version(store, tmp_path, monkeypatch):
     assert store._read("PRAGMA journal_mode")[0][0] == "wal"
     monkeypatch.setenv("RFL_STORE", str(tmp_path / "elsewhere.sqlite"))
     assert default_path() == tmp_path / "elsewhere.sqlite"
-    assert code_version() == code_version() and "+" in code_version()
+    assert code_version().endswith("+" + store_module.source_hash())
+
+
+@pytest.fixture
+def core_copy(tmp_path, monkeypatch):
+    """A copy of core/ that the store hashes instead of the real one; the cached hash is dropped both ways."""
+    copy = shutil.copytree(store_module.CORE_DIR, tmp_path / "core", ignore=shutil.ignore_patterns("__pycache__"))
+    store_module.source_hash.cache_clear()
+    monkeypatch.setattr(store_module, "CORE_DIR", copy)
+    yield copy
+    store_module.source_hash.cache_clear()
+
+
+def _rehash() -> str:
+    store_module.source_hash.cache_clear()
+    return store_module.source_hash()
+
+
+def test_code_hash_follows_the_result_code_only(core_copy, cfg):
+    """Same code, same key; an edit to core/engine or core/real, a new key; an edit elsewhere keeps the cache."""
+    first, first_key = _rehash(), store_module.config_key(cfg, "adv")
+    assert _rehash() == first and store_module.config_key(cfg, "adv") == first_key
+    assert set(store_module.RESULT_CODE_DIRS) == {"engine", "real"}
+    for elsewhere in ("cli/main.py", "runs/jobs.py", "runs/store.py"):
+        with open(core_copy / elsewhere, "a") as f:
+            f.write("\n# an edit that cannot change a result\n")
+        assert _rehash() == first, elsewhere
+    assert store_module.config_key(cfg, "adv") == first_key
+    seen = {first}
+    for result_code in ("engine/train.py", "real/pipeline.py"):
+        with open(core_copy / result_code, "a") as f:
+            f.write("\n# an edit to the code that produces results\n")
+        assert _rehash() not in seen, result_code
+        seen.add(_rehash())
+    (core_copy / "engine" / "new_metric.py").write_text("X = 1\n")  # a new result-code file counts too
+    assert _rehash() not in seen
+    assert store_module.config_key(cfg, "adv") != first_key
