@@ -7,6 +7,7 @@ address bar is always a link that restores what is on screen.
 
 import streamlit as st
 
+from pages import _keys as keys
 from pages._common import init_setup, leave_pages_v1, presentation, sync_url
 
 st.set_page_config(page_title="Robust Feature Lab", page_icon="🧪", layout="wide")
@@ -34,7 +35,7 @@ navigation = st.navigation(
     ]
 )
 with st.sidebar:
-    st.toggle("Presentation mode", key="frame_presentation",
+    st.toggle("Presentation mode", key=keys.PRESENTATION,
               help="Larger type and only the main controls: for a projector in a classroom.")
     st.caption("The address bar holds the current setup: copy it to share exactly this experiment.")
 if presentation():

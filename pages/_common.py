@@ -12,6 +12,7 @@ import torch
 
 from core.engine.config import Config, ConfigError, parse_value
 from core.engine.presets import PRESETS
+from pages import _keys as keys
 from pages._fields import DEFAULTS, FIELDS, KINDS, typed
 
 # The server's own computations (patch view, theory) are small; the cores belong to the job workers,
@@ -68,7 +69,7 @@ def run_store():
 
 def client_id() -> str:
     """One id per browser session: the job manager's per-client cap counts runs by it."""
-    if "client_id" not in st.session_state:
+    if keys.CLIENT_ID not in st.session_state:
         st.session_state.client_id = uuid.uuid4().hex[:12]
     return st.session_state.client_id
 
@@ -80,13 +81,13 @@ def preset_values(name: str) -> dict:
 
 
 def widget_key(name: str) -> str:
-    return f"lab_f_{name}"
+    return keys.KNOB_PREFIX + name
 
 
 def init_setup() -> None:
     """Once per browser session: the setup from the URL (a shared link), else the default preset."""
     ss = st.session_state
-    if "lab_values" not in ss:
+    if keys.LAB_VALUES not in ss:
         params = st.query_params
         preset = params.get("preset", DEFAULT_PRESET)
         notes = []
@@ -178,20 +179,20 @@ def parse_config_upload(data: bytes) -> tuple[Config | None, str | None, str | N
 def setup_params() -> dict:
     """The URL of the current setup: the preset, the fields that differ from it, the attached runs."""
     ss = st.session_state
-    preset = ss.get("lab_preset", DEFAULT_PRESET)
+    preset = ss.get(keys.LAB_PRESET, DEFAULT_PRESET)
     base = preset_values(preset)
     params = {"preset": preset}
-    for name, value in ss.get("lab_values", {}).items():
+    for name, value in ss.get(keys.LAB_VALUES, {}).items():
         if value != base[name]:
             params[name] = str(value)
-    runs = ss.get("lab_runs") or {}
+    runs = ss.get(keys.LAB_RUNS) or {}
     if runs.get("pair"):
         params["pair"] = runs["pair"]
     elif {"std", "adv"} <= set(runs):
         params["runs"] = f"{runs['std']},{runs['adv']}"
-    if ss.get("real_run"):
+    if ss.get(keys.REAL_RUN):
         params["real"] = ss.real_run
-    if ss.get("frame_presentation"):
+    if ss.get(keys.PRESENTATION):
         params["present"] = "1"
     return params
 
@@ -213,4 +214,4 @@ def md_escape(text: str) -> str:
 
 
 def presentation() -> bool:
-    return bool(st.session_state.get("frame_presentation"))
+    return bool(st.session_state.get(keys.PRESENTATION))

@@ -10,6 +10,7 @@ import streamlit as st
 from core.engine.checks import assumption_checks
 from core.engine.config import Config, ConfigError
 from core.engine.presets import PRESETS
+from pages import _keys as keys
 from pages._common import (
     NO_PRESET,
     PRESET_CHOICES,
@@ -31,9 +32,9 @@ def _pick_preset() -> None:
 
 def preset_picker() -> None:
     ss = st.session_state
-    if ss.get("lab_preset_pick", ss.lab_preset) != ss.lab_preset:
+    if ss.get(keys.LAB_PRESET_PICK, ss.lab_preset) != ss.lab_preset:
         ss.lab_preset_pick = ss.lab_preset
-    st.selectbox("Preset", PRESET_CHOICES, index=PRESET_CHOICES.index(ss.lab_preset), key="lab_preset_pick",
+    st.selectbox("Preset", PRESET_CHOICES, index=PRESET_CHOICES.index(ss.lab_preset), key=keys.LAB_PRESET_PICK,
                  on_change=_pick_preset,
                  format_func=lambda n: "defaults (SPEC 1.9 setting)" if n == NO_PRESET else n,
                  help="A named starting point; every knob below stays editable.")

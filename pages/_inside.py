@@ -13,6 +13,7 @@ import streamlit as st
 from core.engine.config import Config
 from core.engine.inspect import adversarial_patches, feature_labels, neuron_labels, run_test_set, weight_features
 from core.figures.charts import RUN_LABEL, decomposition_figure, patches_figure, weights_figure
+from pages import _keys as keys
 from pages._common import md_escape, run_store
 from pages._live import CHART_CONFIG
 
@@ -43,10 +44,10 @@ def _step_slider(label: str, key: str, steps: list[int]) -> int:
 def patch_view(cfg: Config, config_json: str, ids: dict, steps: list[int]) -> None:
     left, right = st.columns([3, 1])
     with left:
-        step = _step_slider("training step", "lab_patch_step", steps)
+        step = _step_slider("training step", keys.LAB_PATCH_STEP, steps)
     with right:
         index = st.number_input("test example", min_value=0, max_value=cfg.n_test - 1, step=1,
-                                key="lab_patch_example", help="Which test example to attack.")
+                                key=keys.LAB_PATCH_EXAMPLE, help="Which test example to attack.")
     views = {mode: cached_view(config_json, run_id, step, int(index)) for mode, run_id in ids.items()}
     first = next(iter(views.values()))
     threat = md_escape(cfg.threat_model)  # markdown: patch_l2 keeps its underscore
@@ -57,16 +58,16 @@ def patch_view(cfg: Config, config_json: str, ids: dict, steps: list[int]) -> No
         lines.append(f"- {RUN_LABEL[mode]} model: says class {v.pred_clean + 1} on the clean example, "
                      f"{outcome} under attack.")
     st.markdown("\n".join(lines))
-    st.plotly_chart(patches_figure(views, feature_labels(cfg.k)), key="lab_patch_chart", config=CHART_CONFIG)
-    st.plotly_chart(decomposition_figure(views), key="lab_decomp_chart", config=CHART_CONFIG)
+    st.plotly_chart(patches_figure(views, feature_labels(cfg.k)), key=keys.LAB_PATCH_CHART, config=CHART_CONFIG)
+    st.plotly_chart(decomposition_figure(views), key=keys.LAB_DECOMP_CHART, config=CHART_CONFIG)
 
 
 def weights_view(cfg: Config, ids: dict, steps: list[int]) -> None:
-    step = _step_slider("training step", "lab_weights_step", steps)
+    step = _step_slider("training step", keys.LAB_WEIGHTS_STEP, steps)
     store = run_store()
     matrices = {mode: weight_features(store.load_snapshot(run_id, step), cfg.k) for mode, run_id in ids.items()}
     st.plotly_chart(weights_figure(matrices, feature_labels(cfg.k), neuron_labels(cfg.k, cfg.m), step),
-                    key="lab_weights_chart", config=CHART_CONFIG)
+                    key=keys.LAB_WEIGHTS_CHART, config=CHART_CONFIG)
     st.caption("Rows: the m neurons of each class; columns: u₁..u_k (robust), v₁..v_k (non-robust), and the norm of "
                "the weight outside those 2k directions. A class that learned its robust feature lights up u_r.")
 
@@ -84,7 +85,7 @@ def inside_views(runs: dict) -> None:
     cfg, config_json = Config.from_dict(config), json.dumps(config, sort_keys=True)
     per_run = [set(store.snapshot_steps(run_id)) for run_id in ids.values()]
     steps = sorted(set.intersection(*per_run))
-    patches_tab, weights_tab = st.tabs(["Adversarial patches", "Network weights"], key="lab_inside_tab",
+    patches_tab, weights_tab = st.tabs(["Adversarial patches", "Network weights"], key=keys.LAB_INSIDE_TAB,
                                        on_change="rerun")
     if not steps:
         st.info("The views appear with the first stored snapshot (the first logged step).")

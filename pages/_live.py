@@ -16,6 +16,7 @@ from core.engine.config import Config
 from core.engine.inspect import downsample
 from core.engine.metrics import phase_transition_step
 from core.figures.charts import RUN_LABEL, accuracy_figure, correlation_figure
+from pages import _keys as keys
 from pages._common import ACTIVE, job_manager, run_store
 
 MAX_POINTS = 400  # per curve: the browser redraws every second
@@ -25,7 +26,7 @@ CHART_CONFIG = {"displaylogo": False}
 def metrics(run_id: str) -> pd.DataFrame:
     """The run's metrics, reading only the rows newer than the ones this session has."""
     store = run_store()
-    cache = st.session_state.setdefault("lab_frames", {})
+    cache = st.session_state.setdefault(keys.LAB_FRAMES, {})
     frame = cache.get(run_id)
     last = store.last_metric_step(run_id)
     have = None if frame is None or frame.empty else int(frame["step"].iloc[-1])
@@ -105,7 +106,7 @@ def live_panel(runs: dict, polling: bool) -> None:
         for mode, run_id in ids.items():
             status_line(mode, info[mode], run_id)
     if active:
-        top[1].button("Stop", key="lab_stop", on_click=_stop, args=(active,), type="secondary",
+        top[1].button("Stop", key=keys.LAB_STOP, on_click=_stop, args=(active,), type="secondary",
                       help="Cancel both runs; their metrics so far are kept.")
     frames = {mode: metrics(run_id) for mode, run_id in ids.items() if info[mode] is not None}
     if not any(len(f) for f in frames.values()):
@@ -113,9 +114,9 @@ def live_panel(runs: dict, polling: bool) -> None:
         return
     phases = {mode: phase_step(frame) for mode, frame in frames.items() if not frame.empty}
     options = st.columns(2)
-    raw = options[0].toggle("raw Λ, Γ", key="lab_raw", help="Show the raw coefficients max⟨w, u_r⟩ and max⟨w, v_r⟩ "
+    raw = options[0].toggle("raw Λ, Γ", key=keys.LAB_RAW, help="Show the raw coefficients max⟨w, u_r⟩ and max⟨w, v_r⟩ "
                             "instead of the normalised correlations.")
-    overlay = options[1].toggle("overlay the theory", key="lab_theory",
+    overlay = options[1].toggle("overlay the theory", key=keys.LAB_THEORY,
                                 help="Reduced dynamics of Section 5 (SPEC 1.7), dotted: the noiseless one-neuron "
                                 "model trained by the same algorithm.")
     theory = None
@@ -125,9 +126,9 @@ def live_panel(runs: dict, polling: bool) -> None:
         theory = {mode: reduced(config_json, mode) for mode in frames}
     shown = {mode: downsample(f, MAX_POINTS, [s for s in phases.values() if s is not None])
              for mode, f in frames.items()}
-    st.plotly_chart(correlation_figure(shown, raw=raw, phase_steps=phases, theory=theory), key="lab_corr_chart",
+    st.plotly_chart(correlation_figure(shown, raw=raw, phase_steps=phases, theory=theory), key=keys.LAB_CORR_CHART,
                     config=CHART_CONFIG)
-    st.plotly_chart(accuracy_figure(shown), key="lab_acc_chart", config=CHART_CONFIG)
+    st.plotly_chart(accuracy_figure(shown), key=keys.LAB_ACC_CHART, config=CHART_CONFIG)
     if not active:
         text = verdict(frames, phases)
         if text:

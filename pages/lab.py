@@ -6,6 +6,7 @@ import streamlit as st
 
 from core.engine.config import Config
 from pages import _controls as controls
+from pages import _keys as keys
 from pages._common import (
     ACTIVE,
     attached_runs,
@@ -36,16 +37,16 @@ def start(cfg: Config) -> None:
     preset = ss.lab_preset if ss.lab_preset != "defaults" else None
     try:
         ids = job_manager().submit_twins(cfg, client_id=client_id(), preset=preset,
-                                         fresh=bool(ss.get("lab_fresh")))
+                                         fresh=bool(ss.get(keys.LAB_FRESH)))
     except JobRefused as err:
         ss.lab_flash = str(err)
         return
     ss.lab_runs = attached_runs(ids)
-    ss.pop("lab_frames", None)
+    ss.pop(keys.LAB_FRAMES, None)
 
 
 def detach() -> None:
-    ss.pop("lab_runs", None)
+    ss.pop(keys.LAB_RUNS, None)
 
 
 def differences(runs: dict, cfg: Config | None) -> list[str]:
@@ -67,26 +68,26 @@ if not presentation():
     st.markdown("Press **Run** to train the same two-layer network twice on the same data: with **standard** "
                 "training it learns the dense, weak *non-robust* features; with **adversarial** training it switches "
                 "to the sparse, strong *robust* ones (Li & Li, ICLR 2025). How to read the charts: **About**.")
-for note in ss.get("lab_url_notes", []):
+for note in ss.get(keys.LAB_URL_NOTES, []):
     st.warning(md_escape(note))  # they quote the link's text
 
 prewarm_jobs()
-runs = ss.get("lab_runs")
+runs = ss.get(keys.LAB_RUNS)
 busy = bool(runs) and runs_active(runs)
 left, right = st.columns([1, 2.4], gap="large")
 with left:
     controls.preset_picker()
     cfg, err = controls.validated()
-    st.button("▶ Run", key="lab_run", type="primary", disabled=cfg is None or busy, on_click=start, args=(cfg,),
+    st.button("▶ Run", key=keys.LAB_RUN, type="primary", disabled=cfg is None or busy, on_click=start, args=(cfg,),
               width="stretch",
               help="Fix the field marked in red first." if cfg is None else
               "Wait for the current runs, or stop them." if busy else "Start both runs as background jobs.")
-    if flash := ss.pop("lab_flash", None):
+    if flash := ss.pop(keys.LAB_FLASH, None):
         st.error(error_text(flash))
     controls.shown_error(err)
     controls.estimate(cfg)
     if not presentation():
-        st.checkbox("retrain even if cached", key="lab_fresh",
+        st.checkbox("retrain even if cached", key=keys.LAB_FRESH,
                     help="Off: a finished run of the same setup and code is shown at once instead of retrained.")
     controls.knobs(err)
     controls.checks(cfg)
@@ -100,7 +101,8 @@ with right:
         if busy:
             st.markdown(LIVE_CSS, unsafe_allow_html=True)
         else:
-            st.button("Clear", key="lab_detach", on_click=detach, help="Hide these runs (they stay on the Runs page).")
+            st.button("Clear", key=keys.LAB_DETACH, on_click=detach,
+                      help="Hide these runs (they stay on the Runs page).")
         if changed := differences(runs, cfg):
             st.caption(f"These runs were made with a different setup ({', '.join(changed)}); press Run to train "
                        "the one on the left.")

@@ -18,6 +18,7 @@ from core.real import DATASETS, RealConfig, real_claims
 from core.real.datasets import LAYOUT, check_data_dir
 from core.runs.jobs import JobRefused
 from core.runs.real_runs import load_progress, load_result, load_samples
+from pages import _keys as keys
 from pages._common import ACTIVE, client_id, job_manager, leave_pages_v1, md_escape, run_store
 
 leave_pages_v1()  # first, before anything is drawn: see pages/_common.py
@@ -190,7 +191,7 @@ def live(run_id: str) -> None:
         st.warning("That run is not in the run store any more.")
         return
     active = run["status"] in ACTIVE
-    if not active and ss.get("real_polling"):
+    if not active and ss.get(keys.REAL_POLLING):
         ss.real_polling = False
         st.rerun()
     ss.real_polling = active
@@ -204,7 +205,7 @@ def live(run_id: str) -> None:
             "" if active or run["status"] == "finished" else f" · {run['status']}")
     st.progress(min(percent, 100) / 100, text=text)
     if active:
-        st.button("Stop", key="real_stop", on_click=stop, args=(run_id,))
+        st.button("Stop", key=keys.REAL_STOP, on_click=stop, args=(run_id,))
     elif run["status"] != "finished":
         st.error(f"The run ended {run['status']}: {md_escape(run.get('error') or 'no reason recorded')}")
     frame = store.metrics_frame(run_id)
@@ -214,8 +215,8 @@ def live(run_id: str) -> None:
         return
     feat, acc = curves(frame)
     left, right = st.columns(2)
-    left.plotly_chart(feat, key="real_feat_chart", config={"displaylogo": False})
-    right.plotly_chart(acc, key="real_acc_chart", config={"displaylogo": False})
+    left.plotly_chart(feat, key=keys.REAL_FEAT_CHART, config={"displaylogo": False})
+    right.plotly_chart(acc, key=keys.REAL_ACC_CHART, config={"displaylogo": False})
 
 
 st.title("🖼️ Real images: which features does a network learn?")
@@ -225,29 +226,29 @@ st.caption("The paper's Section 6.2 on real images: reference networks define ro
 
 form, out = st.columns([1, 3])
 with form:
-    dataset = st.selectbox("dataset", DATASETS, format_func=DATASET_TEXT.get, key="real_dataset")
+    dataset = st.selectbox("dataset", DATASETS, format_func=DATASET_TEXT.get, key=keys.REAL_DATASET)
     data_dir = ""
     if dataset != "digits":
         data_dir = st.text_input("data folder", f"data/{dataset}", key=f"real_dir_{dataset}",
                                  help=f"Expected: {LAYOUT[dataset]}.")
-    quick = st.toggle("quick preset", True, key="real_quick",
+    quick = st.toggle("quick preset", True, key=keys.REAL_QUICK,
                       help="Small budgets that fit a CPU; off = the full preset (the paper's model, for a GPU).")
-    seed = st.number_input("seed", 0, 1_000_000, 0, key="real_seed")
+    seed = st.number_input("seed", 0, 1_000_000, 0, key=keys.REAL_SEED)
     cfg, error = build_config(dataset, data_dir, quick, seed)
     if error is not None:
         st.error(md_escape(str(error)), icon="⚠️")  # quotes the typed folder: never markdown
     else:
         st.caption(describe(cfg))
-    run_id = ss.get("real_run")
+    run_id = ss.get(keys.REAL_RUN)
     current = run_store().get_run(run_id) if run_id else None
     busy = current is not None and current["status"] in ACTIVE
-    st.button("Run", type="primary", key="real_run_button", disabled=error is not None or busy,
+    st.button("Run", type="primary", key=keys.REAL_RUN_BUTTON, disabled=error is not None or busy,
               on_click=submit, args=(cfg,))
-    if refused := ss.pop("real_refused", None):
+    if refused := ss.pop(keys.REAL_REFUSED, None):
         st.error(md_escape(refused))
 
 with out:
-    run_id = ss.get("real_run")
+    run_id = ss.get(keys.REAL_RUN)
     if not run_id:
         st.info("Pick a dataset and press Run. The quick digits run takes about half a minute; its curves "
                 "appear here while it trains, then the paper's Tables 1 and 2 with our numbers beside them.")

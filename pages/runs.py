@@ -10,6 +10,7 @@ import streamlit as st
 
 from core.engine.metrics import METRICS
 from core.figures.charts import overlay_figure
+from pages import _keys as keys
 from pages._common import (
     ACTIVE,
     NO_PRESET,
@@ -58,7 +59,7 @@ def open_in_lab(run: dict) -> None:
     ids = {r["mode"]: r["id"] for r in run_store().pair_runs(pair)} if pair else {run["mode"]: run["id"]}
     apply_setup(run.get("preset") or NO_PRESET, run["config"])
     ss.lab_runs = {**ids, "pair": pair} if pair else ids
-    ss.pop("lab_frames", None)
+    ss.pop(keys.LAB_FRAMES, None)
     ss.runs_goto_lab = True
 
 
@@ -73,7 +74,7 @@ def delete(selected: list[dict]) -> None:
             job_manager().delete(run["id"])
         else:
             run_store().delete_run(run["id"])
-    ss.pop("lab_frames", None)
+    ss.pop(keys.LAB_FRAMES, None)
 
 
 st.title("🗂️ Runs")
@@ -83,46 +84,46 @@ if not runs:
 else:
     frame = table(runs)
     st.caption(f"The {len(runs)} newest runs; select rows to compare, download or delete them.")
-    event = st.dataframe(frame, key="runs_table", on_select="rerun", selection_mode="multi-row", hide_index=True,
+    event = st.dataframe(frame, key=keys.RUNS_TABLE, on_select="rerun", selection_mode="multi-row", hide_index=True,
                          column_config={c: st.column_config.NumberColumn(format="%.2f")
                                         for c in ("corr robust", "corr non-robust", "clean", "PGD", "swap")})
     chosen = [runs[i] for i in event.selection.rows] if event and event.selection else []
     if chosen:
-        metric = st.selectbox("metric", METRICS, key="runs_metric")
+        metric = st.selectbox("metric", METRICS, key=keys.RUNS_METRIC)
         frames = {f"{r['id']} · {r['mode']} · {r.get('preset') or 'custom'}": run_store().metrics_frame(r["id"])
                   for r in chosen}
-        st.plotly_chart(overlay_figure(frames, metric), key="runs_overlay", config={"displaylogo": False})
+        st.plotly_chart(overlay_figure(frames, metric), key=keys.RUNS_OVERLAY, config={"displaylogo": False})
         long = pd.concat([f.assign(run_id=r["id"], mode=r["mode"]) for f, r in zip(frames.values(), chosen,
                                                                                      strict=True)])
         cols = st.columns(4)
         cols[0].download_button("metrics (CSV)", long.to_csv(index=False), "metrics.csv", "text/csv",
-                                key="runs_csv")
+                                key=keys.RUNS_CSV)
         cols[1].download_button("runs (JSON)", json.dumps([run_json(r) for r in chosen], indent=1), "runs.json",
-                                "application/json", key="runs_json")
+                                "application/json", key=keys.RUNS_JSON)
         cols[2].download_button("config (JSON)", json.dumps(chosen[0]["config"], indent=1, sort_keys=True),
-                                "config.json", "application/json", key="runs_config",
+                                "config.json", "application/json", key=keys.RUNS_CONFIG,
                                 help="The first selected run's config: import it here later, or share it.")
-        cols[3].button("Open in the Lab", key="runs_open", on_click=open_in_lab, args=(chosen[0],),
+        cols[3].button("Open in the Lab", key=keys.RUNS_OPEN, on_click=open_in_lab, args=(chosen[0],),
                        help="Show the first selected run and its twin in the Lab, with its setup "
                                 "(a real-image run: on the Real images page).")
         with st.expander(f"Delete {len(chosen)} selected run(s)"):
-            sure = st.checkbox("yes, delete them and their metrics", key="runs_sure")
-            st.button("Delete", key="runs_delete", disabled=not sure, on_click=delete, args=(chosen,))
+            sure = st.checkbox("yes, delete them and their metrics", key=keys.RUNS_SURE)
+            st.button("Delete", key=keys.RUNS_DELETE, disabled=not sure, on_click=delete, args=(chosen,))
 
 st.subheader("Import a config")
 upload = st.file_uploader("config JSON (from a download here or `python -m core run --json`)", type=["json"],
-                          key="runs_upload")
+                          key=keys.RUNS_UPLOAD)
 if upload is not None:
     cfg, preset, error = parse_config_upload(upload.getvalue())
     if error:
         st.error(f"Not imported: {md_escape(error)}")  # the message quotes the file's text
     else:
         st.json(cfg.to_dict(), expanded=False)
-        st.button("Load into the Lab", key="runs_load", type="primary", on_click=load_into_lab,
+        st.button("Load into the Lab", key=keys.RUNS_LOAD, type="primary", on_click=load_into_lab,
                   args=(preset, cfg.to_dict()))
 
 # Buttons act in callbacks (a click survives a rerun that way), then the page moves on here.
-if ss.pop("runs_goto_lab", False):
+if ss.pop(keys.RUNS_GOTO_LAB, False):
     st.switch_page("pages/lab.py")
-if ss.pop("runs_goto_real", False):
+if ss.pop(keys.RUNS_GOTO_REAL, False):
     st.switch_page("pages/real.py")

@@ -11,6 +11,7 @@ from core.engine.presets import PRESETS
 from core.figures.phase import QUANTITIES, phase_figures
 from core.runs.sweep import SweepSpec, estimate_seconds, parse_grid
 from core.runs.sweep_runner import SweepRunner
+from pages import _keys as keys
 from pages._common import apply_setup, leave_pages_v1
 from pages._fields import FIELDS, error_text
 
@@ -41,17 +42,17 @@ st.caption("Sweep one or two knobs over a grid and several seeds; every cell is 
 
 left, right = st.columns([1, 2])
 with left:
-    preset = st.selectbox("base preset", list(PRESETS), index=list(PRESETS).index("classroom"), key="sweep_preset")
-    x = st.selectbox("first knob", NUMERIC, index=NUMERIC.index("s"), key="sweep_x")
+    preset = st.selectbox("base preset", list(PRESETS), index=list(PRESETS).index("classroom"), key=keys.SWEEP_PRESET)
+    x = st.selectbox("first knob", NUMERIC, index=NUMERIC.index("s"), key=keys.SWEEP_X)
     x_values = st.text_input(f"values of {x}", EXAMPLES.get(x, "1,2,3"), key=f"sweep_xv_{x}",
                              help="A list (1,2,4) or A:B:N for N evenly spaced points from A to B.")
-    y = st.selectbox("second knob (optional)", ["(none)", *NUMERIC], index=1 + NUMERIC.index("beta"), key="sweep_y")
+    y = st.selectbox("second knob (optional)", ["(none)", *NUMERIC], index=1 + NUMERIC.index("beta"), key=keys.SWEEP_Y)
     y_values = None
     if y != "(none)":
         y_values = st.text_input(f"values of {y}", EXAMPLES.get(y, "1,2,3"), key=f"sweep_yv_{y}")
-    seeds = st.number_input("seeds per point", 1, 10, 1, key="sweep_seeds")
-    mode = st.radio("training", ["both", "std", "adv"], horizontal=True, key="sweep_mode")
-    eval_every = st.checkbox("evaluate only at the end (much faster)", True, key="sweep_final_only",
+    seeds = st.number_input("seeds per point", 1, 10, 1, key=keys.SWEEP_SEEDS)
+    mode = st.radio("training", ["both", "std", "adv"], horizontal=True, key=keys.SWEEP_MODE)
+    eval_every = st.checkbox("evaluate only at the end (much faster)", True, key=keys.SWEEP_FINAL_ONLY,
                              help="Sweeps need final metrics only; per-step evaluation is half a run's time.")
 
 grids = [f"{x}={x_values}"] + ([f"{y}={y_values}"] if y_values is not None else [])
@@ -64,12 +65,12 @@ with left:
         st.error(error_text(error), icon="⚠️")
     else:
         st.info(f"{len(spec)} runs, about {estimate_seconds(spec):.0f} s on this machine.")
-    if st.button("Run sweep", type="primary", disabled=error is not None, key="sweep_run"):
+    if st.button("Run sweep", type="primary", disabled=error is not None, key=keys.SWEEP_RUN):
         runner = SweepRunner(spec, preset=preset).start()
         sweeps()[runner.id] = runner
         st.session_state.sweep_id = runner.id
 
-runner = sweeps().get(st.session_state.get("sweep_id") or st.query_params.get("sweep", ""))
+runner = sweeps().get(st.session_state.get(keys.SWEEP_ID) or st.query_params.get("sweep", ""))
 
 
 def open_in_lab(runner: SweepRunner, point: dict) -> None:
@@ -83,7 +84,7 @@ def open_in_lab(runner: SweepRunner, point: dict) -> None:
     seed = int(match["seed"].min())
     cfg: Config = runner.spec.base.replace(**{k: type(getattr(runner.spec.base, k))(v) for k, v in point.items()},
                                            seed=seed)
-    apply_setup(st.session_state.get("sweep_preset", "classroom"), cfg.to_dict())
+    apply_setup(st.session_state.get(keys.SWEEP_PRESET, "classroom"), cfg.to_dict())
     ids = {row["mode"]: row["run_id"] for _, row in match[match["seed"] == seed].iterrows() if "run_id" in row}
     if ids:
         st.session_state.lab_runs = ids
@@ -100,7 +101,7 @@ def tab_title(name: str) -> str:
 
 def live(runner: SweepRunner) -> None:
     """Polls once a second while the sweep runs; one full rerun when it ends stops the polling."""
-    if not runner.running and st.session_state.get("sweep_polling"):
+    if not runner.running and st.session_state.get(keys.SWEEP_POLLING):
         st.session_state.sweep_polling = False
         st.rerun()
     st.session_state.sweep_polling = runner.running
@@ -109,7 +110,7 @@ def live(runner: SweepRunner) -> None:
                 + (" — running" if runner.running else (" — cancelled" if runner.cancelled else " — done")))
     if runner.error:
         st.error(f"The sweep stopped: {runner.error}")
-    if runner.running and st.button("Stop sweep", key="sweep_stop"):
+    if runner.running and st.button("Stop sweep", key=keys.SWEEP_STOP):
         runner.cancel()
     if done == 0:
         st.caption("The first cells appear as soon as their runs finish.")
@@ -127,7 +128,7 @@ def live(runner: SweepRunner) -> None:
                 p = points[0]
                 open_in_lab(runner, {runner.spec.fields[0]: p["x"], runner.spec.fields[1]: p["y"]})
     st.download_button("Download the table (CSV)", frame.to_csv(index=False), "sweep.csv", "text/csv",
-                       key="sweep_csv")
+                       key=keys.SWEEP_CSV)
     if not runner.running:
         pick_and_open(runner, frame)
 
@@ -138,7 +139,7 @@ def pick_and_open(runner: SweepRunner, frame) -> None:
     point = {}
     for column, name in zip(columns, runner.spec.fields, strict=False):
         point[name] = column.selectbox(name, sorted(frame[name].unique().tolist()), key=f"sweep_pick_{name}")
-    if columns[-1].button("Open in the Lab", key="sweep_open"):
+    if columns[-1].button("Open in the Lab", key=keys.SWEEP_OPEN):
         open_in_lab(runner, point)
 
 

@@ -10,6 +10,7 @@ import streamlit as st
 
 from core.engine.config import Config
 from core.figures.charts import dynamics_figure, minima_figure
+from pages import _keys as keys
 from pages._common import build_config, leave_pages_v1, presentation
 from pages._fields import error_text
 
@@ -49,15 +50,15 @@ st.subheader("Two global minima, one robust (Propositions 3.1, 3.2)")
 st.caption("Every neuron of class r set to c·v_r (non-robust) or c·u_r (robust). Both fit the training data as c "
            f"grows; only the robust one survives the swap attack of Theorem 4.3. PGD uses the first "
            f"{min(cfg.n_pgd, PGD_CAP)} test examples.")
-scale = st.select_slider("scale c", options=SCALES, value=10.0, key="theory_scale")
+scale = st.select_slider("scale c", options=SCALES, value=10.0, key=keys.THEORY_SCALE)
 rows = minima(config_json, tuple(sorted(set(SCALES))))
-st.plotly_chart(minima_figure(rows, chosen=scale), key="theory_minima_chart", config={"displaylogo": False})
+st.plotly_chart(minima_figure(rows, chosen=scale), key=keys.THEORY_MINIMA_CHART, config={"displaylogo": False})
 table = pd.DataFrame([r for r in rows if r["scale"] == scale]).set_index("minimum")
-st.dataframe(table.drop(columns="scale").style.format("{:.3g}"), key="theory_table")
+st.dataframe(table.drop(columns="scale").style.format("{:.3g}"), key=keys.THEORY_TABLE)
 
 st.subheader("Reduced dynamics (Lemmas 5.1, 5.2)")
 st.caption("One noiseless example per class (s robust patches at α, P − s non-robust at β), each neuron kept in "
            "span{u_r, v_r}, trained by the same algorithm as the Lab's runs: the theory's Λ(t) and Γ(t).")
-raw = not st.toggle("normalised correlations", key="theory_normalised")
-st.plotly_chart(dynamics_figure(dynamics(config_json), raw=raw), key="theory_dynamics_chart",
+raw = not st.toggle("normalised correlations", key=keys.THEORY_NORMALISED)
+st.plotly_chart(dynamics_figure(dynamics(config_json), raw=raw), key=keys.THEORY_DYNAMICS_CHART,
                 config={"displaylogo": False})

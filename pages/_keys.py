@@ -1,0 +1,89 @@
+"""Every st.session_state key of the dashboard, named once. Pages use these names, never the strings.
+
+Each line says who writes the key and who reads it (modules under pages/ unless said). Keys a widget
+owns (its ``key=``) hold the widget's value; Streamlit writes them, and some pages write them too.
+tests/test_keys.py fails on a page that uses a session-state key (literal, ``key=`` or attribute) not
+declared here, and on a name here that no page uses. The tests read some keys by their strings
+(lab_config, lab_error, lab_runs, real_run): renaming one is a change to what the tests see.
+"""
+
+# ---- the browser session and the frame (app.py) ----
+CLIENT_ID = "client_id"  # _common.client_id writes it once and reads it: the job manager's per-client cap
+PRESENTATION = "frame_presentation"  # app.py's toggle and _common.init_setup (?present=1) write; _common reads
+
+# ---- the Lab's setup ----
+LAB_VALUES = "lab_values"  # _common.init_setup/apply_setup, _controls.read_values write; _controls, theory read
+LAB_PRESET = "lab_preset"  # _common.init_setup/apply_setup write; _controls, lab, _common.setup_params read
+LAB_PRESET_PICK = "lab_preset_pick"  # _controls' preset box (widget), _common.apply_setup write; _controls reads
+LAB_URL_NOTES = "lab_url_notes"  # _common.init_setup writes what a shared link got wrong; lab shows it
+KNOB_PREFIX = "lab_f_"  # + a Config field: each knob's widget (_controls); _common.widget_key builds the key
+
+# ---- the Lab's runs ----
+LAB_RUNS = "lab_runs"  # lab.start, runs (open in Lab), sweep (open a cell), _common.init_setup write; lab reads
+LAB_FRAMES = "lab_frames"  # _live caches metric frames per run; lab and runs drop it when the runs change
+LAB_FLASH = "lab_flash"  # lab.start writes a refusal; lab shows it once and drops it
+LAB_CONFIG = "lab_config"  # lab writes the validated config (or None); tests/test_app_pages.py reads it
+LAB_ERROR = "lab_error"  # lab writes (field, message) of the setup's error; tests/test_app_pages.py reads it
+LAB_FRESH = "lab_fresh"  # lab's "retrain even if cached" box (widget); lab.start reads it
+LAB_RUN = "lab_run"  # lab's Run button (widget)
+LAB_DETACH = "lab_detach"  # lab's button that clears the attached runs (widget)
+LAB_STOP = "lab_stop"  # _live's Stop button (widget)
+LAB_RAW = "lab_raw"  # _live's raw-coefficients toggle (widget)
+LAB_THEORY = "lab_theory"  # _live's theory-overlay toggle (widget)
+LAB_CORR_CHART = "lab_corr_chart"  # _live's correlation chart (widget: keeps zoom)
+LAB_ACC_CHART = "lab_acc_chart"  # _live's accuracy chart (widget: keeps zoom)
+LAB_INSIDE_TAB = "lab_inside_tab"  # _inside's tabs (widget)
+LAB_PATCH_STEP = "lab_patch_step"  # _inside's step slider of the patch view (widget); _inside resets it per run
+LAB_PATCH_EXAMPLE = "lab_patch_example"  # _inside's test-example input (widget)
+LAB_PATCH_CHART = "lab_patch_chart"  # _inside's adversarial-patch chart (widget)
+LAB_DECOMP_CHART = "lab_decomp_chart"  # _inside's perturbation-decomposition chart (widget)
+LAB_WEIGHTS_STEP = "lab_weights_step"  # _inside's step slider of the weights view (widget); _inside resets it
+LAB_WEIGHTS_CHART = "lab_weights_chart"  # _inside's weight-matrix chart (widget)
+
+# ---- Theory ----
+THEORY_SCALE = "theory_scale"  # theory's scale slider (widget)
+THEORY_NORMALISED = "theory_normalised"  # theory's normalise toggle (widget)
+THEORY_MINIMA_CHART = "theory_minima_chart"  # theory's chart of the two minima (widget)
+THEORY_TABLE = "theory_table"  # theory's table of the two minima (widget)
+THEORY_DYNAMICS_CHART = "theory_dynamics_chart"  # theory's reduced-dynamics chart (widget)
+
+# ---- Runs ----
+RUNS_GOTO_LAB = "runs_goto_lab"  # runs writes it in a button callback; runs reads it and switches to the Lab
+RUNS_GOTO_REAL = "runs_goto_real"  # runs writes it in a button callback; runs reads it and switches to Real
+RUNS_TABLE = "runs_table"  # runs' table of stored runs (widget)
+RUNS_OPEN = "runs_open"  # runs' open-in-Lab button (widget)
+RUNS_DELETE = "runs_delete"  # runs' delete button (widget)
+RUNS_SURE = "runs_sure"  # runs' delete confirmation (widget)
+RUNS_CSV = "runs_csv"  # runs' CSV download (widget)
+RUNS_JSON = "runs_json"  # runs' JSON download (widget)
+RUNS_CONFIG = "runs_config"  # runs' config download (widget)
+RUNS_LOAD = "runs_load"  # runs' Load-into-the-Lab button for an imported config (widget)
+RUNS_METRIC = "runs_metric"  # runs' overlay metric box (widget)
+RUNS_OVERLAY = "runs_overlay"  # runs' overlay chart (widget)
+RUNS_UPLOAD = "runs_upload"  # runs' JSON import (widget)
+
+# ---- Sweep ----
+SWEEP_ID = "sweep_id"  # sweep writes the started sweep's id and reads it back on every rerun
+SWEEP_POLLING = "sweep_polling"  # sweep writes and reads it: poll while the sweep runs, one rerun when it ends
+SWEEP_PRESET = "sweep_preset"  # sweep's preset box (widget); sweep reads it when a cell opens in the Lab
+SWEEP_X = "sweep_x"  # sweep's first knob (widget)
+SWEEP_Y = "sweep_y"  # sweep's second knob (widget)
+SWEEP_SEEDS = "sweep_seeds"  # sweep's seed count (widget)
+SWEEP_MODE = "sweep_mode"  # sweep's mode box (widget)
+SWEEP_FINAL_ONLY = "sweep_final_only"  # sweep's final-metrics-only box (widget)
+SWEEP_RUN = "sweep_run"  # sweep's Run button (widget)
+SWEEP_STOP = "sweep_stop"  # sweep's Stop button (widget)
+SWEEP_OPEN = "sweep_open"  # sweep's open-a-cell button (widget)
+SWEEP_CSV = "sweep_csv"  # sweep's CSV download (widget)
+
+# ---- Real images ----
+REAL_RUN = "real_run"  # real (Run), runs (open), _common.init_setup (?real=) write; real, _common read
+REAL_POLLING = "real_polling"  # real writes and reads it: poll while the run is active, one rerun when it ends
+REAL_REFUSED = "real_refused"  # real writes a refusal in the Run callback; real shows it once and drops it
+REAL_DATASET = "real_dataset"  # real's dataset box (widget)
+REAL_QUICK = "real_quick"  # real's quick-preset toggle (widget)
+REAL_SEED = "real_seed"  # real's seed input (widget)
+REAL_RUN_BUTTON = "real_run_button"  # real's Run button (widget)
+REAL_STOP = "real_stop"  # real's Stop button (widget)
+REAL_ACC_CHART = "real_acc_chart"  # real's accuracy chart (widget)
+REAL_FEAT_CHART = "real_feat_chart"  # real's feature-accuracy chart (widget)
