@@ -20,7 +20,7 @@ from pages._common import (
     preset_values,
     widget_key,
 )
-from pages._fields import FIELDS, GROUPS, Field, choice_label, error_text
+from pages._fields import FIELDS, GROUPS, Field, as_typed, choice_label
 
 BADGE = {"green": ("green", "✅"), "amber": ("orange", "⚠️"), "red": ("red", "⛔")}
 
@@ -44,7 +44,7 @@ def preset_picker() -> None:
     base = preset_values(name)
     changed = [n for n, v in ss.lab_values.items() if v != base[n]]
     if changed:
-        st.caption(f"Changed from the preset: {', '.join(changed)}")
+        st.caption(f"Changed from the preset: {as_typed(', '.join(changed))}")
 
 
 def read_values() -> dict:
@@ -69,7 +69,7 @@ def _field(f: Field, err: ConfigError | None) -> None:
         is_int = isinstance(f.step, int)
         st.number_input(f.label, value=value, key=key, step=f.step, help=f.help, format="%d" if is_int else "%g")
     if err is not None and err.field == f.name:
-        st.error(error_text(err), icon="⚠️")
+        st.error(as_typed(err), icon="⚠️")
 
 
 def knobs(err: ConfigError | None) -> None:
@@ -95,7 +95,7 @@ def shown_error(err: ConfigError | None) -> None:
     """An error whose field has no visible input (hidden in presentation mode, or the memory check)."""
     shown = {f.name for f in FIELDS if f.basic or not presentation()}
     if err is not None and err.field not in shown:
-        st.error(error_text(err), icon="⚠️")
+        st.error(as_typed(err), icon="⚠️")
 
 
 def checks(cfg: Config | None) -> None:

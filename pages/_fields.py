@@ -59,7 +59,7 @@ def choice_label(name: str, value) -> str:
 _INLINE_MARKDOWN = str.maketrans({ch: "\\" + ch for ch in "\\`*_$[]<>~|"})
 
 
-def error_text(err: object) -> str:
-    """A message (ConfigError, a refusal) for a markdown element like st.error: names keep their underscores
-    (patch_l2, n_train) and ≥ 2k, $ or * in a typed value show as typed."""
-    return str(err).translate(_INLINE_MARKDOWN)
+def as_typed(text: object) -> str:
+    """Text for a markdown element (st.error, st.caption) that shows as typed: a ConfigError, a refusal, field
+    names; names keep their underscores (patch_l2, n_train), and $ or * in a typed value stay literal."""
+    return str(text).translate(_INLINE_MARKDOWN)

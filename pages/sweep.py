@@ -13,7 +13,7 @@ from core.runs.sweep import SweepSpec, estimate_seconds, parse_grid
 from core.runs.sweep_runner import SweepRunner
 from pages import _keys as keys
 from pages._common import apply_setup, leave_pages_v1
-from pages._fields import FIELDS, error_text
+from pages._fields import FIELDS, as_typed
 
 leave_pages_v1()  # first, before anything is drawn: see pages/_common.py
 
@@ -62,7 +62,7 @@ spec, error = (None, ConfigError("grid", "the two knobs must differ")) if y == x
 
 with left:
     if error is not None:
-        st.error(error_text(error), icon="⚠️")
+        st.error(as_typed(error), icon="⚠️")
     else:
         st.info(f"{len(spec)} runs, about {estimate_seconds(spec):.0f} s on this machine.")
     if st.button("Run sweep", type="primary", disabled=error is not None, key=keys.SWEEP_RUN):

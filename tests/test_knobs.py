@@ -10,7 +10,7 @@ from core.engine.config import GROUPS, Config, ConfigError
 from core.engine.knobs import Bound, kinds_of, knobs_of, number_text
 from core.engine.threats import THREAT_MODELS
 from core.real.config import RealConfig
-from pages._fields import BY_NAME, FIELDS, error_text
+from pages._fields import BY_NAME, FIELDS, as_typed
 
 SPECS = knobs_of(Config)
 KINDS = kinds_of(Config)
@@ -82,7 +82,7 @@ def test_real_config_uses_the_same_declarations():
 def test_messages_keep_their_underscores_in_markdown():
     with pytest.raises(ConfigError) as err:
         Config(threat_model="patch_l7")
-    shown = error_text(err.value)
+    shown = as_typed(err.value)
     assert "_" in str(err.value) and all(shown[i - 1] == "\\" for i, ch in enumerate(shown) if ch == "_")
     assert shown.replace("\\", "") == str(err.value)  # nothing else changed
-    assert error_text("d: 5 is too small: 2k = 20") == "d: 5 is too small: 2k = 20"
+    assert as_typed("d: 5 is too small: 2k = 20") == "d: 5 is too small: 2k = 20"
