@@ -13,6 +13,7 @@ import torch
 from core.engine.config import Config, ConfigError, parse_value
 from core.engine.presets import PRESETS
 from pages._fields import DEFAULTS, FIELDS, KINDS, typed
+from pages._streamlit_internals import leave_pages_v1  # noqa: F401  (the pages import it from here)
 
 # The server's own computations (patch view, theory) are small; the cores belong to the job workers,
 # and on a busy machine two spinning threads are many times slower than one (measured: 5.6 s vs 0.2 s).
@@ -23,22 +24,6 @@ NO_PRESET = "defaults"  # the Config defaults: the SPEC 1.9 setting
 PRESET_CHOICES = (*PRESETS, NO_PRESET)
 ACTIVE = ("queued", "running")
 MAX_IMPORT_BYTES = 64 * 1024  # a config is a few hundred bytes; the server caps uploads at 1 MB anyway
-
-
-def leave_pages_v1() -> None:
-    """Make sure app.py's st.navigation is in charge, even when a page script runs on its own.
-
-    Streamlit treats a pages/ folder beside the entry script as an old-style multipage app until the
-    first st.navigation call of the server process. So the first request after a server start that
-    is a deep link (/runs, /theory) would run that page alone, without the frame, and list the helper
-    modules here as pages; AppTest does the same on every rerun. Switching the flag off and rerunning
-    sends the request through app.py. (A streamlit internal; checked by tests/test_app_pages.py.)
-    """
-    from streamlit.runtime.pages_manager import PagesManager
-
-    if PagesManager.uses_pages_directory:
-        PagesManager.uses_pages_directory = False
-        st.rerun()
 
 
 # ---- services: one per server process ----------------------------------------------------

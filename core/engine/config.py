@@ -163,6 +163,23 @@ def parse_value(name: str, kind, raw: str):
     return raw
 
 
+# Bounds that depend on another field, for the messages (checked in _validate).
+_RELATIVE = {"d": ("2k", None), "s": (None, "P")}
+
+
+def _allowed(name: str) -> str:
+    """'2 <= k <= 1000', 'd >= 2k' or 'any finite number': what a message offers instead."""
+    low, high = _RANGES.get(name, (None, None))
+    rel_low, rel_high = _RELATIVE.get(name, (None, None))
+    lo = rel_low if low is None else f"{low:g}"
+    hi = rel_high if high is None else f"{high:g}"
+    if lo is not None and hi is not None:
+        return f"{lo} <= {name} <= {hi}"
+    if lo is not None or hi is not None:
+        return f"{name} >= {lo}" if lo is not None else f"{name} <= {hi}"
+    return f"any finite {name}"
+
+
 def _coerce_types(cfg: Config) -> None:
     """Accept 3.0 for an int field and 3 for a float one (JSON, sliders); refuse the rest."""
     for f in fields(cfg):
@@ -176,7 +193,7 @@ def _coerce_types(cfg: Config) -> None:
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise ConfigError(f.name, f"expected a number, got {value!r}")
             if not math.isfinite(value):
-                raise ConfigError(f.name, f"must be a finite number, got {value!r}")
+                raise ConfigError(f.name, f"must be a finite number, got {value!r}; allowed {_allowed(f.name)}")
             object.__setattr__(cfg, f.name, float(value))
         elif not isinstance(value, str):
             raise ConfigError(f.name, f"expected text, got {value!r}")
@@ -188,9 +205,7 @@ def _validate(cfg: Config) -> None:
     for name, (low, high) in _RANGES.items():
         value = getattr(cfg, name)
         if low is not None and value < low or high is not None and value > high:
-            lo = "-inf" if low is None else f"{low:g}"
-            hi = "inf" if high is None else f"{high:g}"
-            raise ConfigError(name, f"{value:g} is out of range; allowed {lo} <= {name} <= {hi}")
+            raise ConfigError(name, f"{value:g} is out of range; allowed {_allowed(name)}")
     for name, allowed in _CHOICES.items():
         if getattr(cfg, name) not in allowed:
             raise ConfigError(name, f"unknown value {getattr(cfg, name)!r}; choose one of {', '.join(allowed)}")
