@@ -4,6 +4,7 @@ and its mirror in the URL, so that a link or a refreshed tab restores the same s
 from __future__ import annotations
 
 import json
+import math
 import os
 import uuid
 
@@ -76,13 +77,14 @@ def init_setup() -> None:
         preset = params.get("preset", DEFAULT_PRESET)
         notes = []
         if preset not in PRESET_CHOICES:
-            notes.append(f"unknown preset {preset!r} in the link; using {DEFAULT_PRESET}")
+            notes.append(f"unknown preset {_clip(preset)!r} in the link; using {DEFAULT_PRESET} "
+                         f"(presets: {', '.join(PRESET_CHOICES)})")
             preset = DEFAULT_PRESET
         values = preset_values(preset)
         for name in values:
             if name in params:
                 try:
-                    values[name] = typed(name, parse_value(name, KINDS[name], params[name]))
+                    values[name] = link_value(name, params[name], values)
                 except ConfigError as err:
                     notes.append(f"ignored from the link: {err}")
         ss.lab_values, ss.lab_preset, ss.lab_url_notes = values, preset, notes
@@ -94,6 +96,31 @@ def init_setup() -> None:
             ss.real_run = real
         if params.get("present") == "1":
             ss.frame_presentation = True
+
+
+MAX_LINK_TEXT = 200  # a link's value longer than this is not a value of any knob
+JS_SAFE_INT = 2**53 - 1  # a number input (JavaScript) holds integers up to this exactly
+
+
+def _clip(text: str, limit: int = 40) -> str:
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text)} characters)"
+
+
+def link_value(name: str, raw: str, values: dict):
+    """One knob's value from a link, parsed by its type (never evaluated). A value the knob's input cannot
+    hold (not finite, beyond 2^53, very long text) raises ConfigError naming the field and what is allowed;
+    a value it can hold but the config refuses is kept, so the Lab shows the message by that knob."""
+    if len(raw) > MAX_LINK_TEXT:
+        raise ConfigError(name, f"the link's value is {len(raw)} characters long; a value is at most {MAX_LINK_TEXT}")
+    value = typed(name, parse_value(name, KINDS[name], raw))
+    if isinstance(value, (int, float)) and not (math.isfinite(value) and abs(value) <= JS_SAFE_INT):
+        try:  # the config's own message names the allowed range
+            Config.from_dict({**values, name: value})
+        except ConfigError as err:
+            if err.field == name:
+                raise
+        raise ConfigError(name, f"{raw!r} is not a finite number within ±2^53")
+    return value
 
 
 def apply_setup(preset: str, values: dict) -> None:

@@ -15,6 +15,7 @@ from pages._common import (
     PRESET_CHOICES,
     apply_setup,
     build_config,
+    md_escape,
     presentation,
     preset_values,
     widget_key,
@@ -68,7 +69,7 @@ def _field(f: Field, err: ConfigError | None) -> None:
         is_int = isinstance(f.step, int)
         st.number_input(f.label, value=value, key=key, step=f.step, help=f.help, format="%d" if is_int else "%g")
     if err is not None and err.field == f.name:
-        st.error(str(err), icon="⚠️")
+        st.error(md_escape(str(err)), icon="⚠️")
 
 
 def knobs(err: ConfigError | None) -> None:
@@ -94,7 +95,7 @@ def shown_error(err: ConfigError | None) -> None:
     """An error whose field has no visible input (hidden in presentation mode, or the memory check)."""
     shown = {f.name for f in FIELDS if f.basic or not presentation()}
     if err is not None and err.field not in shown:
-        st.error(str(err), icon="⚠️")
+        st.error(md_escape(str(err)), icon="⚠️")
 
 
 def checks(cfg: Config | None) -> None:

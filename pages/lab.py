@@ -81,7 +81,7 @@ with left:
               help="Fix the field marked in red first." if cfg is None else
               "Wait for the current runs, or stop them." if busy else "Start both runs as background jobs.")
     if flash := ss.pop("lab_flash", None):
-        st.error(flash)
+        st.error(md_escape(flash))
     controls.shown_error(err)
     controls.estimate(cfg)
     if not presentation():

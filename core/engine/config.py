@@ -159,7 +159,9 @@ def parse_value(name: str, kind, raw: str):
         if kind == "float":
             return float(raw)
     except ValueError:
-        raise ConfigError(name, f"expected a{'n integer' if kind == 'int' else ' number'}, got {raw!r}") from None
+        allowed = f"; allowed {_allowed(name)}" if name in _RANGES else ""
+        expected = "an integer" if kind == "int" else "a number"
+        raise ConfigError(name, f"expected {expected}, got {raw!r}{allowed}") from None
     return raw
 
 
