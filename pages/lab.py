@@ -13,6 +13,7 @@ from pages._common import (
     job_manager,
     leave_pages_v1,
     md_escape,
+    md_message,
     presentation,
     prewarm_jobs,
     run_store,
@@ -81,7 +82,7 @@ with left:
               help="Fix the field marked in red first." if cfg is None else
               "Wait for the current runs, or stop them." if busy else "Start both runs as background jobs.")
     if flash := ss.pop("lab_flash", None):
-        st.error(md_escape(flash))
+        st.error(md_message(flash))
     controls.shown_error(err)
     controls.estimate(cfg)
     if not presentation():

@@ -11,7 +11,7 @@ from core.engine.presets import PRESETS
 from core.figures.phase import QUANTITIES, phase_figures
 from core.runs.sweep import SweepSpec, estimate_seconds, parse_grid
 from core.runs.sweep_runner import SweepRunner
-from pages._common import apply_setup, leave_pages_v1, md_escape
+from pages._common import apply_setup, leave_pages_v1, md_message
 from pages._fields import FIELDS
 
 leave_pages_v1()  # first, before anything is drawn: see pages/_common.py
@@ -61,7 +61,7 @@ spec, error = (None, ConfigError("grid", "the two knobs must differ")) if y == x
 
 with left:
     if error is not None:
-        st.error(md_escape(str(error)), icon="⚠️")
+        st.error(md_message(str(error)), icon="⚠️")
     else:
         st.info(f"{len(spec)} runs, about {estimate_seconds(spec):.0f} s on this machine.")
     if st.button("Run sweep", type="primary", disabled=error is not None, key="sweep_run"):
@@ -108,7 +108,7 @@ def live(runner: SweepRunner) -> None:
     st.progress(done / max(runner.total, 1), text=f"{done} of {runner.total} runs finished"
                 + (" — running" if runner.running else (" — cancelled" if runner.cancelled else " — done")))
     if runner.error:
-        st.error(f"The sweep stopped: {md_escape(str(runner.error))}")
+        st.error(f"The sweep stopped: {md_message(str(runner.error))}")
     if runner.running and st.button("Stop sweep", key="sweep_stop"):
         runner.cancel()
     if done == 0:

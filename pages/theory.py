@@ -10,7 +10,7 @@ import streamlit as st
 
 from core.engine.config import Config
 from core.figures.charts import dynamics_figure, minima_figure
-from pages._common import build_config, leave_pages_v1, md_escape, presentation
+from pages._common import build_config, leave_pages_v1, md_message, presentation
 
 leave_pages_v1()  # first, before anything is drawn: see pages/_common.py
 
@@ -39,7 +39,7 @@ if not presentation():
     st.markdown("The paper's constructions on the Lab's current setup: change a knob in the **Lab** and come back.")
 cfg, err = build_config(st.session_state.lab_values)
 if cfg is None:
-    st.error(f"The Lab's setup is not valid yet: {md_escape(str(err))}")
+    st.error(f"The Lab's setup is not valid yet: {md_message(str(err))}")
     st.page_link("pages/lab.py", label="Fix it in the Lab", icon="🧪")
     st.stop()
 config_json = json.dumps(cfg.to_dict(), sort_keys=True)
