@@ -23,7 +23,10 @@ class ConfigError(ValueError):
 
     def __init__(self, field: str, message: str):
         self.field = field
-        super().__init__(f"{field}: {message}")
+        # A field named by the user (an unknown --set or JSON key) may hold anything: quoted, so the
+        # message stays one line; so are line breaks inside the message.
+        shown = field if field.replace("_", "a").replace(" (N)", "").isalnum() and field.isascii() else repr(field)
+        super().__init__(f"{shown}: {' '.join(str(message).splitlines())}"[:2000])
 
 
 class DataConfig:
@@ -102,7 +105,7 @@ class Config(DataConfig):
         kinds = {f.name: f.type for f in fields(self)}
         for pair in pairs:
             if "=" not in pair:
-                raise ConfigError(pair, "expected FIELD=VALUE")
+                raise ConfigError("set", f"expected FIELD=VALUE, got {pair[:60]!r}")
             name, raw = (part.strip() for part in pair.split("=", 1))
             if name not in kinds:
                 raise ConfigError(name, f"unknown field; known fields are {', '.join(sorted(kinds))}")
