@@ -171,8 +171,8 @@ def parse_config_upload(data: bytes) -> tuple[Config | None, str | None, str | N
         return None, None, f"the file is {len(data)} bytes; a config is at most {MAX_IMPORT_BYTES}"
     try:
         doc = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        return None, None, f"not valid JSON: {err}"
+    except (UnicodeDecodeError, ValueError) as err:  # JSONDecodeError, or an integer of over 4300 digits
+        return None, None, f"not valid JSON: {' '.join(str(err).split())[:200]}"
     except RecursionError:
         return None, None, "not a config: nested too deeply"
     if not isinstance(doc, dict):

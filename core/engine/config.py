@@ -185,23 +185,30 @@ def _allowed(name: str) -> str:
     return f"any finite {name}"
 
 
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else f"{text[:60]}…"
+
+
 def _coerce_types(cfg: Config) -> None:
     """Accept 3.0 for an int field and 3 for a float one (JSON, sliders); refuse the rest."""
     for f in fields(cfg):
         value = getattr(cfg, f.name)
         kind = str(f.type)
+        if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 64:  # no float holds it
+            raise ConfigError(f.name, f"a {value.bit_length()}-bit integer is out of range; allowed {_allowed(f.name)}")
         if kind == "int":
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not float(value).is_integer():
-                raise ConfigError(f.name, f"expected an integer, got {value!r}")
+                raise ConfigError(f.name, f"expected an integer, got {_short(value)}; allowed {_allowed(f.name)}")
             object.__setattr__(cfg, f.name, int(value))
         elif kind == "float":
             if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise ConfigError(f.name, f"expected a number, got {value!r}")
+                raise ConfigError(f.name, f"expected a number, got {_short(value)}; allowed {_allowed(f.name)}")
             if not math.isfinite(value):
                 raise ConfigError(f.name, f"must be a finite number, got {value!r}; allowed {_allowed(f.name)}")
             object.__setattr__(cfg, f.name, float(value))
         elif not isinstance(value, str):
-            raise ConfigError(f.name, f"expected text, got {value!r}")
+            raise ConfigError(f.name, f"expected text, got {_short(value)}")
 
 
 def _validate(cfg: Config) -> None:
