@@ -38,7 +38,6 @@ def one_line_about_a_field(err: ConfigError) -> None:
     assert message.startswith(f"{err.field}: ") or message.startswith(f"{err.field!r}: ")  # names the field
 
 
-@settings(max_examples=300)
 @given(pairs=st.lists(PAIRS, max_size=4))
 @example(pairs=["alpha=inf"])
 @example(pairs=["d=2000000"])
@@ -55,7 +54,7 @@ def test_set_pairs_make_a_valid_config_or_one_line(pairs):
         assert not isinstance(value, float) or math.isfinite(value)
 
 
-@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@settings(suppress_health_check=[HealthCheck.too_slow])
 @given(grids=st.lists(GRIDS, min_size=1, max_size=2), seeds=st.integers(-3, 10**7))
 @example(grids=["eps=0:1:100000000"], seeds=1)
 @example(grids=["s=" + ",".join(map(str, range(MAX_GRID_VALUES + 1)))], seeds=1)
@@ -71,7 +70,8 @@ def test_grids_make_a_bounded_sweep_or_one_line(grids, seeds):
     assert len(spec) >= 1
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=max(10, settings().max_examples // 4),
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(pairs=st.lists(PAIRS, min_size=1, max_size=3))
 @example(pairs=["alpha=inf"])
 def test_the_command_line_exits_2_with_one_line(capsys, pairs):
