@@ -30,11 +30,27 @@ MAX_IMPORT_BYTES = 64 * 1024  # a config is a few hundred bytes; the server caps
 
 # ---- services: one per server process ----------------------------------------------------
 @st.cache_resource(show_spinner=False)
-def job_manager():
-    """The process-wide job manager (it starts the worker processes: only created when needed)."""
+def _job_manager():
     from core.runs.jobs import get_manager
 
     return get_manager(store_path=None)
+
+
+def job_manager():
+    """The process-wide job manager (it starts the worker processes: only created when needed)."""
+    return _or_store_message(_job_manager)
+
+
+def _or_store_message(open_service):
+    """A service on the run store, or the store's one-line problem (not a database, a newer schema, a full
+    disk) shown in place of the page's content; nothing is cached until the store opens."""
+    from core.runs.schema import StoreError
+
+    try:
+        return open_service()
+    except StoreError as err:
+        st.error(md_message(str(err)), icon="🗄️")
+        st.stop()
 
 
 def prewarm_jobs() -> None:
@@ -46,11 +62,17 @@ def prewarm_jobs() -> None:
 
 
 @st.cache_resource(show_spinner=False)
-def run_store():
-    """A reader on the run store (RFL_STORE or runs/runs.sqlite); cheap, unlike the manager."""
+def _run_store():
     from core.runs.store import RunStore
 
-    return RunStore(None)
+    store = RunStore(None)
+    store.check()
+    return store
+
+
+def run_store():
+    """A reader on the run store (RFL_STORE or runs/runs.sqlite); cheap, unlike the manager."""
+    return _or_store_message(_run_store)
 
 
 def client_id() -> str:
