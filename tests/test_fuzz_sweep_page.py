@@ -1,8 +1,10 @@
-"""Hypothesis over the Sweep page's grid boxes: any typed values end in the run count or one line naming the
-knob and what is allowed, with Run sweep disabled; a grid too large is refused before it is built."""
+"""Hypothesis over the typed boxes: the Sweep page's grids and the Real images page's data folder. Any text ends
+in the run count or one line naming the knob and what is allowed, with Run disabled; a grid too large is
+refused before it is built."""
 
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from streamlit.testing.v1 import AppTest
@@ -36,3 +38,27 @@ def test_typed_grids_end_in_a_count_or_one_line(app_env, x_values, y_values):
     else:
         assert any(" runs, about " in box.value for box in at.info)
         assert not at.button(key="sweep_run").disabled
+
+
+@pytest.fixture
+def real_page(app_env):
+    """One Real images page for all examples: typing into its box is a rerun, as in a browser."""
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    at.switch_page("pages/real.py").run()
+    at.selectbox(key="real_dataset").set_value("mnist").run()
+    return at
+
+
+@settings(max_examples=max(10, settings().max_examples // 4),
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(folder=st.one_of(st.text(max_size=40), st.text(min_size=300, max_size=6000)))
+@example(folder="a" * 5000)
+@example(folder="~no_such_user_here/mnist")
+@example(folder="data/\x00mnist")
+def test_the_real_images_data_folder_box_takes_any_text(real_page, folder):
+    """The Real images page's data folder: any typed text ends in one line on data_dir, Run disabled."""
+    at = real_page
+    at.text_input(key="real_dir_mnist").set_value(folder).run()
+    assert not at.exception, [e.value[:300] for e in at.exception]
+    assert [len(e.value.splitlines()) for e in at.error] == [1], [e.value[:300] for e in at.error]
+    assert at.button(key="real_run_button").disabled
