@@ -6,9 +6,10 @@ address bar is always a link that restores what is on screen.
 """
 
 import streamlit as st
+from core.runs.schema import StoreError
 
 from pages import _keys as keys
-from pages._common import init_setup, leave_pages_v1, presentation, sync_url
+from pages._common import init_setup, leave_pages_v1, md_message, presentation, sync_url
 
 st.set_page_config(page_title="Robust Feature Lab", page_icon="🧪", layout="wide")
 
@@ -40,5 +41,8 @@ with st.sidebar:
     st.caption("The address bar holds the current setup: copy it to share exactly this experiment.")
 if presentation():
     st.markdown(PRESENTATION_CSS, unsafe_allow_html=True)
-navigation.run()
+try:
+    navigation.run()
+except StoreError as err:  # a store write failed mid-page (a full disk): one line, the frame stays usable
+    st.error(md_message(str(err)), icon="🗄️")
 sync_url()

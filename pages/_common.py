@@ -4,6 +4,7 @@ and its mirror in the URL, so that a link or a refreshed tab restores the same s
 from __future__ import annotations
 
 import json
+import math
 import os
 import uuid
 
@@ -14,6 +15,8 @@ from core.engine.config import Config, ConfigError, parse_value
 from core.engine.presets import PRESETS
 from pages import _keys as keys
 from pages._fields import DEFAULTS, FIELDS, KINDS, typed
+from pages._markdown import md_escape, md_message  # noqa: F401  (the pages import them from here)
+from pages._streamlit_internals import leave_pages_v1  # noqa: F401  (the pages import it from here)
 
 # The server's own computations (patch view, theory) are small; the cores belong to the job workers,
 # and on a busy machine two spinning threads are many times slower than one (measured: 5.6 s vs 0.2 s).
@@ -26,29 +29,29 @@ ACTIVE = ("queued", "running")
 MAX_IMPORT_BYTES = 64 * 1024  # a config is a few hundred bytes; the server caps uploads at 1 MB anyway
 
 
-def leave_pages_v1() -> None:
-    """Make sure app.py's st.navigation is in charge, even when a page script runs on its own.
-
-    Streamlit treats a pages/ folder beside the entry script as an old-style multipage app until the
-    first st.navigation call of the server process. So the first request after a server start that
-    is a deep link (/runs, /theory) would run that page alone, without the frame, and list the helper
-    modules here as pages; AppTest does the same on every rerun. Switching the flag off and rerunning
-    sends the request through app.py. (A streamlit internal; checked by tests/test_app_pages.py.)
-    """
-    from streamlit.runtime.pages_manager import PagesManager
-
-    if PagesManager.uses_pages_directory:
-        PagesManager.uses_pages_directory = False
-        st.rerun()
-
-
 # ---- services: one per server process ----------------------------------------------------
 @st.cache_resource(show_spinner=False)
-def job_manager():
-    """The process-wide job manager (it starts the worker processes: only created when needed)."""
+def _job_manager():
     from core.runs.jobs import get_manager
 
     return get_manager(store_path=None)
+
+
+def job_manager():
+    """The process-wide job manager (it starts the worker processes: only created when needed)."""
+    return _or_store_message(_job_manager)
+
+
+def _or_store_message(open_service):
+    """A service on the run store, or the store's one-line problem (not a database, a newer schema, a full
+    disk) shown in place of the page's content; nothing is cached until the store opens."""
+    from core.runs.schema import StoreError
+
+    try:
+        return open_service()
+    except StoreError as err:
+        st.error(md_message(str(err)), icon="🗄️")
+        st.stop()
 
 
 def prewarm_jobs() -> None:
@@ -60,11 +63,17 @@ def prewarm_jobs() -> None:
 
 
 @st.cache_resource(show_spinner=False)
-def run_store():
-    """A reader on the run store (RFL_STORE or runs/runs.sqlite); cheap, unlike the manager."""
+def _run_store():
     from core.runs.store import RunStore
 
-    return RunStore(None)
+    store = RunStore(None)
+    store.check()
+    return store
+
+
+def run_store():
+    """A reader on the run store (RFL_STORE or runs/runs.sqlite); cheap, unlike the manager."""
+    return _or_store_message(_run_store)
 
 
 def client_id() -> str:
@@ -92,13 +101,14 @@ def init_setup() -> None:
         preset = params.get("preset", DEFAULT_PRESET)
         notes = []
         if preset not in PRESET_CHOICES:
-            notes.append(f"unknown preset {preset!r} in the link; using {DEFAULT_PRESET}")
+            notes.append(f"unknown preset {_clip(preset)!r} in the link; using {DEFAULT_PRESET} "
+                         f"(presets: {', '.join(PRESET_CHOICES)})")
             preset = DEFAULT_PRESET
         values = preset_values(preset)
         for name in values:
             if name in params:
                 try:
-                    values[name] = typed(name, parse_value(name, KINDS[name], params[name]))
+                    values[name] = link_value(name, params[name], values)
                 except ConfigError as err:
                     notes.append(f"ignored from the link: {err}")
         ss.lab_values, ss.lab_preset, ss.lab_url_notes = values, preset, notes
@@ -110,6 +120,31 @@ def init_setup() -> None:
             ss.real_run = real
         if params.get("present") == "1":
             ss.frame_presentation = True
+
+
+MAX_LINK_TEXT = 200  # a link's value longer than this is not a value of any knob
+JS_SAFE_INT = 2**53 - 1  # a number input (JavaScript) holds integers up to this exactly
+
+
+def _clip(text: str, limit: int = 40) -> str:
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text)} characters)"
+
+
+def link_value(name: str, raw: str, values: dict):
+    """One knob's value from a link, parsed by its type (never evaluated). A value the knob's input cannot
+    hold (not finite, beyond 2^53, very long text) raises ConfigError naming the field and what is allowed;
+    a value it can hold but the config refuses is kept, so the Lab shows the message by that knob."""
+    if len(raw) > MAX_LINK_TEXT:
+        raise ConfigError(name, f"the link's value is {len(raw)} characters long; a value is at most {MAX_LINK_TEXT}")
+    value = typed(name, parse_value(name, KINDS[name], raw))
+    if isinstance(value, (int, float)) and not (math.isfinite(value) and abs(value) <= JS_SAFE_INT):
+        try:  # the config's own message names the allowed range
+            Config.from_dict({**values, name: value})
+        except ConfigError as err:
+            if err.field == name:
+                raise
+        raise ConfigError(name, f"{raw!r} is not a finite number within ±2^53")
+    return value
 
 
 def apply_setup(preset: str, values: dict) -> None:
@@ -159,8 +194,8 @@ def parse_config_upload(data: bytes) -> tuple[Config | None, str | None, str | N
         return None, None, f"the file is {len(data)} bytes; a config is at most {MAX_IMPORT_BYTES}"
     try:
         doc = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        return None, None, f"not valid JSON: {err}"
+    except (UnicodeDecodeError, ValueError) as err:  # JSONDecodeError, or an integer of over 4300 digits
+        return None, None, f"not valid JSON: {' '.join(str(err).split())[:200]}"
     except RecursionError:
         return None, None, "not a config: nested too deeply"
     if not isinstance(doc, dict):
@@ -204,13 +239,6 @@ def sync_url() -> None:
         st.query_params.from_dict(wanted)
 
 
-_MARKDOWN_SPECIAL = "\\`*_{}[]<>()#+-.!|~$:"
-
-
-def md_escape(text: str) -> str:
-    """Text that came from a link or an uploaded file, safe to show in a markdown element: every markdown
-    character is escaped, so it can render neither as formatting nor as a link or an image."""
-    return "".join("\\" + ch if ch in _MARKDOWN_SPECIAL else ch for ch in text)
 
 
 def presentation() -> bool:

@@ -16,11 +16,12 @@ from pages._common import (
     PRESET_CHOICES,
     apply_setup,
     build_config,
+    md_message,
     presentation,
     preset_values,
     widget_key,
 )
-from pages._fields import FIELDS, GROUPS, Field, as_typed, choice_label
+from pages._fields import FIELDS, GROUPS, Field, choice_label
 
 BADGE = {"green": ("green", "✅"), "amber": ("orange", "⚠️"), "red": ("red", "⛔")}
 
@@ -44,7 +45,7 @@ def preset_picker() -> None:
     base = preset_values(name)
     changed = [n for n, v in ss.lab_values.items() if v != base[n]]
     if changed:
-        st.caption(f"Changed from the preset: {as_typed(', '.join(changed))}")
+        st.caption(f"Changed from the preset: {md_message(', '.join(changed))}")
 
 
 def read_values() -> dict:
@@ -69,7 +70,7 @@ def _field(f: Field, err: ConfigError | None) -> None:
         is_int = isinstance(f.step, int)
         st.number_input(f.label, value=value, key=key, step=f.step, help=f.help, format="%d" if is_int else "%g")
     if err is not None and err.field == f.name:
-        st.error(as_typed(err), icon="⚠️")
+        st.error(md_message(str(err)), icon="⚠️")
 
 
 def knobs(err: ConfigError | None) -> None:
@@ -95,7 +96,7 @@ def shown_error(err: ConfigError | None) -> None:
     """An error whose field has no visible input (hidden in presentation mode, or the memory check)."""
     shown = {f.name for f in FIELDS if f.basic or not presentation()}
     if err is not None and err.field not in shown:
-        st.error(as_typed(err), icon="⚠️")
+        st.error(md_message(str(err)), icon="⚠️")
 
 
 def checks(cfg: Config | None) -> None:

@@ -52,14 +52,3 @@ def choice_label(name: str, value) -> str:
     if name == "threat_model" and value in THREAT_MODELS:
         return f"{value} — {THREAT_MODELS[value].description}"
     return str(value)
-
-
-# What can format inside one line of a message (emphasis, code, LaTeX, links, html, strikethrough, tables); ':'
-# and '.' need no escape here because no '[' follows them, so messages stay readable where tests compare them.
-_INLINE_MARKDOWN = str.maketrans({ch: "\\" + ch for ch in "\\`*_$[]<>~|"})
-
-
-def as_typed(text: object) -> str:
-    """Text for a markdown element (st.error, st.caption) that shows as typed: a ConfigError, a refusal, field
-    names; names keep their underscores (patch_l2, n_train), and $ or * in a typed value stay literal."""
-    return str(text).translate(_INLINE_MARKDOWN)

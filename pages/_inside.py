@@ -10,11 +10,12 @@ import json
 
 import streamlit as st
 
-from core.engine.config import Config
+from core.engine.budget import check_server, patch_view_cost
+from core.engine.config import Config, ConfigError
 from core.engine.inspect import adversarial_patches, feature_labels, neuron_labels, run_test_set, weight_features
 from core.figures.charts import RUN_LABEL, decomposition_figure, patches_figure, weights_figure
 from pages import _keys as keys
-from pages._common import md_escape, run_store
+from pages._common import md_escape, md_message, run_store
 from pages._live import CHART_CONFIG
 
 
@@ -82,7 +83,11 @@ def inside_views(runs: dict) -> None:
     if not ids:
         return
     config = next(run["config"] for run in found.values() if run is not None)
-    cfg, config_json = Config.from_dict(config), json.dumps(config, sort_keys=True)
+    try:
+        cfg, config_json = Config.from_dict(config), json.dumps(config, sort_keys=True)
+    except ConfigError as err:  # a run stored by an older version whose config no longer validates
+        st.info(f"No look-inside views for this run: {md_message(str(err))}")
+        return
     per_run = [set(store.snapshot_steps(run_id)) for run_id in ids.values()]
     steps = sorted(set.intersection(*per_run))
     patches_tab, weights_tab = st.tabs(["Adversarial patches", "Network weights"], key=keys.LAB_INSIDE_TAB,
@@ -92,7 +97,12 @@ def inside_views(runs: dict) -> None:
         return
     with patches_tab:
         if patches_tab.open:
-            patch_view(cfg, config_json, ids, steps)
+            try:  # the view regenerates the run's test set inside the server: only when it fits
+                check_server("The patch view", patch_view_cost(cfg))
+            except ConfigError as too_big:
+                st.info(md_message(str(too_big)))
+            else:
+                patch_view(cfg, config_json, ids, steps)
     with weights_tab:
         if weights_tab.open:
             weights_view(cfg, ids, steps)

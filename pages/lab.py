@@ -14,11 +14,11 @@ from pages._common import (
     job_manager,
     leave_pages_v1,
     md_escape,
+    md_message,
     presentation,
     prewarm_jobs,
     run_store,
 )
-from pages._fields import as_typed
 from pages._inside import inside_views
 from pages._live import live_panel
 
@@ -83,7 +83,7 @@ with left:
               help="Fix the field marked in red first." if cfg is None else
               "Wait for the current runs, or stop them." if busy else "Start both runs as background jobs.")
     if flash := ss.pop(keys.LAB_FLASH, None):
-        st.error(as_typed(flash))
+        st.error(md_message(flash))
     controls.shown_error(err)
     controls.estimate(cfg)
     if not presentation():
@@ -104,7 +104,7 @@ with right:
             st.button("Clear", key=keys.LAB_DETACH, on_click=detach,
                       help="Hide these runs (they stay on the Runs page).")
         if changed := differences(runs, cfg):
-            st.caption(f"These runs were made with a different setup ({as_typed(', '.join(changed))}); press Run "
+            st.caption(f"These runs were made with a different setup ({md_message(', '.join(changed))}); press Run "
                        "to train the one on the left.")
         st.fragment(run_every=1.0 if busy else None)(live_panel)(runs, busy)
         inside_views(runs)

@@ -65,6 +65,9 @@ def build_config(dataset: str, data_dir: str, quick: bool, seed: int) -> tuple[R
         return cfg, None
     except ConfigError as err:
         return None, err
+    except (OSError, RuntimeError, ValueError) as err:  # too long, an unknown ~user, a NUL byte: not a path
+        return None, ConfigError("data_dir", f"not a usable folder path ({' '.join(str(err).split())[:120]}); "
+                                             f"type a folder holding {LAYOUT.get(dataset, 'the files')}")
 
 
 def describe(cfg: RealConfig) -> str:

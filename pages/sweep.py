@@ -12,8 +12,8 @@ from core.figures.phase import QUANTITIES, phase_figures
 from core.runs.sweep import SweepSpec, estimate_seconds, parse_grid
 from core.runs.sweep_runner import SweepRunner
 from pages import _keys as keys
-from pages._common import apply_setup, leave_pages_v1
-from pages._fields import FIELDS, as_typed
+from pages._common import apply_setup, leave_pages_v1, md_message
+from pages._fields import FIELDS
 
 leave_pages_v1()  # first, before anything is drawn: see pages/_common.py
 
@@ -62,7 +62,7 @@ spec, error = (None, ConfigError("grid", "the two knobs must differ")) if y == x
 
 with left:
     if error is not None:
-        st.error(as_typed(error), icon="⚠️")
+        st.error(md_message(str(error)), icon="⚠️")
     else:
         st.info(f"{len(spec)} runs, about {estimate_seconds(spec):.0f} s on this machine.")
     if st.button("Run sweep", type="primary", disabled=error is not None, key=keys.SWEEP_RUN):
@@ -109,7 +109,7 @@ def live(runner: SweepRunner) -> None:
     st.progress(done / max(runner.total, 1), text=f"{done} of {runner.total} runs finished"
                 + (" — running" if runner.running else (" — cancelled" if runner.cancelled else " — done")))
     if runner.error:
-        st.error(f"The sweep stopped: {runner.error}")
+        st.error(f"The sweep stopped: {md_message(str(runner.error))}")
     if runner.running and st.button("Stop sweep", key=keys.SWEEP_STOP):
         runner.cancel()
     if done == 0:

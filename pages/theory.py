@@ -8,11 +8,11 @@ import json
 import pandas as pd
 import streamlit as st
 
-from core.engine.config import Config
+from core.engine.budget import check_server, dynamics_cost, minima_cost
+from core.engine.config import Config, ConfigError
 from core.figures.charts import dynamics_figure, minima_figure
 from pages import _keys as keys
-from pages._common import build_config, leave_pages_v1, presentation
-from pages._fields import as_typed
+from pages._common import build_config, leave_pages_v1, md_message, presentation
 
 leave_pages_v1()  # first, before anything is drawn: see pages/_common.py
 
@@ -41,10 +41,17 @@ if not presentation():
     st.markdown("The paper's constructions on the Lab's current setup: change a knob in the **Lab** and come back.")
 cfg, err = build_config(st.session_state.lab_values)
 if cfg is None:
-    st.error(f"The Lab's setup is not valid yet: {as_typed(err)}")
+    st.error(f"The Lab's setup is not valid yet: {md_message(str(err))}")
     st.page_link("pages/lab.py", label="Fix it in the Lab", icon="🧪")
     st.stop()
 config_json = json.dumps(cfg.to_dict(), sort_keys=True)
+try:  # both computations run inside the server: refused before they start when they would not fit
+    check_server("the Theory page's constructed minima", minima_cost(cfg, len(SCALES), PGD_CAP))
+    check_server("the Theory page's reduced dynamics", dynamics_cost(cfg))
+except ConfigError as too_big:
+    st.warning(md_message(str(too_big)))
+    st.page_link("pages/lab.py", label="Shrink it in the Lab", icon="🧪")
+    st.stop()
 
 st.subheader("Two global minima, one robust (Propositions 3.1, 3.2)")
 st.caption("Every neuron of class r set to c·v_r (non-robust) or c·u_r (robust). Both fit the training data as c "

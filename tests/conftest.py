@@ -1,6 +1,19 @@
-"""Shared fixtures. Each is named for the tests that use it; add new ones under their own names."""
+"""Shared fixtures. Each is named for the tests that use it; add new ones under their own names.
+
+Hypothesis profiles (HYPOTHESIS_PROFILE selects; ci is the default): ``ci`` keeps the property suites
+(tests/test_fuzz_*.py) within about a minute on 2 cores; ``thorough`` runs ten times the examples, on demand.
+The AppTest-based properties take a quarter of the profile's count (each example renders a page).
+"""
+
+import os
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+settings.register_profile("ci", max_examples=120, deadline=None, print_blob=True)
+settings.register_profile("thorough", max_examples=1200, deadline=None, print_blob=True,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 @pytest.fixture

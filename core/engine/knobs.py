@@ -21,7 +21,10 @@ class ConfigError(ValueError):
 
     def __init__(self, field: str, message: str):
         self.field = field
-        super().__init__(f"{field}: {message}")
+        # A field named by the user (an unknown --set or JSON key) may hold anything: quoted, so the
+        # message stays one line; so are line breaks inside the message.
+        shown = field if field.replace("_", "a").replace(" (N)", "").isalnum() and field.isascii() else repr(field)
+        super().__init__(f"{shown}: {' '.join(str(message).splitlines())}"[:2000])
 
 
 @dataclass(frozen=True)
@@ -103,9 +106,15 @@ def parse_value(name: str, kind, raw: str, spec: Knob | None = None):
             return int(value)
         if kind == "float":
             return float(raw)
-    except ValueError:
-        raise ConfigError(name, f"expected {allowed(kind, spec or Knob())}, got {raw!r}") from None
+    except (ValueError, OverflowError):  # OverflowError: int(1e400) and longer-than-4300-digit text
+        raise ConfigError(name, f"expected {allowed(kind, spec or Knob())}, got {_short(raw)}") from None
     return raw
+
+
+def _short(value) -> str:
+    """What the user gave, quoted and cut: a message stays one readable line."""
+    text = repr(value)
+    return text if len(text) <= 60 else f"{text[:60]}…"
 
 
 def _coerce(cfg, name: str, kind: str, spec: Knob) -> None:
@@ -113,19 +122,21 @@ def _coerce(cfg, name: str, kind: str, spec: Knob) -> None:
     value = getattr(cfg, name)
     if kind == "bool":
         if not isinstance(value, bool):
-            raise ConfigError(name, f"expected true or false, got {value!r}")
+            raise ConfigError(name, f"expected true or false, got {_short(value)}")
         return
     if kind in ("int", "float"):
         number = isinstance(value, (int, float)) and not isinstance(value, bool)
         wanted = allowed(kind, spec)
+        if number and isinstance(value, int) and value.bit_length() > 64:  # no float holds it: int(1e400) and up
+            raise ConfigError(name, f"a {value.bit_length()}-bit integer is out of range; expected {wanted}")
         if number and not math.isfinite(value):  # inf and nan compare False with every bound: refuse them here
             raise ConfigError(name, f"expected {wanted.replace('a number', 'a finite number')}, got {value!r}")
         if not number or kind == "int" and not float(value).is_integer():
-            raise ConfigError(name, f"expected {wanted}, got {value!r}")
+            raise ConfigError(name, f"expected {wanted}, got {_short(value)}")
         object.__setattr__(cfg, name, int(value) if kind == "int" else float(value))
         return
     if not isinstance(value, str):
-        raise ConfigError(name, f"expected text, got {value!r}")
+        raise ConfigError(name, f"expected text, got {_short(value)}")
 
 
 def _outside(value: float, spec: Knob, cfg) -> tuple[float | Bound, bool] | None:

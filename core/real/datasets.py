@@ -154,6 +154,10 @@ def _load_mnist(folder: Path):
     for x, y, split in ((xtr, ytr, "train"), (xte, yte, "t10k")):
         if x.ndim != 3 or y.ndim != 1 or len(x) != len(y):
             raise FormatError(f"{split} images {x.shape} and labels {y.shape} do not match")
+        if not len(y):
+            raise FormatError(f"{split} files hold no images")
+        if y.min() < 0 or y.max() > 9:
+            raise FormatError(f"{split} labels run from {y.min()} to {y.max()}; MNIST's are 0 to 9")
     return xtr[:, None], ytr.astype(np.int64), xte[:, None], yte.astype(np.int64)
 
 

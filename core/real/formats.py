@@ -8,10 +8,13 @@ cannot run code. Each parser raises ``FormatError`` saying what was wrong.
 from __future__ import annotations
 
 import gzip
+import math
+import zlib
 from pathlib import Path
 
 import numpy as np
 
+MAX_FILE_BYTES = 2**30  # the largest file read (SVHN's train .mat) is ~180 MB
 CIFAR_RECORD = 1 + 3 * 32 * 32  # one label byte, then the red, green and blue 32x32 planes
 _IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
@@ -20,13 +23,27 @@ class FormatError(ValueError):
     pass
 
 
-def read_bytes(path: Path) -> bytes:
-    """The file's bytes, gunzipped when its name ends in .gz."""
+def read_bytes(path: Path, limit: int = MAX_FILE_BYTES) -> bytes:
+    """The file's bytes, gunzipped when its name ends in .gz; at most ``limit`` bytes (a small .gz can
+    unpack to any size), and a truncated or corrupt archive is a FormatError, not a crash."""
     path = Path(path)
-    if path.suffix == ".gz":
-        with gzip.open(path, "rb") as fh:
-            return fh.read()
-    return path.read_bytes()
+    try:
+        if path.suffix == ".gz":
+            with gzip.open(path, "rb") as fh:
+                raw = fh.read(limit + 1)
+        else:
+            if path.stat().st_size > limit:
+                raise FormatError(f"{path.name}: larger than {limit // 2**20} MiB; not a dataset file of this lab")
+            raw = path.read_bytes()
+    except (OSError, EOFError, zlib.error) as err:  # gzip.BadGzipFile is an OSError
+        raise FormatError(f"{path.name}: cannot be read ({_one_line(err)})") from None
+    if len(raw) > limit:
+        raise FormatError(f"{path.name}: unpacks to more than {limit // 2**20} MiB; not a dataset file of this lab")
+    return raw
+
+
+def _one_line(err: BaseException) -> str:
+    return " ".join(str(err).split())[:200] or type(err).__name__
 
 
 def parse_idx(raw: bytes, name: str = "idx file") -> np.ndarray:
@@ -38,8 +55,10 @@ def parse_idx(raw: bytes, name: str = "idx file") -> np.ndarray:
     if len(raw) < header:
         raise FormatError(f"{name}: truncated header")
     shape = tuple(int(v) for v in np.frombuffer(raw, ">i4", ndim, 4))
+    if any(size < 0 for size in shape):
+        raise FormatError(f"{name}: negative size in shape {shape}")
     dtype = np.dtype(_IDX_TYPES[raw[2]])
-    expected = header + int(np.prod(shape)) * dtype.itemsize
+    expected = header + math.prod(shape) * dtype.itemsize  # Python ints: no overflow on a hostile header
     if len(raw) != expected:
         raise FormatError(f"{name}: {len(raw)} bytes, expected {expected} for shape {shape}")
     return np.frombuffer(raw, dtype, offset=header).reshape(shape)
@@ -66,12 +85,17 @@ def parse_svhn_mat(path: Path) -> tuple[np.ndarray, np.ndarray]:
         mat = loadmat(str(path), variable_names=["X", "y"])
     except NotImplementedError:
         raise FormatError(f"{path.name}: a MATLAB v7.3 (HDF5) file; use the v5 files from the SVHN site") from None
-    except (ValueError, OSError, TypeError) as err:
-        raise FormatError(f"{path.name}: not a readable MATLAB file ({err})") from None
+    except Exception as err:  # noqa: BLE001 - scipy's reader raises many types on a corrupt file; all mean the same
+        raise FormatError(f"{path.name}: not a readable MATLAB file ({_one_line(err)})") from None
     if "X" not in mat or "y" not in mat:
         raise FormatError(f"{path.name}: expected variables X and y")
-    X, y = np.asarray(mat["X"]), np.asarray(mat["y"]).reshape(-1).astype(np.int64)
+    X, y = np.asarray(mat["X"]), np.asarray(mat["y"])
+    if not (np.issubdtype(y.dtype, np.number) and np.issubdtype(X.dtype, np.number)):
+        raise FormatError(f"{path.name}: X and y must be numeric arrays")
+    y = y.reshape(-1).astype(np.int64)
     if X.ndim != 4 or X.shape[:3] != (32, 32, 3) or X.shape[3] != len(y):
         raise FormatError(f"{path.name}: X has shape {X.shape}, expected 32 x 32 x 3 x {len(y)}")
+    if len(y) and (y.min() < 0 or y.max() > 10):
+        raise FormatError(f"{path.name}: labels from {y.min()} to {y.max()}; SVHN's are 1 to 10 (10 = digit 0)")
     y[y == 10] = 0
     return np.ascontiguousarray(X.transpose(3, 2, 0, 1)), y

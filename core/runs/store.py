@@ -24,34 +24,16 @@ from pathlib import Path
 
 import numpy as np
 
+from .schema import BUSY_TIMEOUT_S, RUN_COLUMNS, SCHEMA_VERSION, StoreError, connect, translate
+
+__all__ = ["RunStore", "StoreError", "SCHEMA_VERSION", "BUSY_TIMEOUT_S", "new_id", "code_version", "config_key"]
+
 STATUSES = ("queued", "running", "finished", "failed", "cancelled", "interrupted", "diverged")
 ACTIVE = ("queued", "running")
-BUSY_TIMEOUT_S = 10.0
 CORE_DIR = Path(__file__).resolve().parents[1]
 # Only the code that produces a run's numbers: editing the job queue or the command line keeps the cache.
 RESULT_CODE_DIRS = ("engine", "real")
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS runs (
-    id TEXT PRIMARY KEY, pair_id TEXT, created REAL, started REAL, finished REAL,
-    status TEXT NOT NULL, mode TEXT, config_json TEXT, config_key TEXT, seed INTEGER,
-    device TEXT, code_version TEXT, preset TEXT, client_id TEXT, error TEXT,
-    step INTEGER, steps INTEGER, owner TEXT);
-CREATE INDEX IF NOT EXISTS runs_created ON runs(created);
-CREATE INDEX IF NOT EXISTS runs_key ON runs(config_key, status);
-CREATE INDEX IF NOT EXISTS runs_pair ON runs(pair_id);
-CREATE TABLE IF NOT EXISTS metrics (
-    run_id TEXT NOT NULL, step INTEGER NOT NULL, name TEXT NOT NULL, value REAL,
-    PRIMARY KEY (run_id, step, name)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS snapshots (
-    run_id TEXT NOT NULL, step INTEGER NOT NULL, shape TEXT NOT NULL, dtype TEXT NOT NULL, data BLOB NOT NULL,
-    PRIMARY KEY (run_id, step));
-CREATE TABLE IF NOT EXISTS artifacts (
-    run_id TEXT NOT NULL, name TEXT NOT NULL, text TEXT NOT NULL,
-    PRIMARY KEY (run_id, name)) WITHOUT ROWID;
-"""
-_RUN_COLUMNS = ("id", "pair_id", "created", "started", "finished", "status", "mode", "config_json", "config_key",
-                "seed", "device", "code_version", "preset", "client_id", "error", "step", "steps", "owner")
 _abandoned: list = []  # connections inherited over fork: never closed in the child (SQLite forbids it)
 
 
@@ -148,29 +130,40 @@ class RunStore:
 
     def _conn(self) -> sqlite3.Connection:
         if self._db is None:
-            db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
-            db.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable at checkpoints, never corrupt
-            db.executescript(_SCHEMA)
-            self._db = db
+            self._db = connect(self.path)  # checks the file and its schema version (schema.py)
         return self._db
+
+    def check(self) -> None:
+        """Open the file now: StoreError (one line: the file, what is wrong, what to do) if it cannot serve."""
+        with self._locked():
+            self._conn()
 
     @contextmanager
     def _write(self):
+        """One transaction; any failure (a full disk, a lock held too long) rolls it back whole and is raised
+        as StoreError: what was committed before stays, nothing of the failed batch is half-written."""
         with self._locked():
             db = self._conn()
-            db.execute("BEGIN IMMEDIATE")  # take the write lock now: no deadlock upgrading a read lock
+            try:
+                db.execute("BEGIN IMMEDIATE")  # take the write lock now: no deadlock upgrading a read lock
+            except (sqlite3.Error, OSError) as err:
+                raise translate(self.path, err) from None
             try:
                 yield db
-            except BaseException:
-                db.execute("ROLLBACK")
+                db.execute("COMMIT")
+            except BaseException as err:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                if isinstance(err, (sqlite3.Error, OSError)):
+                    raise translate(self.path, err) from None
                 raise
-            db.execute("COMMIT")
 
     def _read(self, sql: str, params=()) -> list[tuple]:
         with self._locked():
-            return self._conn().execute(sql, params).fetchall()
+            try:
+                return self._conn().execute(sql, params).fetchall()
+            except (sqlite3.Error, OSError) as err:
+                raise translate(self.path, err) from None
 
     def close(self) -> None:
         with self._locked():
@@ -260,7 +253,7 @@ class RunStore:
 
     # -- reading ---------------------------------------------------------------------
     def get_run(self, run_id: str) -> dict | None:
-        rows = self._read(f"SELECT {','.join(_RUN_COLUMNS)} FROM runs WHERE id=?", (run_id,))
+        rows = self._read(f"SELECT {','.join(RUN_COLUMNS)} FROM runs WHERE id=?", (run_id,))
         if not rows:
             return None
         run = _run_dict(rows[0])
@@ -280,7 +273,7 @@ class RunStore:
         if pair_id is not None:
             where.append("pair_id=?")
             params.append(pair_id)
-        sql = f"SELECT {','.join(_RUN_COLUMNS)} FROM runs"
+        sql = f"SELECT {','.join(RUN_COLUMNS)} FROM runs"
         sql += f" WHERE {' AND '.join(where)}" if where else ""
         sql += " ORDER BY created DESC, rowid DESC"
         if limit is not None:
@@ -383,6 +376,6 @@ def _encode(weights) -> tuple[str, str, bytes]:
 
 
 def _run_dict(row: tuple) -> dict:
-    run = dict(zip(_RUN_COLUMNS, row, strict=True))
+    run = dict(zip(RUN_COLUMNS, row, strict=True))
     run["config"] = json.loads(run.pop("config_json") or "{}")
     return run

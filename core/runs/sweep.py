@@ -37,6 +37,11 @@ MODE_CHOICES = {"std": ("std",), "adv": ("adv",), "both": MODES}
 CSV_DECIMALS = 6  # identical CSVs across backends and thread counts: float noise sits far below this
 MAX_BATCH = {"cpu": 8, "cuda": 256}  # a GPU wants big batches; on a CPU small ones also stream results sooner
 _KINDS = {f.name: str(f.type) for f in fields(Config)}
+# Bounds on what a grid may name, checked before anything is built: a typed "0:1:100000000" must not make
+# a list of 10^8 values (and 10^8 configs) in the server. Generous for any phase diagram.
+MAX_GRID_VALUES = 200
+MAX_SEEDS = 1000
+MAX_RUNS = 100_000
 
 
 # ---- grids -------------------------------------------------------------------------------
@@ -59,7 +64,10 @@ def parse_grid(spec: str, base: Config | None = None) -> tuple[str, list]:
     if ":" in raw:
         values = _range(name, kind, raw)
     else:
-        values = [parse_value(name, kind, item.strip()) for item in raw.split(",") if item.strip()]
+        items = [item.strip() for item in raw.split(",") if item.strip()]
+        if len(items) > MAX_GRID_VALUES:
+            raise ConfigError(name, f"{len(items)} values; a grid has at most {MAX_GRID_VALUES} per field")
+        values = [parse_value(name, kind, item) for item in items]
     if not values:
         raise ConfigError(name, f"no values in {spec!r}")
     if len(set(values)) != len(values):
@@ -76,8 +84,8 @@ def _range(name: str, kind: str, raw: str) -> list:
         raise ConfigError(name, f"expected A:B:N for a numeric field, got {raw!r}")
     low, high = (float(parse_value(name, "float", p)) for p in parts[:2])
     count = parse_value(name + " (N)", "int", parts[2])
-    if count < 1:
-        raise ConfigError(name, f"N must be at least 1 in {raw!r}")
+    if not 1 <= count <= MAX_GRID_VALUES:
+        raise ConfigError(name, f"N = {count} in {raw!r}; allowed 1 <= N <= {MAX_GRID_VALUES}")
     step = (high - low) / (count - 1) if count > 1 else 0.0
     values = [round(low + i * step, 12) for i in range(count)]  # round off 0.30000000000000004
     if kind == "int":
@@ -106,8 +114,8 @@ class SweepSpec:
             raise ConfigError(grid[0][0], "the same field is swept twice")
         seeds = self.seeds
         if isinstance(seeds, int):  # N seeds from the base's seed on
-            if seeds < 1:
-                raise ConfigError("seeds", f"need at least one seed, got {seeds}")
+            if not 1 <= seeds <= MAX_SEEDS:
+                raise ConfigError("seeds", f"{seeds} seeds; allowed 1 <= seeds <= {MAX_SEEDS}")
             seeds = range(self.base.seed, self.base.seed + seeds)
         modes = MODE_CHOICES.get(self.modes) if isinstance(self.modes, str) else self.modes
         if not modes or any(m not in MODES for m in modes):
@@ -117,6 +125,9 @@ class SweepSpec:
         object.__setattr__(self, "grid", grid)
         object.__setattr__(self, "seeds", tuple(int(s) for s in seeds))
         object.__setattr__(self, "modes", tuple(modes))
+        runs = math.prod(len(values) for _, values in grid) * len(self.seeds) * len(self.modes)
+        if runs > MAX_RUNS:
+            raise ConfigError("grid", f"{runs} runs; a sweep has at most {MAX_RUNS}: fewer values or seeds")
         for point in self.points():  # every value, and cross-field checks (s <= P, d >= 2k), by name
             self.base.replace(**point)
 
