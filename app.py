@@ -8,6 +8,7 @@ address bar is always a link that restores what is on screen.
 import streamlit as st
 
 from pages._common import init_setup, leave_pages_v1, presentation, sync_url
+from pages._owner import admin_field
 
 st.set_page_config(page_title="Robust Feature Lab", page_icon="🧪", layout="wide")
 
@@ -30,6 +31,7 @@ navigation = st.navigation(
         st.Page("pages/runs.py", title="Runs", icon="🗂️"),
         st.Page("pages/sweep.py", title="Sweep", icon="🗺️"),
         st.Page("pages/real.py", title="Real images", icon="🖼️"),
+        st.Page("pages/room.py", title="Room", icon="🙋"),
         st.Page("pages/about.py", title="About", icon="📖"),
     ]
 )
@@ -37,6 +39,7 @@ with st.sidebar:
     st.toggle("Presentation mode", key="frame_presentation",
               help="Larger type and only the main controls: for a projector in a classroom.")
     st.caption("The address bar holds the current setup: copy it to share exactly this experiment.")
+    admin_field()  # only on a server with an admin token: see README, "Sharing one server with a class"
 if presentation():
     st.markdown(PRESENTATION_CSS, unsafe_allow_html=True)
 navigation.run()

@@ -193,6 +193,8 @@ def setup_params() -> dict:
         params["real"] = ss.real_run
     if ss.get("frame_presentation"):
         params["present"] = "1"
+    if ss.get("room_code"):  # the Room page's room: a refreshed tab stays in it
+        params["room"] = ss.room_code
     return params
 
 

@@ -1,5 +1,7 @@
 """Rooms: one vote per session per open question, the teacher's token, expiry, the tally figure."""
 
+import json
+
 import pytest
 
 from core.figures.tally import tally_figure
@@ -129,3 +131,57 @@ def test_tally_figure_marks_the_answer_once_revealed():
     assert fig.data[0].marker.color[1] != fig.data[0].marker.color[0] == fig.data[0].marker.color[2]
     with pytest.raises(ValueError):
         tally_figure(["yes"], [1, 2])
+
+
+# ---- the Room page: a teacher and two students, each their own AppTest session ----------------
+def room_page(**params):
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "app.py"), default_timeout=60)
+    for key, value in params.items():
+        at.query_params[key] = value
+    return at.switch_page("pages/room.py").run()  # as a browser opening /room?room=CODE
+
+
+def errors(at):
+    assert not at.exception, [e.value for e in at.exception]
+    return [e.value for e in at.error]
+
+
+def test_the_room_page_votes_and_reveals(app_env):
+    teacher = room_page()
+    teacher.button(key="room_open").click().run()
+    assert errors(teacher) == []
+    code = teacher.session_state["room_code"]
+    teacher.button(key="room_ask").click().run()  # the first chapter's question
+    assert errors(teacher) == []
+    students = [room_page(room=code) for _ in range(2)]
+    for student, choice in zip(students, (1, 0), strict=True):
+        assert errors(student) == [] and student.button(key="room_vote_" + chapter_id(teacher)).disabled
+        student.radio(key="room_choice_" + chapter_id(teacher)).set_value(choice).run()
+        student.button(key="room_vote_" + chapter_id(teacher)).click().run()
+        assert errors(student) == [] and "Your vote" in " ".join(i.value for i in student.info)
+        assert not student.get("button") or "room_reveal" not in [b.key for b in student.button]  # no teacher UI
+    teacher.run()
+    spec = json.loads(teacher.get("plotly_chart")[0].proto.spec)
+    assert sorted(spec["data"][0]["x"])[-2:] == [1, 1]  # the teacher's tally: one vote for each of two answers
+    teacher.button(key="room_reveal").click().run()
+    students[0].run()
+    assert errors(students[0]) == [] and "Answer:" in students[0].success[0].value
+
+
+def chapter_id(at):
+    return at.session_state["room_pick"]
+
+
+def test_the_room_page_says_why_in_one_line(app_env):
+    at = room_page(room="QQQQQQ")
+    assert errors(at) == ["there is no room 'QQQQQQ': check the code"]
+    teacher = room_page()
+    teacher.button(key="room_open").click().run()
+    code = teacher.session_state["room_code"]
+    student = room_page(room=code)
+    assert errors(student) == [] and "Waiting for the teacher" in student.info[0].value
+    assert "room_reveal" not in [b.key for b in student.button]
