@@ -1,0 +1,141 @@
+"""A class on one server: N headless Chromium sessions each press Run on their own classroom setup.
+
+    python bench/load_class.py [--n 20] [--deadline 600] [--preset classroom]
+
+Starts ``streamlit run app.py`` on 127.0.0.1 with a temporary run store, opens N browser pages
+(Debian's chromium through playwright), each on the classroom preset with its own seed (so every
+session trains a distinct twin pair), presses Run on all of them, and waits, bounded by
+--deadline, until every page shows the verdict. While they train it opens the About and Runs
+pages a few times and times their load. Prints one JSON report: N, how many finished, how many
+pages showed an error box, seconds from the first click to the last verdict, the page-load
+times (goal: under 3 s), and the machine's load average. Nothing leaves this machine.
+Not a test: the numbers depend on the machine (see the README's classroom section).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+VERDICT = "adversarial learned the"
+ERROR_BOX = '[data-testid="stException"], [data-testid="stAlertContentError"]'
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(store: Path, log) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    env = {**os.environ, "RFL_STORE": str(store), "RFL_PREWARM": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+                             "--server.address", "127.0.0.1", "--server.port", str(port),
+                             "--browser.gatherUsageStats", "false"], cwd=ROOT, env=env, stdout=log,
+                            stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=1).read() == b"ok":
+                return proc, url
+        except OSError:
+            time.sleep(0.3)
+    proc.kill()
+    raise SystemExit("streamlit did not come up within 60 s")
+
+
+def page_load_s(browser, url: str, title: str) -> float:
+    """Seconds from navigation to the page's title drawn by a fresh browser session."""
+    page = browser.new_page()
+    started = time.monotonic()
+    page.goto(url)
+    page.get_by_role("heading", name=title).first.wait_for(timeout=60_000)
+    took = time.monotonic() - started
+    page.close()
+    return took
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=20, help="browser sessions (default 20)")
+    parser.add_argument("--deadline", type=float, default=600, help="seconds to wait for all verdicts")
+    parser.add_argument("--preset", default="classroom")
+    parser.add_argument("--shots", default=str(ROOT / "artifacts" / "load_class"),
+                        help="folder for a screenshot of each session at the end")
+    args = parser.parse_args()
+    from playwright.sync_api import sync_playwright
+
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        raise SystemExit("Debian's chromium is not installed (apt-get install chromium)")
+    shots = Path(args.shots)
+    shots.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp, open(Path(tmp) / "server.log", "w") as log:
+        server, url = start_server(Path(tmp) / "runs.sqlite", log)
+        try:
+            with sync_playwright() as p:
+                browser = p.chromium.launch(executable_path=chromium, args=[
+                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+                report = drive(browser, url, args, shots)
+                browser.close()
+        finally:
+            server.terminate()
+            try:
+                server.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                server.kill()
+    report["load_average_1m"] = round(os.getloadavg()[0], 2)
+    report["cpus"] = os.cpu_count()
+    print(json.dumps(report, indent=1))
+    return 0 if report["finished"] == args.n and report["error_boxes"] == 0 else 1
+
+
+def drive(browser, url: str, args, shots: Path) -> dict:
+    pages = []
+    for i in range(args.n):  # each session its own setup: a seed of its own
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(f"{url}/?preset={args.preset}&seed={1000 + i}")
+        pages.append(page)
+    for page in pages:
+        page.get_by_role("button", name="▶ Run").wait_for(timeout=120_000)
+    started = time.monotonic()
+    for page in pages:
+        page.get_by_role("button", name="▶ Run").click()
+    loads, done_at = [], {}
+    deadline = started + args.deadline
+    next_probe = started + 5
+    while len(done_at) < len(pages) and time.monotonic() < deadline:
+        for i, page in enumerate(pages):
+            if i not in done_at and VERDICT in page.inner_text("body"):
+                done_at[i] = time.monotonic() - started
+        if time.monotonic() >= next_probe and len(done_at) < len(pages) and len(loads) < 6:
+            for path, title in (("/about", "📖 About"), ("/runs", "🗂️ Runs")):
+                loads.append({"page": path, "s": round(page_load_s(browser, url + path, title), 2),
+                              "at_s": round(time.monotonic() - started, 1), "finished_then": len(done_at)})
+            next_probe = time.monotonic() + 20
+        time.sleep(1.0)
+    errors = 0
+    for i, page in enumerate(pages):
+        errors += page.locator(ERROR_BOX).count() > 0
+        page.screenshot(path=str(shots / f"session-{i:02d}.png"))
+    return {"n": args.n, "finished": len(done_at), "error_boxes": errors,
+            "all_finished_s": round(max(done_at.values()), 1) if len(done_at) == len(pages) else None,
+            "first_finished_s": round(min(done_at.values()), 1) if done_at else None,
+            "page_loads_while_running": loads,
+            "page_load_max_s": max((x["s"] for x in loads), default=None)}
+
+
+if __name__ == "__main__":
+    sys.exit(main())
