@@ -13,7 +13,9 @@ May import: ``core.engine`` and ``core.real``. Never ``core.runs``, ``core.figur
 
 from .chapters import CHAPTERS, MAX_SEEDS, Arm, Chapter, Experiment, LessonError, check_seeds, get_chapter
 from .checks import CHECKS, LessonCheck
+from .plan import Job, chapter_keys, chapter_results, lesson_jobs
 from .verdict import LessonRun, Verdict, chapter_verdict, real_run, run_from_history
 
-__all__ = ["CHAPTERS", "CHECKS", "MAX_SEEDS", "Arm", "Chapter", "Experiment", "LessonCheck", "LessonError",
-           "LessonRun", "Verdict", "chapter_verdict", "check_seeds", "get_chapter", "real_run", "run_from_history"]
+__all__ = ["CHAPTERS", "CHECKS", "MAX_SEEDS", "Arm", "Chapter", "Experiment", "Job", "LessonCheck", "LessonError",
+           "LessonRun", "Verdict", "chapter_keys", "chapter_results", "chapter_verdict", "check_seeds", "get_chapter",
+           "lesson_jobs", "real_run", "run_from_history"]
