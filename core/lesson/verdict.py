@@ -4,7 +4,7 @@
 metrics of its last logged step), ``.history`` and ``.phase_transition_step`` (core.engine's
 RunResult, or ``run_from_history`` over stored rows); a real run is a core.real RealResult or
 ``real_run(result_json)``. A run may carry ``.status`` (finished when absent) and ``.reason``.
-A missing seed, arm or mode, or a run that did not finish, makes the verdict "incomplete":
+A missing seed or run that a check reads, or any given run that did not finish, makes the verdict "incomplete":
 never "holds", so a page never reveals what its runs did not produce.
 """
 
@@ -44,7 +44,10 @@ def run_from_history(history: list[dict], status: str = "finished", reason: str 
 def real_run(data: dict | None, status: str | None = None, reason: str | None = None) -> LessonRun:
     """A real-image run from its RealResult JSON (core.runs.real_runs.load_result); None = no result yet."""
     status = status or (data or {}).get("status") or "failed"
-    return LessonRun([], status, reason or (data or {}).get("reason"), data=data)
+    reason = reason or (data or {}).get("reason")
+    if data is None and status == "finished":  # nothing to check: never reveal on it
+        status, reason = "failed", "finished without a stored result"
+    return LessonRun([], status, reason, data=data)
 
 
 @dataclass(frozen=True)
@@ -93,14 +96,16 @@ def chapter_verdict(chapter: Chapter, results: dict, seeds=None) -> Verdict:
         found = sorted({seed for _, seed in results})
         seeds = tuple(found) if found and exp.kind != "data" else exp.seeds
     seeds = exp.seed_list(seeds)
-    needs = {(arm.name, mode) for arm in exp.arms for mode in arm.modes}
+    # the runs the checks read must be there; any other run given must not have failed either
+    needs = {need for name in chapter.checks for need in CHECKS[name].needs}
     missing, failed, subjects = [], [], {}
     if exp.kind == "data":
         subjects = dict(zip(seeds, exp.configs(exp.arms[0], seeds), strict=True))
     else:
         for seed in seeds:
             runs, complete = {}, True
-            for arm, mode in sorted(needs):
+            given = {(arm, mode) for (arm, s), modes in results.items() if s == seed for mode in modes}
+            for arm, mode in sorted(needs | given):
                 run = (results.get((arm, seed)) or {}).get(mode)
                 if run is None:
                     missing.append(f"{arm} seed {seed} {mode}")
