@@ -6,10 +6,11 @@ address bar is always a link that restores what is on screen.
 """
 
 import streamlit as st
-from core.runs.schema import StoreError
 
+from core.runs.schema import StoreError
 from pages import _keys as keys
 from pages._common import init_setup, leave_pages_v1, md_message, presentation, sync_url
+from pages._owner import admin_field
 
 st.set_page_config(page_title="Robust Feature Lab", page_icon="🧪", layout="wide")
 
@@ -32,6 +33,7 @@ navigation = st.navigation(
         st.Page("pages/runs.py", title="Runs", icon="🗂️"),
         st.Page("pages/sweep.py", title="Sweep", icon="🗺️"),
         st.Page("pages/real.py", title="Real images", icon="🖼️"),
+        st.Page("pages/room.py", title="Room", icon="🙋"),
         st.Page("pages/about.py", title="About", icon="📖"),
     ]
 )
@@ -39,6 +41,7 @@ with st.sidebar:
     st.toggle("Presentation mode", key=keys.PRESENTATION,
               help="Larger type and only the main controls: for a projector in a classroom.")
     st.caption("The address bar holds the current setup: copy it to share exactly this experiment.")
+    admin_field()  # only on a server with an admin token: see README, "Sharing one server with a class"
 if presentation():
     st.markdown(PRESENTATION_CSS, unsafe_allow_html=True)
 try:

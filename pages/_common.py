@@ -229,6 +229,8 @@ def setup_params() -> dict:
         params["real"] = ss.real_run
     if ss.get(keys.PRESENTATION):
         params["present"] = "1"
+    if ss.get(keys.ROOM_CODE):  # the Room page's room: a refreshed tab stays in it
+        params["room"] = ss.room_code
     return params
 
 

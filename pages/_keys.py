@@ -87,3 +87,19 @@ REAL_RUN_BUTTON = "real_run_button"  # real's Run button (widget)
 REAL_STOP = "real_stop"  # real's Stop button (widget)
 REAL_ACC_CHART = "real_acc_chart"  # real's accuracy chart (widget)
 REAL_FEAT_CHART = "real_feat_chart"  # real's feature-accuracy chart (widget)
+
+# ---- the Room page (rooms that vote) ----
+ROOM_CODE = "room_code"  # room writes the joined room; _common.setup_params keeps it in the URL (?room=)
+ROOM_TOKENS = "room_tokens"  # room: the teacher tokens of the rooms this session opened
+ROOM_FLASH = "room_flash"  # room writes a refusal; room shows it once
+ROOM_VOTE_ERROR = "room_vote_error"  # room writes a refused vote; room shows it once
+ROOM_PICK = "room_pick"  # room: the teacher's chapter box (widget)
+ROOM_ASK = "room_ask"  # room: the teacher's Ask button (widget)
+ROOM_CLOSE = "room_close"  # room: the teacher's Close voting button (widget)
+ROOM_REVEAL = "room_reveal"  # room: the teacher's Reveal button (widget)
+ROOM_JOIN_CODE = "room_join_code"  # room: the code box (widget)
+ROOM_JOIN_KEY = "room_join_key"  # room: the teacher-key box (widget)
+ROOM_OPEN = "room_open"  # room: Open a room (widget)
+ROOM_JOIN = "room_join"  # room: Join (widget)
+ROOM_LEAVE = "room_leave"  # room: Leave this room (widget)
+ROOM_LEAVE_BAD = "room_leave_bad"  # room: Leave, shown with a refused room (widget)

@@ -18,6 +18,7 @@ from core.engine.metrics import phase_transition_step
 from core.figures.charts import RUN_LABEL, accuracy_figure, correlation_figure
 from pages import _keys as keys
 from pages._common import ACTIVE, job_manager, run_store
+from pages._owner import READ_ONLY_STOP, can_change, stop_runs
 
 MAX_POINTS = 400  # per curve: the browser redraws every second
 CHART_CONFIG = {"displaylogo": False}
@@ -70,12 +71,6 @@ def status_line(mode: str, run: dict | None, run_id: str) -> None:
         st.caption(f"{RUN_LABEL[mode]}: {run['error']}")
 
 
-def _stop(run_ids: list[str]) -> None:
-    manager = job_manager()
-    for run_id in run_ids:
-        manager.cancel(run_id)
-
-
 def verdict(frames: dict, phases: dict) -> str | None:
     """One sentence per finished run: which feature won, and how it fares under attack."""
     parts = []
@@ -105,9 +100,11 @@ def live_panel(runs: dict, polling: bool) -> None:
     with top[0]:
         for mode, run_id in ids.items():
             status_line(mode, info[mode], run_id)
-    if active:
-        top[1].button("Stop", key=keys.LAB_STOP, on_click=_stop, args=(active,), type="secondary",
+    if active and can_change(info.values()):  # only the session that started them, or the admin
+        top[1].button("Stop", key=keys.LAB_STOP, on_click=stop_runs, args=(active,), type="secondary",
                       help="Cancel both runs; their metrics so far are kept.")
+    elif active:
+        st.caption(READ_ONLY_STOP)
     frames = {mode: metrics(run_id) for mode, run_id in ids.items() if info[mode] is not None}
     if not any(len(f) for f in frames.values()):
         st.info("Waiting for the first logged step…")

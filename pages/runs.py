@@ -12,15 +12,14 @@ from core.engine.metrics import METRICS
 from core.figures.charts import overlay_figure
 from pages import _keys as keys
 from pages._common import (
-    ACTIVE,
     NO_PRESET,
     apply_setup,
-    job_manager,
     leave_pages_v1,
     md_escape,
     parse_config_upload,
     run_store,
 )
+from pages._owner import READ_ONLY_DELETE, can_change, delete_runs
 
 leave_pages_v1()  # first, before anything is drawn: see pages/_common.py
 
@@ -69,11 +68,7 @@ def load_into_lab(preset: str | None, values: dict) -> None:
 
 
 def delete(selected: list[dict]) -> None:
-    for run in selected:
-        if run["status"] in ACTIVE:
-            job_manager().delete(run["id"])
-        else:
-            run_store().delete_run(run["id"])
+    delete_runs(selected)  # only the runs this session started, unless it holds the admin token
     ss.pop(keys.LAB_FRAMES, None)
 
 
@@ -106,9 +101,13 @@ else:
         cols[3].button("Open in the Lab", key=keys.RUNS_OPEN, on_click=open_in_lab, args=(chosen[0],),
                        help="Show the first selected run and its twin in the Lab, with its setup "
                                 "(a real-image run: on the Real images page).")
-        with st.expander(f"Delete {len(chosen)} selected run(s)"):
-            sure = st.checkbox("yes, delete them and their metrics", key=keys.RUNS_SURE)
-            st.button("Delete", key=keys.RUNS_DELETE, disabled=not sure, on_click=delete, args=(chosen,))
+        mine = [r for r in chosen if can_change([r])]
+        if len(mine) < len(chosen):
+            st.caption(READ_ONLY_DELETE.format(n=len(chosen) - len(mine)))
+        if mine:
+            with st.expander(f"Delete {len(mine)} selected run(s)"):
+                sure = st.checkbox("yes, delete them and their metrics", key=keys.RUNS_SURE)
+                st.button("Delete", key=keys.RUNS_DELETE, disabled=not sure, on_click=delete, args=(mine,))
 
 st.subheader("Import a config")
 upload = st.file_uploader("config JSON (from a download here or `python -m core run --json`)", type=["json"],

@@ -137,7 +137,7 @@ class FakeManager:
     def queue_position(self, run_id):
         return 1
 
-    def cancel(self, run_id):
+    def cancel(self, run_id, **_):
         self.cancelled.append(run_id)
         return self.store.finish_run(run_id, "cancelled", "cancelled by the user")
 
@@ -145,10 +145,11 @@ class FakeManager:
 def test_run_submits_twins_then_stop_cancels_them(app_env, monkeypatch):
     import pages._common as common
     import pages._live as live
+    import pages._owner as owner
 
     at = app()
     fake = FakeManager(common.run_store())
-    for module in (common, live):  # the Lab's Run button and the live panel's Stop button
+    for module in (common, live, owner):  # the Lab's Run button and the live panel's Stop button
         monkeypatch.setattr(module, "job_manager", lambda: fake)
     at.button(key="lab_run").click().run()
     no_exceptions(at)

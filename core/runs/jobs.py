@@ -1,11 +1,19 @@
-"""Background training jobs: a FIFO queue over a pool of warm worker processes.
+"""Background training jobs: admission and a FIFO queue, in front of a pool of warm workers.
 
 The dashboard server owns one JobManager. Submitting writes a 'queued' run to the store and
-wakes a scheduler thread, which hands the job to an idle worker (core/worker.py, a separate
-process that has imported torch already, so training starts within a fraction of a second).
-Workers write metrics and snapshots straight to the store; the server only writes queued runs
-and runs whose worker it lost. Anyone can therefore follow a run by its id from the store,
-which is what lets a refreshed browser page reattach.
+wakes a scheduler thread, which hands the job to an idle worker (the workers and their
+deadlines are core/runs/supervisor.py's part; the messages core/runs/protocol.py's; a job's
+state and its transitions core/runs/job.py's). Workers write metrics and snapshots straight to
+the store; the server only writes queued runs and runs whose worker it lost. Anyone can
+therefore follow a run by its id from the store, which is what lets a refreshed page reattach.
+
+Admission: a finished run of the same setup (config key: config, mode, result code) is returned
+instead of training again, and so is one that is queued or running here: thirty sessions
+pressing Run on one new setup share one twin pair. A client may hold ``per_client_cap`` runs of
+its own queued or running; attaching to someone else's costs nothing.
+
+Ownership (core/runs/owners.py): cancel and delete take the requester; only the session that
+started a run, or an admin, may change it. The default, LOCAL, is the command line's.
 
 A run that is asked to stop gets ``grace_s`` to stop at its next step; after that its worker
 is killed and replaced. A worker that dies on its own fails its run, not the others.
@@ -15,84 +23,26 @@ from __future__ import annotations
 
 import atexit
 import itertools
-import json
-import os
 import queue
-import signal
-import subprocess
-import sys
 import threading
-import time
 import weakref
 from collections import deque
-from dataclasses import dataclass, field
-from pathlib import Path
 
 from ..engine.config import MODES
 from ..engine.resources import cpu_count, default_workers, gpu_count
-from .store import RunStore, code_version, new_id, owner_id
+from . import protocol
+from .job import Job, JobState
+from .owners import LOCAL, NotAllowed, Requester, check
+from .store import RunStore, code_version, config_key, new_id, owner_id
+from .supervisor import Supervisor
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+__all__ = ["JobManager", "JobRefused", "NotAllowed", "Requester", "LOCAL", "get_manager"]
+
 TICK_S = 0.1  # how often deadlines (grace, wall time) are checked
 
 
 class JobRefused(RuntimeError):
     """A submit the manager will not take (per-client cap, shutting down); the message says why."""
-
-
-@dataclass(eq=False)
-class _Job:
-    run_id: str
-    seq: int
-    mode: str
-    config: dict
-    client_id: str
-    debug: dict | None = None
-    worker: _Worker | None = None
-    started: float | None = None  # monotonic, when handed to a worker
-    cancel_at: float | None = None  # monotonic, when a stop was asked for
-    cancel: tuple[str, str] = ("cancelled", "cancelled by the user")  # (status, reason) of that stop
-    kill: tuple[str, str] | None = field(default=None)  # what to record once its worker is killed
-
-
-class _Worker:
-    """One ``python -m core.runs.worker`` process and the thread that reads its events."""
-
-    def __init__(self, slot: int, env: dict, events: queue.Queue, args: list[str]):
-        self.slot = slot
-        self.proc = subprocess.Popen([sys.executable, "-m", "core.runs.worker", *args], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, env=env, cwd=REPO_ROOT, text=True, bufsize=1)
-        self.pid = self.proc.pid
-        self.ready = False
-        self.imported_streamlit = None  # reported by the worker when ready; checked by the tests
-        self.job: _Job | None = None
-        self._send_lock = threading.Lock()
-        threading.Thread(target=self._read, args=(events,), daemon=True, name=f"rfl-worker-{self.pid}").start()
-
-    def _read(self, events: queue.Queue) -> None:
-        for line in self.proc.stdout:
-            try:
-                events.put(("event", self, json.loads(line)))
-            except json.JSONDecodeError:  # not an event: pass it on rather than lose the worker
-                print(line, end="", file=sys.stderr)
-        self.proc.wait()
-        events.put(("exit", self, None))
-
-    def send(self, **msg) -> bool:
-        with self._send_lock:
-            try:
-                self.proc.stdin.write(json.dumps(msg) + "\n")
-                self.proc.stdin.flush()
-                return True
-            except (OSError, ValueError):  # it died, or stdin is closed: its exit event follows
-                return False
-
-    def close(self) -> None:
-        with self._send_lock:
-            try:
-                self.proc.stdin.close()
-            except OSError:
-                pass
 
 
 class JobManager:
@@ -107,47 +57,56 @@ class JobManager:
         self.grace_s = grace_s
         self.flush_s = flush_s
         self.threads_per_worker = max(1, cpu_count() // self.max_workers)
-        self._worker_env = worker_env or {}
-        self._gpus = gpu_count()
         self._debug: dict | None = None  # test hook, copied into each job: see core.runs.worker._stall
         self.store.mark_orphans_interrupted()
         code_version(), owner_id()  # computed once here rather than in the first submit
         self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)
         self._events: queue.Queue = queue.Queue()
-        self._queue: deque[_Job] = deque()
-        self._jobs: dict[str, _Job] = {}  # queued and running, in submission order
+        self._queue: deque[Job] = deque()
+        self._jobs: dict[str, Job] = {}  # queued and running, in submission order
+        self._by_key: dict[str, str] = {}  # config key -> run id of the queued or running job with it
         self._seq = itertools.count(1)
         self._closing = self._stopped = False
-        self._start_failures = 0
         self._broken: str | None = None
-        self._workers = [self._spawn(slot) for slot in range(self.max_workers)]
+        self._pool = Supervisor(self.store_path, self.max_workers, self._events, worker_env=worker_env or {},
+                                gpus=gpu_count())
         self._thread = threading.Thread(target=self._loop, daemon=True, name="rfl-jobs")
         self._thread.start()
         atexit.register(_at_exit, weakref.ref(self))
 
+    @property
+    def _workers(self) -> list:
+        return self._pool.workers
+
     # -- submitting --------------------------------------------------------------------
     def submit(self, cfg, mode: str, *, client_id="local", preset=None, pair_id=None, fresh=False) -> str:
-        """Queue one run; a finished run with the same config, mode and code is returned instead unless fresh."""
+        """Queue one run. A finished run with the same config, mode and code is returned instead unless
+        fresh; a queued or running one is always attached to (it is being trained fresh right now)."""
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
         if not fresh and (cached := self.store.find_cached(cfg, mode)):
             return cached
         with self._lock:
+            if attached := self._attach(cfg, mode):
+                return attached
             self._admit(client_id, 1)
             return self._enqueue(cfg, mode, client_id, preset, pair_id)
 
     def submit_twins(self, cfg, *, client_id="local", preset=None, modes=MODES, fresh=False) -> dict[str, str]:
         """Standard and adversarial runs of one config under one pair_id: same seed, so same data and init.
 
-        Each run counts against the per-client cap; a cached mode is reused and not retrained.
+        Each new run counts against the per-client cap; a cached mode is reused and not retrained, and
+        a mode queued or running here already (anyone's) is attached to.
         """
         if not modes or set(modes) - set(MODES):
             raise ValueError(f"modes must be some of {MODES}, got {modes!r}")
         ids = {mode: None if fresh else self.store.find_cached(cfg, mode) for mode in modes}
-        todo = [mode for mode in modes if not ids[mode]]
-        if todo:
-            with self._lock:
+        with self._lock:
+            for mode in modes:
+                ids[mode] = ids[mode] or self._attach(cfg, mode)
+            todo = [mode for mode in modes if not ids[mode]]
+            if todo:
                 self._admit(client_id, len(todo))
                 pair_id = new_id()
                 for mode in todo:
@@ -165,7 +124,11 @@ class JobManager:
         with self._lock:
             self._admit(client_id, 1)
             preset = f"{real_cfg.dataset}-{'quick' if real_cfg.quick else 'full'}"
-            return self._enqueue(real_cfg, MODE, client_id, preset, None, steps=PERCENT)
+            return self._enqueue(real_cfg, MODE, client_id, preset, None, steps=PERCENT, shared=False)
+
+    def _attach(self, cfg, mode: str) -> str | None:
+        """The run id of a queued or running job of the same setup, if there is one."""
+        return self._by_key.get(config_key(cfg, mode))
 
     def _admit(self, client_id: str, n: int) -> None:
         if self._closing:
@@ -179,11 +142,14 @@ class JobManager:
                 raise JobRefused(f"client {client_id!r} has {mine} run(s) queued or running and asked for {n} more; "
                                  f"the limit is {cap} per client: wait for one to end or stop it")
 
-    def _enqueue(self, cfg, mode, client_id, preset, pair_id, steps=None) -> str:
+    def _enqueue(self, cfg, mode, client_id, preset, pair_id, steps=None, shared=True) -> str:
         run_id = self.store.create_run(cfg, mode, pair_id=pair_id, preset=preset, client_id=client_id, steps=steps)
-        job = _Job(run_id, next(self._seq), mode, cfg.to_dict(), client_id, self._debug)
+        key = config_key(cfg, mode) if shared else None
+        job = Job(run_id, next(self._seq), mode, cfg.to_dict(), client_id, key=key, debug=self._debug)
         self._queue.append(job)
         self._jobs[run_id] = job
+        if key is not None:
+            self._by_key[key] = run_id
         self._events.put(("wake", None, None))
         return run_id
 
@@ -192,7 +158,7 @@ class JobManager:
         with self._lock:
             job = self._jobs.get(run_id)
             if job is not None:
-                return "running" if job.worker else "queued"
+                return job.store_status
         return self.store.run_status(run_id)
 
     def queue_position(self, run_id: str) -> int | None:
@@ -201,7 +167,7 @@ class JobManager:
             job = self._jobs.get(run_id)
             if job is None:
                 return None
-            return 0 if job.worker else self._queue.index(job) + 1
+            return 0 if job.on_worker else self._queue.index(job) + 1
 
     def active(self, client_id: str | None = None) -> list[str]:
         with self._lock:
@@ -214,26 +180,47 @@ class JobManager:
 
     def worker_pids(self) -> list[int]:
         with self._lock:
-            return [w.pid for w in self._workers]
+            return [w.pid for w in self._pool.workers]
 
-    def cancel(self, run_id: str, *, status: str = "cancelled", reason: str = "cancelled by the user") -> bool:
-        """Stop a run: a queued one at once, a running one at its next step (killed after grace_s)."""
+    def may_change(self, run_id: str, requester: Requester = LOCAL) -> bool:
+        """Whether the requester may stop or delete the run (see core/runs/owners.py)."""
+        try:
+            self._check_owner(run_id, requester, "change")
+        except NotAllowed:
+            return False
+        return True
+
+    def _check_owner(self, run_id: str, requester: Requester, action: str) -> None:
+        if requester.admin:
+            return
+        with self._lock:
+            job = self._jobs.get(run_id)
+        owner = job.client_id if job is not None else (self.store.get_run(run_id) or {}).get("client_id")
+        check(run_id, owner, requester, action)
+
+    def cancel(self, run_id: str, *, status: str = "cancelled", reason: str = "cancelled by the user",
+               requester: Requester = LOCAL) -> bool:
+        """Stop a run: a queued one at once, a running one at its next step (killed after grace_s).
+
+        NotAllowed if the requester neither started it nor is an admin; False if it is not active here.
+        """
+        self._check_owner(run_id, requester, "stop")
         with self._lock:
             job = self._jobs.get(run_id)
             if job is None:
                 return False
-            if job.worker is None:
+            if job.state is JobState.QUEUED:
                 self._queue.remove(job)
                 self.store.finish_run(run_id, status, f"{reason} before it started", only_if_active=True)
                 self._end(job)
-            elif job.cancel_at is None:
-                job.cancel_at, job.cancel = time.monotonic(), (status, reason)
-                job.worker.send(op="cancel", seq=job.seq, status=status, reason=reason)
+            elif job.state is JobState.RUNNING:
+                self._pool.ask_to_stop(job, status, reason)
             return True
 
-    def delete(self, run_id: str) -> bool:
-        """Stop the run if it is active here, then remove it and its data from the store."""
-        self.cancel(run_id)
+    def delete(self, run_id: str, *, requester: Requester = LOCAL) -> bool:
+        """Stop the run if it is active here, then remove it and its data from the store (NotAllowed as cancel)."""
+        self._check_owner(run_id, requester, "delete")
+        self.cancel(run_id, requester=requester)
         return self.store.delete_run(run_id)
 
     def wait(self, run_ids, timeout: float | None = None) -> bool:
@@ -245,7 +232,7 @@ class JobManager:
     def wait_ready(self, timeout: float | None = None) -> bool:
         """Block until every worker has imported the engine and waits for work."""
         with self._changed:
-            return self._changed.wait_for(lambda: all(w.ready for w in self._workers), timeout)
+            return self._changed.wait_for(self._pool.all_ready, timeout)
 
     def shutdown(self, cancel_running: bool = True, *, status: str = "cancelled",
                  reason: str = "cancelled: the job manager shut down") -> None:
@@ -262,15 +249,7 @@ class JobManager:
         self.wait(list(self._jobs))
         with self._lock:
             self._stopped = True
-            workers = list(self._workers)
-        for worker in workers:
-            worker.send(op="stop")
-            worker.close()
-        for worker in workers:
-            try:
-                worker.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                worker.proc.kill()
+        self._pool.stop_all()
         self._events.put(("wake", None, None))
         self._thread.join(timeout=5)
 
@@ -281,14 +260,6 @@ class JobManager:
         self.shutdown()
 
     # -- the scheduler thread --------------------------------------------------------------
-    def _spawn(self, slot: int) -> _Worker:
-        env = {**os.environ, **self._worker_env, "PYTHONPATH": os.pathsep.join(
-            p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH")) if p)}
-        if self._gpus > 1:  # spread workers over the GPUs; each sees one as cuda:0
-            visible = os.environ.get("CUDA_VISIBLE_DEVICES", ",".join(map(str, range(self._gpus)))).split(",")
-            env["CUDA_VISIBLE_DEVICES"] = visible[slot % len(visible)]
-        return _Worker(slot, env, self._events, [self.store_path, *(["--cuda"] if self._gpus else [])])
-
     def _loop(self) -> None:
         while not self._stopped:
             try:
@@ -302,76 +273,50 @@ class JobManager:
                         item = self._events.get_nowait()
                     except queue.Empty:
                         item = None
-                self._check_deadlines()
+                self._pool.check_deadlines(list(self._jobs.values()), self.grace_s, self.wall_time_s)
                 self._dispatch()
 
-    def _handle(self, kind: str, worker: _Worker | None, msg: dict | None) -> None:
-        if kind == "event" and msg["event"] == "ready":
-            worker.ready, worker.imported_streamlit, self._start_failures = True, msg.get("streamlit"), 0
-            self._changed.notify_all()
-        elif kind == "event" and msg["event"] == "done":
-            job = worker.job
-            if job is not None and job.seq == msg["seq"]:
-                if msg["status"] == "error":  # the worker could not record the end itself
-                    self.store.finish_run(job.run_id, "failed", msg.get("error"), only_if_active=True)
-                worker.job = None
-                self._end(job)
+    def _handle(self, kind: str, worker, msg) -> None:
+        if kind == "event":
+            event, fields = msg
+            if event == protocol.READY:
+                self._pool.on_ready(worker, fields)
+                self._changed.notify_all()
+            elif event == protocol.DONE:
+                job = worker.job
+                if job is not None and job.seq == fields["seq"]:
+                    if fields["status"] == protocol.DONE_ERROR:  # the worker could not record the end itself
+                        self.store.finish_run(job.run_id, "failed", fields.get("error"), only_if_active=True)
+                    worker.job = None
+                    self._end(job)
         elif kind == "exit":
-            self._on_exit(worker)
-
-    def _on_exit(self, worker: _Worker) -> None:
-        if worker in self._workers:
-            self._workers.remove(worker)
-        job, worker.job = worker.job, None
-        if job is not None:
-            code = worker.proc.returncode
-            name = f" ({signal.Signals(-code).name})" if code and code < 0 and -code in signal.valid_signals() else ""
-            status, error = job.kill or ("failed", f"worker process died with exit code {code}{name}; "
-                                                   f"metrics so far are kept")
-            self.store.finish_run(job.run_id, status, error, only_if_active=True)
-            self._end(job)
-        if not worker.ready:
-            self._start_failures += 1
-        if self._closing:
-            return
-        if self._start_failures >= 3:  # workers die before they are ready: respawning would only loop
-            self._broken = "the job workers fail to start; see the server's log"
-            for queued in list(self._queue):
-                self.cancel(queued.run_id, status="failed", reason=self._broken)
-            return
-        self._workers.append(self._spawn(worker.slot))
-        self._changed.notify_all()
-
-    def _check_deadlines(self) -> None:
-        now = time.monotonic()
-        for job in self._jobs.values():
-            if job.worker is None or job.kill is not None:
-                continue
-            if job.cancel_at is not None and now > job.cancel_at + self.grace_s:
-                status, reason = job.cancel
-                job.kill = (status, f"{reason}; the run did not stop within {self.grace_s:g} s, so its worker was "
-                                    f"killed; metrics so far are kept")
-            elif now > job.started + self.wall_time_s + self.grace_s:
-                job.kill = ("failed", f"wall-time limit of {self.wall_time_s:g} s exceeded; the worker was killed; "
-                                      f"metrics so far are kept")
-            else:
-                continue
-            job.worker.proc.kill()  # its exit event records job.kill and starts a replacement
+            job, record, broken = self._pool.on_exit(worker, respawn=not self._closing)
+            if job is not None:
+                self.store.finish_run(job.run_id, *record, only_if_active=True)
+                self._end(job)
+            if broken and not self._closing and not self._broken:
+                self._broken = "the job workers fail to start; see the server's log"
+                for queued in list(self._queue):
+                    self.cancel(queued.run_id, status="failed", reason=self._broken)
+            self._changed.notify_all()
 
     def _dispatch(self) -> None:
-        idle = [w for w in self._workers if w.ready and w.job is None]
+        idle = self._pool.idle()
         while self._queue and idle and not self._stopped:
             job, worker = self._queue.popleft(), idle.pop(0)
-            worker.job, job.worker, job.started = job, worker, time.monotonic()
-            sent = worker.send(op="job", seq=job.seq, run_id=job.run_id, mode=job.mode, config=job.config,
-                               store=self.store_path, flush_s=self.flush_s, wall_s=self.wall_time_s,
-                               threads=self.threads_per_worker, debug=job.debug)
-            if not sent:  # the worker is dying: the job goes back to the front
-                worker.job, job.worker, job.started = None, None, None
+            order = protocol.JobOrder(seq=job.seq, run_id=job.run_id, mode=job.mode, config=job.config,
+                                      store=self.store_path, flush_s=self.flush_s, wall_s=self.wall_time_s,
+                                      threads=self.threads_per_worker, debug=job.debug)
+            if not self._pool.assign(worker, job, order):  # the worker is dying: the job goes back to the front
                 self._queue.appendleft(job)
 
-    def _end(self, job: _Job) -> None:
+    def _end(self, job: Job) -> None:
+        if job.state is not JobState.ENDED:
+            job.move(JobState.ENDED)
+        job.worker = None
         self._jobs.pop(job.run_id, None)
+        if job.key is not None and self._by_key.get(job.key) == job.run_id:
+            del self._by_key[job.key]
         self._changed.notify_all()
 
 

@@ -1,9 +1,9 @@
 """A warm job worker, ``python -m core.runs.worker [STORE [--cuda]]``, started and fed by core.runs.jobs.JobManager.
 
 It imports torch and the engine once, then takes jobs one at a time, so a submitted run starts
-in milliseconds instead of the 1-2 s a fresh interpreter needs. Messages are JSON lines: jobs,
-cancels and stop come on stdin; events (ready, done) leave on the original stdout, and stdout
-is pointed at stderr so that nothing printed can garble them. A plain subprocess, not
+in milliseconds instead of the 1-2 s a fresh interpreter needs. Messages are JSON lines defined in
+core.runs.protocol: jobs, cancels and stop come on stdin; events (ready, done) leave on the original
+stdout, and stdout is pointed at stderr so that nothing printed can garble them. A plain subprocess, not
 multiprocessing: spawn would re-import the parent's main script, which under ``streamlit run``
 is streamlit's own, and a worker must never import streamlit.
 
@@ -14,7 +14,6 @@ stops, is marked interrupted, and the worker exits.
 
 from __future__ import annotations
 
-import json
 import os
 import queue
 import signal
@@ -23,45 +22,51 @@ import threading
 import time
 import traceback
 
+from . import protocol
+from .protocol import JobOrder
+
 
 class Inbox:
     """What the server said, filed by a reader thread while the main thread trains."""
 
     def __init__(self):
-        self.jobs: queue.Queue = queue.Queue()
+        self.jobs: queue.Queue = queue.Queue()  # JobOrder, or None to stop
         self.cancels: dict[int, tuple[str, str]] = {}  # job seq -> (final status, reason)
         self.orphaned = False  # stdin closed: the server is gone
 
     def read(self, stream) -> None:
         for line in stream:
-            msg = json.loads(line)
-            if msg["op"] == "cancel":
-                self.cancels[msg["seq"]] = (msg.get("status", "cancelled"), msg.get("reason", "cancelled by the user"))
+            kind, fields = protocol.decode(line)
+            if kind == protocol.CANCEL:
+                seq, what = protocol.cancel_of(fields)
+                self.cancels[seq] = what
+            elif kind == protocol.JOB:
+                self.jobs.put(protocol.job_order(fields))
             else:
-                self.jobs.put(msg)
+                self.jobs.put(None)
         self.orphaned = True
-        self.jobs.put({"op": "stop"})
+        self.jobs.put(None)
 
 
-def run_job(msg: dict, inbox: Inbox, stores: dict) -> str:
+def run_job(msg: JobOrder, inbox: Inbox, stores: dict) -> str:
     """Train one run into the store; returns the final status it recorded."""
-    if msg["mode"] == "real":
+    if msg.mode == "real":
         return run_real_job(msg, inbox, stores)
     import torch
 
     from ..engine.config import Config
-    from .recorder import RunRecorder
     from ..engine.resources import resolve_device
-    from .store import RunStore
     from ..engine.train import train
+    from .recorder import RunRecorder
+    from .store import RunStore
 
-    seq, run_id, mode = msg["seq"], msg["run_id"], msg["mode"]
-    store = stores.get(msg["store"])
+    seq, run_id, mode = msg.seq, msg.run_id, msg.mode
+    store = stores.get(msg.store)
     if store is None:
-        store = stores[msg["store"]] = RunStore(msg["store"])
-    recorder = RunRecorder(store, run_id, flush_s=msg["flush_s"])
-    debug = msg.get("debug") or {}
-    deadline = time.monotonic() + msg["wall_s"]
+        store = stores[msg.store] = RunStore(msg.store)
+    recorder = RunRecorder(store, run_id, flush_s=msg.flush_s)
+    debug = msg.debug or {}
+    deadline = time.monotonic() + msg.wall_s
 
     def should_stop() -> bool:
         return seq in inbox.cancels or inbox.orphaned or recorder.gone or time.monotonic() > deadline
@@ -72,9 +77,9 @@ def run_job(msg: dict, inbox: Inbox, stores: dict) -> str:
             _stall(debug, event.step)
 
     try:
-        cfg = Config.from_dict(msg["config"])
+        cfg = Config.from_dict(msg.config)
         device = resolve_device(cfg.device)
-        torch.set_num_threads(cfg.threads or msg["threads"])
+        torch.set_num_threads(cfg.threads or msg.threads)
         store.start_run(run_id, str(device))
         result = train(cfg, mode, callback=callback, should_stop=should_stop)
         status, error = result.status, result.reason
@@ -89,9 +94,9 @@ def run_job(msg: dict, inbox: Inbox, stores: dict) -> str:
     return _finish(msg, inbox, store, status, error, done, recorder.gone)
 
 
-def _finish(msg: dict, inbox: Inbox, store, status: str, error: str | None, done: str, gone: bool) -> str:
+def _finish(msg: JobOrder, inbox: Inbox, store, status: str, error: str | None, done: str, gone: bool) -> str:
     """Record the final status; a cancelled run says who stopped it: the user, the server's end or the clock."""
-    seq, run_id = msg["seq"], msg["run_id"]
+    seq, run_id = msg.seq, msg.run_id
     if status == "cancelled":
         kept = f"{done}; metrics so far are kept"
         if seq in inbox.cancels:
@@ -102,13 +107,13 @@ def _finish(msg: dict, inbox: Inbox, store, status: str, error: str | None, done
         elif gone:
             return "deleted"
         else:
-            status, error = "failed", f"wall-time limit of {msg['wall_s']:g} s reached {kept}"
+            status, error = "failed", f"wall-time limit of {msg.wall_s:g} s reached {kept}"
     inbox.cancels.pop(seq, None)
     store.finish_run(run_id, status, error, only_if_active=True)
     return status
 
 
-def run_real_job(msg: dict, inbox: Inbox, stores: dict) -> str:
+def run_real_job(msg: JobOrder, inbox: Inbox, stores: dict) -> str:
     """One real-image experiment (core.real.run_real) into the store: see core/real_runs.py for what it keeps."""
     import torch
 
@@ -116,19 +121,19 @@ def run_real_job(msg: dict, inbox: Inbox, stores: dict) -> str:
     from .real_runs import RealRecorder, record_real
     from .store import RunStore
 
-    seq, run_id = msg["seq"], msg["run_id"]
-    store = stores.get(msg["store"])
+    seq, run_id = msg.seq, msg.run_id
+    store = stores.get(msg.store)
     if store is None:
-        store = stores[msg["store"]] = RunStore(msg["store"])
-    recorder = RealRecorder(store, run_id, flush_s=msg["flush_s"])
-    deadline = time.monotonic() + msg["wall_s"]
+        store = stores[msg.store] = RunStore(msg.store)
+    recorder = RealRecorder(store, run_id, flush_s=msg.flush_s)
+    deadline = time.monotonic() + msg.wall_s
 
     def should_stop() -> bool:
         return seq in inbox.cancels or inbox.orphaned or recorder.gone or time.monotonic() > deadline
 
     try:
-        cfg = RealConfig.from_dict(msg["config"])
-        torch.set_num_threads(cfg.threads or msg["threads"])
+        cfg = RealConfig.from_dict(msg.config)
+        torch.set_num_threads(cfg.threads or msg.threads)
         result = record_real(store, run_id, cfg, should_stop=should_stop, recorder=recorder)
         status, error = result.status, result.reason
     except Exception as err:  # a bad run (a missing data file: ConfigError) must not take the worker down
@@ -152,8 +157,8 @@ def _warm_up(stores: dict, store_path: str | None, cuda: bool) -> None:
     """Import the engine, run one small step (on the GPU too: starting CUDA takes seconds) and open
     the store, so that the first job pays none of these one-time costs."""
     from ..engine.presets import get_preset
-    from .store import RunStore
     from ..engine.train import train
+    from .store import RunStore
 
     cfg = get_preset("classroom").config(n_train=20, n_test=20, steps=0, device="cpu", threads=1)
     train(cfg, "adv")
@@ -173,23 +178,21 @@ def main() -> int:
     inbox = Inbox()
     threading.Thread(target=inbox.read, args=(sys.stdin,), daemon=True, name="rfl-worker-inbox").start()
 
-    def send(**event) -> None:
-        events.write(json.dumps(event) + "\n")
-
-    send(event="ready", pid=os.getpid(), streamlit="streamlit" in sys.modules)  # must stay False
+    events.write(protocol.ready_line(os.getpid(), "streamlit" in sys.modules))  # streamlit must stay False
     while True:
         msg = inbox.jobs.get()
-        if msg["op"] == "stop":
+        if msg is None:
             for store in stores.values():
                 store.close()
             return 0
         try:
-            send(event="done", seq=msg["seq"], status=run_job(msg, inbox, stores))
+            events.write(protocol.done_line(msg.seq, run_job(msg, inbox, stores)))
         except BrokenPipeError:
             return 0
         except Exception as err:  # the store itself failed: tell the server, which records it
             traceback.print_exc()
-            send(event="done", seq=msg["seq"], status="error", error=f"{type(err).__name__}: {err}".splitlines()[0])
+            error = f"{type(err).__name__}: {err}".splitlines()[0]
+            events.write(protocol.done_line(msg.seq, protocol.DONE_ERROR, error))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,172 @@
+"""A class on one server: N headless Chromium sessions each press Run on their own classroom setup.
+
+    python bench/load_class.py [--n 20] [--deadline 600] [--preset classroom]
+
+Starts ``streamlit run app.py`` on 127.0.0.1 with a temporary run store, opens N browser pages
+(Debian's chromium through playwright), each on the classroom preset with its own seed (so every
+session trains a distinct twin pair), presses Run on all of them, and waits, bounded by
+--deadline, until every page shows the verdict. While they train it opens the About and Runs
+pages a few times and times their load. Prints one JSON report: N, how many finished, how many
+pages showed an error box, seconds from the first click to the last verdict, the page-load
+times (goal: under 3 s), and the machine's load average. Nothing leaves this machine.
+Not a test: the numbers depend on the machine (see the README's classroom section).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
+from playwright.sync_api import sync_playwright
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+PROBE_EVERY_S = 15.0
+VERDICT = "adversarial learned the"
+ERROR_BOX = '[data-testid="stException"], [data-testid="stAlertContentError"]'
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(store: Path, log) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    env = {**os.environ, "RFL_STORE": str(store), "RFL_PREWARM": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+                             "--server.address", "127.0.0.1", "--server.port", str(port),
+                             "--browser.gatherUsageStats", "false"], cwd=ROOT, env=env, stdout=log,
+                            stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=1).read() == b"ok":
+                return proc, url
+        except OSError:
+            time.sleep(0.3)
+    proc.kill()
+    raise SystemExit("streamlit did not come up within 60 s")
+
+
+def page_load_s(browser, url: str, title: str) -> float:
+    """Seconds from navigation to the page's title drawn by a fresh browser session."""
+    page = browser.new_page()
+    started = time.monotonic()
+    try:
+        page.goto(url, wait_until="commit", timeout=120_000)
+        page.get_by_role("heading", name=title).first.wait_for(timeout=120_000)
+        return time.monotonic() - started
+    except PlaywrightTimeout:
+        return float("inf")  # reported as such: not a crash of the bench
+    finally:
+        page.close()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=20, help="browser sessions (default 20)")
+    parser.add_argument("--deadline", type=float, default=600, help="seconds to wait for all verdicts")
+    parser.add_argument("--preset", default="classroom")
+    parser.add_argument("--shots", default=str(ROOT / "artifacts" / "load_class"),
+                        help="folder for a screenshot of each session at the end")
+    args = parser.parse_args()
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        raise SystemExit("Debian's chromium is not installed (apt-get install chromium)")
+    shots = Path(args.shots)
+    shots.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp, open(Path(tmp) / "server.log", "w") as log:
+        server, url = start_server(Path(tmp) / "runs.sqlite", log)
+        try:
+            with sync_playwright() as p:
+                browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+                report = drive(browser, url, args, shots, Path(tmp) / "runs.sqlite")
+                browser.close()
+        finally:
+            server.terminate()
+            try:
+                server.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                server.kill()
+    report["load_average_1m_at_end"] = round(os.getloadavg()[0], 2)
+    report["cpus"] = os.cpu_count()
+    print(json.dumps(report, indent=1))
+    return 0 if report["runs_finished"] == 2 * args.n and report["error_boxes"] == 0 else 1
+
+
+def probe_loads(url: str, stop: threading.Event, loads: list, started: float) -> None:
+    """In its own thread and browser (playwright's sync API is one per thread): open About and Runs
+    every PROBE_EVERY_S while the class trains, timing each until its title is drawn."""
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS)
+        while not stop.wait(5.0):
+            for path, title in (("/about", "📖 About"), ("/runs", "🗂️ Runs")):
+                at = time.monotonic() - started
+                loads.append({"page": path, "s": round(page_load_s(browser, url + path, title), 2),
+                              "at_s": round(at, 1)})
+            if stop.wait(PROBE_EVERY_S):
+                break
+        browser.close()
+
+
+def drive(browser, url: str, args, shots: Path, store: Path) -> dict:
+    pages = []
+    for i in range(args.n):  # each session its own setup: a seed of its own
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.set_default_timeout(120_000)  # a loaded machine: playwright's 30 s default is too short
+        page.goto(f"{url}/?preset={args.preset}&seed={1000 + i}")
+        pages.append(page)
+    for page in pages:
+        page.get_by_role("button", name="▶ Run").wait_for(timeout=120_000)
+    report = {"load_average_1m_at_start": round(os.getloadavg()[0], 2)}
+    clicked = time.time()
+    started = time.monotonic()
+    for page in pages:
+        page.get_by_role("button", name="▶ Run").click()
+    loads: list = []
+    stop = threading.Event()
+    prober = threading.Thread(target=probe_loads, args=(url, stop, loads, started), daemon=True)
+    prober.start()
+    shown: set[int] = set()
+    deadline = started + args.deadline
+    while len(shown) < len(pages) and time.monotonic() < deadline:
+        for i, page in enumerate(pages):
+            if i not in shown and VERDICT in page.inner_text("body"):
+                shown.add(i)
+        time.sleep(1.0)
+    stop.set()
+    prober.join(timeout=300)
+    errors = 0
+    for i, page in enumerate(pages):
+        errors += page.locator(ERROR_BOX).count() > 0
+        page.screenshot(path=str(shots / f"session-{i:02d}.png"))
+    # when the runs ended, from the store: the pages' own polling is slower than the runs
+    db = sqlite3.connect(store)
+    rows = db.execute("SELECT status, finished FROM runs").fetchall()
+    db.close()
+    ended = [f for status, f in rows if status == "finished" and f]
+    return {**report, "n": args.n, "runs": len(rows), "runs_finished": len(ended),
+            "pages_showing_the_verdict": len(shown), "error_boxes": errors,
+            "all_finished_s": round(max(ended) - clicked, 1) if len(ended) == 2 * args.n else None,
+            "first_finished_s": round(min(ended) - clicked, 1) if ended else None,
+            "page_loads_while_running": loads,
+            "page_load_max_s": max((x["s"] for x in loads), default=None)}
+
+
+if __name__ == "__main__":
+    sys.exit(main())

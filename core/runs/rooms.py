@@ -1,0 +1,204 @@
+"""Class rooms: a teacher asks a question, the students vote from their own devices, the teacher reveals.
+
+A room lives in the run store's SQLite file (its own tables, created here) under a short code of
+unambiguous capital letters. Opening one returns the code and a secret token: only its holder
+(the teacher's browser session) may ask, close or reveal a question. One question is current at a
+time: ``open`` (votes taken), ``closed`` (no more votes, tally shown) or ``revealed`` (the answer
+shown). A vote is a choice index, never free text, one per voter (a browser session's client id)
+per question. A room expires ``ttl_s`` after it was opened. Every refusal is a RoomError whose
+message is one line a page can show as it is; a refused call changes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ"  # no I, L, O: nothing to mistake for 1 or 0 on a projector
+CODE_LENGTH = 6
+DEFAULT_TTL_S = 3 * 3600
+MAX_ANSWERS = 12
+STATES = ("open", "closed", "revealed")
+BUSY_TIMEOUT_S = 10.0
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS rooms (
+    code TEXT PRIMARY KEY, token_hash TEXT NOT NULL, created REAL NOT NULL, expires REAL NOT NULL,
+    question TEXT, n_answers INTEGER, correct INTEGER, state TEXT);
+CREATE TABLE IF NOT EXISTS votes (
+    code TEXT NOT NULL, question TEXT NOT NULL, voter TEXT NOT NULL, choice INTEGER NOT NULL, at REAL NOT NULL,
+    PRIMARY KEY (code, question, voter)) WITHOUT ROWID;
+"""
+
+
+class RoomError(ValueError):
+    """A request a room refuses; the message is one line to show as it is."""
+
+
+@dataclass(frozen=True)
+class Room:
+    code: str
+    expires: float
+    question: str | None  # the current question's id (a Lesson chapter's), None before the first
+    n_answers: int
+    state: str | None  # open, closed, revealed
+    correct: int | None  # only once revealed
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def normalise(code: str) -> str:
+    return "".join(str(code).split()).upper()
+
+
+class Rooms:
+    """Rooms in one SQLite file (the run store's); ``clock`` is injectable so tests can expire a room."""
+
+    def __init__(self, path: str | Path, *, clock=time.time):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
+        self._db.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def _write(self, fn):
+        """Run fn(db) in one write transaction; a RoomError inside rolls everything back."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                out = fn(self._db)
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+            return out
+
+    def _row(self, db, code: str) -> tuple:
+        code = normalise(code)
+        row = db.execute("SELECT code, token_hash, expires, question, n_answers, correct, state FROM rooms "
+                         "WHERE code=?", (code,)).fetchone()
+        if row is None:
+            raise RoomError(f"there is no room {code[:12]!r}: check the code")
+        if self.clock() >= row[2]:
+            raise RoomError(f"room {code} has expired: ask the teacher for a new one")
+        return row
+
+    # -- the teacher ----------------------------------------------------------------------
+    def open_room(self, ttl_s: float = DEFAULT_TTL_S) -> tuple[str, str]:
+        """A new room: (code, token). Keep the token secret: it is the right to ask and reveal."""
+        if not 60 <= ttl_s <= 7 * 24 * 3600:
+            raise RoomError(f"ttl_s: {ttl_s} is outside 60 .. {7 * 24 * 3600} seconds")
+        token = secrets.token_urlsafe(24)
+        now = self.clock()
+
+        def add(db):
+            db.execute("DELETE FROM votes WHERE code IN (SELECT code FROM rooms WHERE expires<=?)", (now,))
+            db.execute("DELETE FROM rooms WHERE expires<=?", (now,))
+            for _ in range(20):
+                code = "".join(secrets.choice(ALPHABET) for _ in range(CODE_LENGTH))
+                if db.execute("SELECT 1 FROM rooms WHERE code=?", (code,)).fetchone() is None:
+                    db.execute("INSERT INTO rooms (code, token_hash, created, expires) VALUES (?,?,?,?)",
+                               (code, _hash(token), now, now + ttl_s))
+                    return code
+            raise RoomError("no free room code found: try again")
+
+        return self._write(add), token
+
+    def _teacher(self, db, code: str, token: str | None, action: str) -> tuple:
+        row = self._row(db, code)
+        if not token or not hmac.compare_digest(_hash(token), row[1]):
+            raise RoomError(f"only the teacher who opened room {row[0]} may {action}")
+        return row
+
+    def ask(self, code: str, token: str | None, question: str, n_answers: int, correct: int) -> None:
+        """Make ``question`` current and open for votes (asking it again reopens it, votes kept)."""
+        if not 2 <= int(n_answers) <= MAX_ANSWERS or not 0 <= int(correct) < int(n_answers):
+            raise RoomError(f"a question has 2 .. {MAX_ANSWERS} answers and a correct index among them")
+
+        def go(db):
+            row = self._teacher(db, code, token, "ask a question")
+            db.execute("UPDATE rooms SET question=?, n_answers=?, correct=?, state='open' WHERE code=?",
+                       (str(question), int(n_answers), int(correct), row[0]))
+
+        self._write(go)
+
+    def close_voting(self, code: str, token: str | None) -> None:
+        self._set_state(code, token, "close the vote", "closed", allowed=("open",))
+
+    def reveal(self, code: str, token: str | None) -> None:
+        """Show the answer to the room (voting ends)."""
+        self._set_state(code, token, "reveal the answer", "revealed", allowed=("open", "closed"))
+
+    def _set_state(self, code, token, action, new, allowed) -> None:
+        def go(db):
+            row = self._teacher(db, code, token, action)
+            if row[6] not in allowed:
+                raise RoomError(f"room {row[0]} has no question to {action.split()[0]} right now")
+            db.execute("UPDATE rooms SET state=? WHERE code=?", (new, row[0]))
+
+        self._write(go)
+
+    def is_teacher(self, code: str, token: str | None) -> bool:
+        with self._lock:
+            try:
+                self._teacher(self._db, code, token, "")
+            except RoomError:
+                return False
+        return True
+
+    # -- everyone -------------------------------------------------------------------------
+    def room(self, code: str) -> Room:
+        """The room as everyone sees it; RoomError if it does not exist or has expired."""
+        with self._lock:
+            code_, _, expires, question, n_answers, correct, state = self._row(self._db, code)
+        return Room(code_, expires, question, n_answers or 0, state, correct if state == "revealed" else None)
+
+    def vote(self, code: str, question: str, voter: str, choice: int) -> None:
+        """One vote of one browser session on the current, open question."""
+        if not isinstance(choice, int) or isinstance(choice, bool):
+            raise RoomError("a vote is the number of an answer")
+
+        def go(db):
+            row = self._row(db, code)
+            if row[3] != question or row[6] != "open":
+                raise RoomError("this question is not open for votes right now")
+            if not 0 <= choice < row[4]:
+                raise RoomError(f"choice {choice} is not one of the {row[4]} answers")
+            if db.execute("SELECT 1 FROM votes WHERE code=? AND question=? AND voter=?",
+                          (row[0], question, voter)).fetchone():
+                raise RoomError("you have already voted on this question")
+            db.execute("INSERT INTO votes VALUES (?,?,?,?,?)", (row[0], question, str(voter), choice, self.clock()))
+
+        self._write(go)
+
+    def my_vote(self, code: str, question: str, voter: str) -> int | None:
+        with self._lock:
+            row = self._db.execute("SELECT choice FROM votes WHERE code=? AND question=? AND voter=?",
+                                   (normalise(code), question, voter)).fetchone()
+        return row[0] if row else None
+
+    def tally(self, code: str, question: str, n_answers: int) -> list[int]:
+        """Votes per answer, in answer order."""
+        with self._lock:
+            rows = self._db.execute("SELECT choice, COUNT(*) FROM votes WHERE code=? AND question=? GROUP BY choice",
+                                    (normalise(code), question)).fetchall()
+        counts = [0] * n_answers
+        for choice, count in rows:
+            if 0 <= choice < n_answers:
+                counts[choice] = count
+        return counts
