@@ -9,8 +9,8 @@ import streamlit as st
 from core.engine.config import Config, ConfigError
 from core.engine.presets import PRESETS
 from core.figures.phase import QUANTITIES, phase_figures
-from core.runs.sweep import SweepSpec, estimate_seconds, parse_grid
 from core.runs.sweep_runner import SweepRunner
+from core.runs.sweep_spec import SweepSpec, estimate_seconds, parse_grid
 from pages._common import apply_setup, leave_pages_v1
 from pages._fields import FIELDS
 

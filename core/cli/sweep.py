@@ -48,7 +48,8 @@ def cmd_sweep(args) -> int:
 def _sweep(args) -> int:
     from tqdm import tqdm
 
-    from ..runs.sweep import SweepSpec, estimate_seconds, run_sweep, sweep_csv
+    from ..runs.sweep import run_sweep, sweep_csv
+    from ..runs.sweep_spec import SweepSpec, estimate_seconds
 
     base = get_preset(args.preset).config().with_overrides(list(args.set or []))
     if args.jobs is not None and args.jobs < 1:

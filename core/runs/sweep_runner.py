@@ -11,7 +11,8 @@ import threading
 import time
 import uuid
 
-from .sweep import SweepSpec, run_sweep
+from .sweep import run_sweep
+from .sweep_spec import SweepSpec
 
 
 class SweepRunner:
