@@ -123,10 +123,12 @@ def code_archive(folder: Path, package: Path = PACKAGE) -> Path:
     for path in files:
         digest.update(path.relative_to(package.parent).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
     archive = Path(folder) / f"rfl-core-{digest.hexdigest()[:12]}.zip"
+    entries = {path.relative_to(package.parent).as_posix(): path.read_bytes() for path in files}
+    for folder_path in {path.parent for path in files}:  # zipimport knows no namespace packages: every folder
+        entries.setdefault((folder_path.relative_to(package.parent) / "__init__.py").as_posix(), b"")
     with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
-        for path in files:
-            info = zipfile.ZipInfo(path.relative_to(package.parent).as_posix(), date_time=(1980, 1, 1, 0, 0, 0))
-            zf.writestr(info, path.read_bytes(), zipfile.ZIP_DEFLATED)
+        for name in sorted(entries):
+            zf.writestr(zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0)), entries[name], zipfile.ZIP_DEFLATED)
     return archive
 
 
@@ -165,16 +167,21 @@ def _can_run_tasks() -> Callable[[], str | None]:
     return probe
 
 
-def _where() -> tuple[str, int]:
-    import os
-    import socket
+def _where() -> Callable[[], tuple[str, int]]:
+    """(host, process id), as a function sent by value (a module-level one would need ``core`` there)."""
 
-    return socket.gethostname(), os.getpid()
+    def where() -> tuple[str, int]:
+        import os
+        import socket
+
+        return socket.gethostname(), os.getpid()
+
+    return where
 
 
 def _in_this_process(client) -> bool:
     """A LocalCluster's scheduler may live in this very process: it has our code, and must keep our modules."""
-    return client.run_on_scheduler(_where) == _where()
+    return client.run_on_scheduler(_where()) == _where()()
 
 
 def ship_code(client, folder: Path) -> str:
