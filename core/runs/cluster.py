@@ -63,7 +63,7 @@ def connect(address: str, timeout: float = CONNECT_TIMEOUT_S):
         return Client(address, timeout=timeout, set_as_default=False)
     except Exception as err:  # OSError (timed out, refused), ValueError (a malformed address), ...
         raise ClusterError(f"cannot reach the Dask scheduler at {address} within {timeout:g} s "
-                           f"({one_line(err)}); is `dask scheduler` running there?") from None
+                           f"({one_line(err)}); check the address, or start `dask scheduler` there") from None
 
 
 @dataclass(frozen=True)
