@@ -153,13 +153,16 @@ def _forget_other_code(archive_name: str) -> Callable[[], int]:
     return forget
 
 
-def _can_run_tasks() -> Callable[[], str | None]:
-    """None where the sweep's task and torch import; otherwise the one-line reason (sent by value)."""
+def _can_run_tasks(train: bool) -> Callable[[], str | None]:
+    """None where the sweep's task imports (and with ``train``, torch and the training code: a worker);
+    otherwise the one-line reason. Sent by value. The scheduler only unpickles tasks: no torch there."""
 
     def probe() -> str | None:
+        import importlib
+
         try:
-            import core.engine.batched  # noqa: F401  (imports torch: warms the worker up too)
-            import core.runs.sweep_task  # noqa: F401
+            for module in ("core.runs.sweep_task", "core.engine.config") + (("core.engine.batched",) if train else ()):
+                importlib.import_module(module)  # the worker's torch import happens here, before any task
         except BaseException as err:
             return f"{type(err).__name__}: {(str(err).splitlines() or [''])[0]}"
         return None
@@ -208,9 +211,8 @@ def check_workers(client, timeout: float = CONNECT_TIMEOUT_S) -> tuple[WorkerInf
     except Exception:
         raise ClusterError(f"the scheduler at {client.scheduler.address} has no workers (waited {timeout:g} s); "
                            "start some with `dask worker ADDRESS`") from None
-    probe = _can_run_tasks()
-    problems = {"scheduler": client.run_on_scheduler(probe)}
-    problems.update(client.run(probe, on_error="return"))
+    problems = {"scheduler": client.run_on_scheduler(_can_run_tasks(train=False))}
+    problems.update(client.run(_can_run_tasks(train=True), on_error="return"))
     for where, problem in problems.items():
         if problem is not None:
             reason = one_line(problem) if isinstance(problem, BaseException) else problem
