@@ -25,7 +25,8 @@ from joblib import cpu_count
 from core.engine.batched import train_many
 from core.engine.presets import get_preset
 from core.engine.train import train
-from core.runs.sweep import SweepSpec, make_tasks, plan_workers, run_sweep, sweep_points
+from core.runs.sweep import make_tasks, plan_workers, run_sweep
+from core.runs.sweep_spec import SweepSpec, sweep_points
 
 
 def spec_for(points: int, steps: int, sets=()) -> SweepSpec:

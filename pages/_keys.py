@@ -75,6 +75,8 @@ SWEEP_RUN = "sweep_run"  # sweep's Run button (widget)
 SWEEP_STOP = "sweep_stop"  # sweep's Stop button (widget)
 SWEEP_OPEN = "sweep_open"  # sweep's open-a-cell button (widget)
 SWEEP_CSV = "sweep_csv"  # sweep's CSV download (widget)
+SWEEP_WHERE = "sweep_where"  # sweep: the cluster-or-this-server choice (widget), shown when a Dask scheduler is set
+SWEEP_WORKERS = "sweep_workers"  # sweep: the cluster's workers table (widget)
 
 # ---- Real images ----
 REAL_RUN = "real_run"  # real (Run), runs (open), _common.init_setup (?real=) write; real, _common read

@@ -1,16 +1,21 @@
 """Sweep: one or two knobs x seeds -> phase diagrams with the theory's boundaries drawn on top.
 
-Thin page: widgets -> SweepSpec -> a SweepRunner (training runs in joblib's worker processes,
-never in this script) -> core.figures.phase figures. Clicking a cell opens that run's setup in the Lab.
+Thin page: widgets -> SweepSpec -> a SweepRunner (training runs in joblib's worker processes, or
+on a Dask cluster, never in this script) -> core.figures.phase figures. Clicking a cell opens that
+run's setup in the Lab. The cluster's address comes from the server's settings (RFL_DASK_SCHEDULER,
+or dask_scheduler in .streamlit/secrets.toml; docs/cluster.md), never from a student.
 """
+
+import os
 
 import streamlit as st
 
 from core.engine.config import Config, ConfigError
 from core.engine.presets import PRESETS
 from core.figures.phase import QUANTITIES, phase_figures
-from core.runs.sweep import SweepSpec, estimate_seconds, parse_grid
+from core.runs.cluster import ClusterStatus, cluster_status
 from core.runs.sweep_runner import SweepRunner
+from core.runs.sweep_spec import SweepSpec, estimate_seconds, parse_grid
 from pages import _keys as keys
 from pages._common import apply_setup, leave_pages_v1, md_message
 from pages._fields import FIELDS
@@ -25,6 +30,30 @@ EXAMPLES = {"s": "1,2,4,8", "beta": "0.1:0.7:7", "eps": "0.1:0.4:4", "alpha": "0
 def sweeps() -> dict[str, SweepRunner]:
     """Sweeps of this server process by id, so a refreshed page finds its sweep again."""
     return {}
+
+
+def scheduler_setting() -> str | None:
+    """The server's Dask scheduler address, if its operator set one."""
+    address = os.environ.get("RFL_DASK_SCHEDULER", "").strip()
+    if not address:
+        try:
+            address = str(st.secrets.get("dask_scheduler", "")).strip()
+        except Exception:  # no secrets.toml: no cluster
+            address = ""
+    return address or None
+
+
+@st.cache_data(ttl=10, show_spinner=False)
+def cluster(address: str) -> ClusterStatus:
+    """Asked at most every 10 s, within 3 s (core.runs.cluster.STATUS_TIMEOUT_S): the page never waits long."""
+    return cluster_status(address)
+
+
+def worker_table(status: ClusterStatus) -> list[dict]:
+    gib = 2**30
+    return [{"worker": w.name, "threads": w.threads, "memory used (GiB)": round(w.memory / gib, 2),
+             "memory limit (GiB)": round(w.memory_limit / gib, 2) if w.memory_limit else None}
+            for w in status.workers]
 
 
 def build_spec(preset: str, grids: list[str], seeds: int, mode: str, overrides: list[str]):
@@ -60,13 +89,29 @@ overrides = [f"eval_every={PRESETS[preset].config().steps}"] if eval_every else 
 spec, error = (None, ConfigError("grid", "the two knobs must differ")) if y == x else build_spec(
     preset, grids, int(seeds), mode, overrides)
 
+address = scheduler_setting()
+status = cluster(address) if address else None
+on_cluster = False
 with left:
+    if status is not None and status.error is not None:
+        st.warning(f"The Dask cluster is unreachable, so sweeps run on this server: {status.error}", icon="📡")
+    elif status is not None:
+        where = st.radio("run on", [f"the cluster ({len(status.workers)} workers, {status.threads} threads)",
+                                    "this server"], key=keys.SWEEP_WHERE,
+                         help=f"The Dask scheduler at {status.address}, set by the server's operator.")
+        on_cluster = where.startswith("the cluster")
+        with st.expander(f"{len(status.workers)} workers at {status.address}", expanded=False):
+            st.dataframe(worker_table(status), hide_index=True, key=keys.SWEEP_WORKERS)
     if error is not None:
         st.error(md_message(str(error)), icon="⚠️")
+    elif on_cluster:
+        st.info(f"{len(spec)} runs, about {estimate_seconds(spec, workers=max(1, status.threads)):.0f} s "
+                "on the cluster.")
     else:
         st.info(f"{len(spec)} runs, about {estimate_seconds(spec):.0f} s on this machine.")
     if st.button("Run sweep", type="primary", disabled=error is not None, key=keys.SWEEP_RUN):
-        runner = SweepRunner(spec, preset=preset).start()
+        backend = {"backend": "dask", "scheduler": status.address} if on_cluster else {}
+        runner = SweepRunner(spec, preset=preset, **backend).start()
         sweeps()[runner.id] = runner
         st.session_state.sweep_id = runner.id
 
@@ -110,6 +155,10 @@ def live(runner: SweepRunner) -> None:
                 + (" — running" if runner.running else (" — cancelled" if runner.cancelled else " — done")))
     if runner.error:
         st.error(f"The sweep stopped: {md_message(str(runner.error))}")
+    by_worker = runner.finished_by_worker()
+    if runner.scheduler is not None and by_worker:
+        st.caption(f"On the cluster at {runner.scheduler}, runs finished by worker: "
+                   + ", ".join(f"{name} {count}" for name, count in sorted(by_worker.items())))
     if runner.running and st.button("Stop sweep", key=keys.SWEEP_STOP):
         runner.cancel()
     if done == 0:

@@ -36,3 +36,52 @@ def test_changing_the_grid_changes_the_run_count(sweep_page):
     at.text_input(key="sweep_yv_beta").set_value("0.2,0.4").run()
     at.radio(key="sweep_mode").set_value("std").run()
     assert at.info[0].value.startswith("4 runs")
+
+
+# ---- a Dask cluster named in the server's settings -------------------------------------------
+
+
+def test_an_unreachable_cluster_is_said_in_one_line_and_the_server_still_runs_sweeps(app_env, monkeypatch):
+    import socket
+
+    with socket.socket() as s:  # a port that nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setenv("RFL_DASK_SCHEDULER", f"tcp://127.0.0.1:{port}")
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    at = at.switch_page("pages/sweep.py").run()
+    assert not at.exception
+    warning = at.warning[0].value
+    assert "cluster is unreachable" in warning and f"127.0.0.1:{port}" in warning and "\n" not in warning
+    assert "on this machine" in at.info[0].value and not at.button(key="sweep_run").disabled
+
+
+def test_a_cluster_s_workers_are_shown_and_a_sweep_runs_there(app_env, monkeypatch):
+    import time
+
+    import torch
+    from distributed import LocalCluster
+
+    monkeypatch.setattr(torch, "set_num_threads", lambda n: None)  # in-process workers would change ours
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False, protocol="tcp", host="127.0.0.1",
+                      dashboard_address=None) as cluster:
+        monkeypatch.setenv("RFL_DASK_SCHEDULER", cluster.scheduler_address)
+        # the page alone: after AppTest's switch_page, a button's click does not reach the script
+        at = AppTest.from_file(str(Path(APP).parent / "pages" / "sweep.py"), default_timeout=60).run()
+        assert not at.exception
+        assert at.radio(key="sweep_where").value.startswith("the cluster (2 workers, 2 threads)")
+        assert len(at.dataframe[0].value) == 2  # the workers table: one row per worker
+        at.selectbox(key="sweep_y").set_value("(none)").run()
+        at.text_input(key="sweep_xv_s").set_value("1,2").run()
+        at.radio(key="sweep_mode").set_value("std").run()
+        assert "on the cluster" in at.info[0].value
+        at.button(key="sweep_run").click().run()
+        for _ in range(240):  # bounded: two classroom runs, polled as the page's fragment does
+            running = "sweep_stop" in [b.key for b in at.button]
+            if not running and any("runs finished by worker" in c.value for c in at.caption):
+                break
+            time.sleep(0.5)
+            at.run()
+        captions = [c.value for c in at.caption if "runs finished by worker" in c.value]
+        assert captions and sum(int(part.rsplit(" ", 1)[1]) for part in captions[0].split(": ", 1)[1].split(", ")) == 2
+        assert not at.error

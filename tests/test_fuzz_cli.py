@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from core.cli.main import main
 from core.engine.config import Config, ConfigError
 from core.engine.presets import get_preset
-from core.runs.sweep import MAX_GRID_VALUES, SweepSpec
+from core.runs.sweep_spec import MAX_GRID_VALUES, SweepSpec
 
 FIELDS = sorted(Config.__dataclass_fields__)
 NUMBERS = st.one_of(

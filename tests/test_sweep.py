@@ -10,7 +10,9 @@ from core.cli.sweep import add_sweep_parser
 from core.engine.config import ConfigError
 from core.engine.metrics import METRICS
 from core.engine.presets import get_preset
-from core.runs.sweep import SweepSpec, estimate_seconds, parse_grid, run_sweep, sweep_csv, sweep_points
+from core.runs.store import RunStore
+from core.runs.sweep import run_sweep, sweep_csv
+from core.runs.sweep_spec import SweepSpec, estimate_seconds, parse_grid, sweep_points
 
 BASE = get_preset("classroom").config(steps=20, n_train=30, n_test=30, eval_every=10, threads=1, device="cpu")
 
@@ -107,16 +109,15 @@ def test_a_cancelled_sweep_stops_its_workers():
         return False
 
     frame = run_sweep(spec, jobs=2, should_stop=should_stop)
-    assert time.monotonic() - seen["stopped"] < 10  # 100k steps each would take minutes
-    assert set(frame["status"]) <= {"cancelled"}
+    # Stopped inside the points, not after them (100k steps each would take minutes): no run finished.
+    assert "stopped" in seen and set(frame["status"]) <= {"cancelled"}
     psutil.wait_procs([psutil.Process(p) for p in seen["pids"] if psutil.pid_exists(p)], timeout=5)
     assert not any(psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE
                    for p in seen["pids"])
 
 
 def test_runs_are_recorded_in_the_store(tmp_path):
-    store_module = pytest.importorskip("core.runs.store")
-    store = store_module.RunStore(tmp_path / "runs.db")
+    store = RunStore(tmp_path / "runs.db")
     frame = run_sweep(small_spec(), jobs=1, store=store, preset="classroom")
     assert frame["run_id"].notna().all()
     for row in frame.itertuples():

@@ -4,13 +4,19 @@
 
 ``add_sweep_parser(subparsers)`` plugs it into the main command line; ``main(argv)`` runs it
 alone (``python -m core.cli.sweep sweep ...``). A bad field or value exits with code 2 and
-one line naming it, before any work starts.
+one line naming it, before any work starts; a Dask scheduler that cannot be reached (or whose
+workers cannot run the sweep) also exits with code 2 and one line, within seconds. A cluster that
+fails mid-sweep, or Ctrl-C, ends the sweep with one line saying what finished; the finished rows
+are still written to the CSV and the store (exit code 1, or 130 after Ctrl-C).
 """
 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
+from contextlib import contextmanager
 
 from ..engine.config import ConfigError
 from ..engine.presets import PRESETS, get_preset
@@ -27,8 +33,8 @@ def add_sweep_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--mode", choices=("std", "adv", "both"), default="both")
     p.add_argument("--set", action="append", metavar="FIELD=VALUE", help="override a base config field (repeatable)")
     p.add_argument("--backend", choices=("loky", "dask"), default="loky")
-    p.add_argument("--scheduler", metavar="ADDR", help="Dask scheduler address (implies --backend dask); "
-                   "without it, a local cluster on 127.0.0.1")
+    p.add_argument("--scheduler", metavar="ADDR", help="Dask scheduler address, e.g. tcp://10.0.0.5:8786 (implies "
+                   "--backend dask; the code is shipped to it, see docs/cluster.md); without it, a local cluster")
     p.add_argument("--jobs", type=int, help="parallel workers (default: one per core)")
     p.add_argument("--csv", metavar="PATH", help="write one row per (point, seed, mode)")
     p.add_argument("--store", metavar="PATH", help="also record every run in this run store (SQLite)")
@@ -38,17 +44,48 @@ def add_sweep_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def cmd_sweep(args) -> int:
+    from ..runs.cluster import ClusterError
+
     try:
         return _sweep(args)
     except ConfigError as err:  # also caught by core.cli.main.main; handled here so the command stands alone
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except ClusterError as err:  # one line: the cause and what finished; finished rows are kept
+        kept = ""
+        if args.csv and err.frame is not None and len(err.frame):
+            from ..runs.sweep import sweep_csv
+
+            sweep_csv(err.frame, args.csv)
+            kept = f" (kept in {args.csv})"
+        print(f"error: {err}{kept}", file=sys.stderr)
+        return 1 if err.started else 2
+
+
+@contextmanager
+def _ctrl_c_stops(stop: threading.Event):
+    """The first Ctrl-C asks the sweep to stop (it keeps what finished); a second one interrupts as usual."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _sweep(args) -> int:
     from tqdm import tqdm
 
-    from ..runs.sweep import SweepSpec, estimate_seconds, run_sweep, sweep_csv
+    from ..runs.sweep import run_sweep, sweep_csv
+    from ..runs.sweep_spec import SweepSpec, estimate_seconds
 
     base = get_preset(args.preset).config().with_overrides(list(args.set or []))
     if args.jobs is not None and args.jobs < 1:
@@ -63,16 +100,23 @@ def _sweep(args) -> int:
         bar.update(1)
         bar.set_postfix(last=f"{row['mode']} " + " ".join(f"{n}={row[n]:g}" for n in spec.fields), refresh=False)
 
+    stop = threading.Event()
     try:
-        frame = run_sweep(spec, backend=backend, scheduler=args.scheduler, jobs=args.jobs, callback=on_row,
-                          store=args.store, preset=args.preset)
+        with _ctrl_c_stops(stop):
+            frame = run_sweep(spec, backend=backend, scheduler=args.scheduler, jobs=args.jobs, callback=on_row,
+                              should_stop=stop.is_set, store=args.store, preset=args.preset)
     finally:
         bar.close()
-    print(frame.groupby([*spec.fields, "mode"], sort=True)[list(SUMMARY)].mean().round(3).to_string())
+    if len(frame):
+        print(frame.groupby([*spec.fields, "mode"], sort=True)[list(SUMMARY)].mean().round(3).to_string())
     if args.csv:
         sweep_csv(frame, args.csv)
         print(f"wrote {args.csv}", file=sys.stderr)
-    return 0 if (frame["status"] == "finished").all() else 1
+    if stop.is_set():
+        done = int((frame["status"] == "finished").sum())
+        print(f"cancelled (Ctrl-C): {done} of {len(spec)} runs finished", file=sys.stderr)
+        return 130
+    return 0 if len(frame) == len(spec) and (frame["status"] == "finished").all() else 1
 
 
 def main(argv=None) -> int:

@@ -1,0 +1,183 @@
+"""Sweeps on a real Dask cluster: a `dask scheduler` and `dask worker` processes that do not have this project.
+
+One cluster serves the module: the scheduler and two workers run in a temporary folder with no
+PYTHONPATH, so ``import core`` fails there until a sweep ships the code (checked first). The
+tests compare the cluster's CSV with loky's, kill a worker mid-sweep, stop a sweep, fail a task,
+and point the command line at a closed port. Every process is killed in teardown.
+"""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from core.engine.presets import get_preset
+from core.runs.cluster import ClusterError, cluster_status, run_tasks
+from core.runs.store import RunStore
+from core.runs.sweep import run_sweep, sweep_csv
+from core.runs.sweep_spec import SweepSpec, parse_grid
+
+ROOT = Path(__file__).resolve().parents[1]
+BASE = get_preset("classroom").config(steps=40, threads=1, device="cpu")
+START_S = 90  # bound on waiting for processes to come up on a loaded machine
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def bare_env() -> dict:
+    """This machine's environment without the project: no PYTHONPATH."""
+    return {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+
+
+class Cluster:
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.address = f"tcp://127.0.0.1:{free_port()}"
+        self.procs: dict[str, subprocess.Popen] = {}
+
+    def start(self, name: str, *args: str) -> subprocess.Popen:
+        log = open(self.folder / f"{name}.log", "wb")  # noqa: SIM115 (closed with the process)
+        proc = subprocess.Popen([sys.executable, "-m", "dask", *args], cwd=self.folder, env=bare_env(),
+                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        log.close()
+        self.procs[name] = proc
+        return proc
+
+    def scheduler(self):
+        port = self.address.rsplit(":", 1)[1]
+        self.start("scheduler", "scheduler", "--host", "127.0.0.1", "--port", port, "--no-dashboard")
+
+    def worker(self, name: str):
+        self.start(name, "worker", self.address, "--host", "127.0.0.1", "--nthreads", "1", "--nworkers", "1",
+                   "--no-dashboard", "--name", name, "--local-directory", str(self.folder / name))
+
+    def kill(self, name: str):
+        proc = self.procs.pop(name)
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)  # the worker and its nanny: a machine that went away
+        except ProcessLookupError:
+            pass
+        proc.wait(timeout=30)
+
+    def close(self):
+        for name in [n for n in self.procs if n != "scheduler"] + ["scheduler"]:
+            if name in self.procs:
+                self.kill(name)
+
+
+def by_value_probe():
+    """Where ``core`` comes from on a worker (None: not importable). Nested, so it is sent by value."""
+
+    def where():
+        import importlib.util
+
+        spec = importlib.util.find_spec("core")
+        return None if spec is None else str(spec.origin)
+
+    return where
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    from distributed import Client
+
+    cluster = Cluster(tmp_path_factory.mktemp("dask-cluster"))
+    try:
+        cluster.scheduler()
+        cluster.worker("w1")
+        cluster.worker("w2")
+        with Client(cluster.address, timeout=START_S, set_as_default=False) as client:
+            client.wait_for_workers(2, timeout=START_S)
+            # the premise: these workers cannot import the project before a sweep ships it
+            assert set(client.run(by_value_probe()).values()) == {None}
+        yield cluster
+    finally:
+        cluster.close()
+
+
+def spec(points: str = "eps=0.1,0.3", seeds: int = 2) -> SweepSpec:
+    return SweepSpec(BASE, (parse_grid(points, BASE),), seeds, "std")
+
+
+def sweep_cli(*args: str, cwd: Path = ROOT, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "core", "sweep", "--preset", "classroom", "--set", "steps=40",
+                           "--set", "threads=1", "--mode", "std", "--quiet", *args],
+                          cwd=cwd, capture_output=True, text=True, timeout=timeout)
+
+
+def test_a_cluster_without_the_project_gives_loky_s_csv(cluster):
+    from distributed import Client
+
+    loky = run_sweep(spec(), jobs=2)
+    dask = run_sweep(spec(), backend="dask", scheduler=cluster.address)
+    assert sweep_csv(dask) == sweep_csv(loky) and len(dask) == 4 and (dask["status"] == "finished").all()
+    with Client(cluster.address, timeout=START_S, set_as_default=False) as client:
+        origins = list(client.run(by_value_probe()).values())
+    assert len(origins) == 2 and all("/rfl-core-" in o and ".zip/core/" in o for o in origins)  # the shipped zip
+    status = cluster_status(cluster.address)
+    assert status.error is None and [w.name for w in status.workers] == ["w1", "w2"] and status.threads == 2
+
+
+def test_a_killed_worker_s_points_run_on_the_others(cluster):
+    from distributed import Client
+
+    cluster.worker("victim")
+    with Client(cluster.address, timeout=START_S, set_as_default=False) as monitor:
+        monitor.wait_for_workers(3, timeout=START_S)
+        victim = next(a for a, w in monitor.scheduler_info(n_workers=-1)["workers"].items() if w["name"] == "victim")
+        sweep = spec("eps=0.1,0.2,0.3", seeds=2)
+        out: dict = {}
+        thread = threading.Thread(target=lambda: out.update(frame=run_sweep(sweep, backend="dask",
+                                                                              scheduler=cluster.address)))
+        thread.start()
+        killed = False
+        for _ in range(int(START_S / 0.05)):  # bounded: until the victim holds a task of the sweep
+            if monitor.processing(workers=[victim]).get(victim):
+                cluster.kill("victim")
+                killed = True
+                break
+            if not thread.is_alive():
+                break
+            time.sleep(0.05)
+        thread.join(timeout=180)
+    assert killed and not thread.is_alive()
+    frame = out["frame"]
+    assert len(frame) == len(sweep) and (frame["status"] == "finished").all()
+
+
+def test_a_stopped_cluster_sweep_keeps_what_finished(cluster, tmp_path):
+    store = RunStore(tmp_path / "runs.db")  # written by this process alone, as results come back
+    sweep = spec("eps=0.1,0.15,0.2,0.25", seeds=2)
+    rows = []
+    frame = run_sweep(sweep, backend="dask", scheduler=cluster.address, callback=rows.append,
+                      should_stop=lambda: bool(rows), store=store)
+    assert 1 <= len(frame) < len(sweep) and (frame["status"] == "finished").all()
+    statuses = sorted(r["status"] for r in store.list_runs())
+    assert statuses.count("finished") == len(frame) and statuses.count("cancelled") == len(sweep) - len(frame)
+
+
+def test_a_task_that_raises_reaches_the_client_in_one_line(cluster):
+    from core.runs.cluster import dask_client
+
+    with dask_client(cluster.address, 2) as client, pytest.raises(ClusterError) as err:
+        run_tasks(client, [([], 1, None)], on_result=lambda _: None, should_stop=lambda: False)
+    assert "IndexError" in str(err.value) and "\n" not in str(err.value) and err.value.started
+
+
+def test_a_closed_port_ends_the_command_with_one_line_and_code_2(tmp_path):
+    began = time.monotonic()
+    result = sweep_cli("--grid", "eps=0.1", "--scheduler", f"tcp://127.0.0.1:{free_port()}", timeout=60)
+    assert time.monotonic() - began < 30  # the issue's bound: reported, not waited on
+    assert result.returncode == 2
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: cannot reach the Dask scheduler") and "0 of 1 runs finished" in last
