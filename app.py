@@ -25,7 +25,8 @@ leave_pages_v1()
 init_setup()
 navigation = st.navigation(
     [
-        st.Page("pages/lab.py", title="Lab", icon="🧪", default=True),
+        st.Page("pages/lesson.py", title="Lesson", icon="📚", default=True),
+        st.Page("pages/lab.py", title="Lab", icon="🧪"),
         st.Page("pages/theory.py", title="Theory", icon="📐"),
         st.Page("pages/runs.py", title="Runs", icon="🗂️"),
         st.Page("pages/sweep.py", title="Sweep", icon="🗺️"),
@@ -39,5 +40,6 @@ with st.sidebar:
     st.caption("The address bar holds the current setup: copy it to share exactly this experiment.")
 if presentation():
     st.markdown(PRESENTATION_CSS, unsafe_allow_html=True)
+st.session_state.url_extra = {}  # each page run sets its own URL parameters afresh
 navigation.run()
 sync_url()

@@ -22,6 +22,7 @@ DEFAULT_PRESET = "classroom"
 NO_PRESET = "defaults"  # the Config defaults: the SPEC 1.9 setting
 PRESET_CHOICES = (*PRESETS, NO_PRESET)
 ACTIVE = ("queued", "running")
+MAX_RUNS_PER_CLIENT = 24  # a Lesson chapter: up to 2 arms x 2 modes x 5 seeds; the Lab: 5 twin pairs
 MAX_IMPORT_BYTES = 64 * 1024  # a config is a few hundred bytes; the server caps uploads at 1 MB anyway
 
 
@@ -47,7 +48,7 @@ def job_manager():
     """The process-wide job manager (it starts the worker processes: only created when needed)."""
     from core.runs.jobs import get_manager
 
-    return get_manager(store_path=None)
+    return get_manager(store_path=None, per_client_cap=MAX_RUNS_PER_CLIENT)
 
 
 def prewarm_jobs() -> None:
@@ -193,6 +194,7 @@ def setup_params() -> dict:
         params["real"] = ss.real_run
     if ss.get("frame_presentation"):
         params["present"] = "1"
+    params.update(ss.get("url_extra") or {})  # the current page's own (Lesson: chapter, seeds); app.py clears it
     return params
 
 

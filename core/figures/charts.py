@@ -355,3 +355,42 @@ def real_figures(frame: pd.DataFrame) -> tuple[go.Figure, go.Figure]:
         _layout(fig, title, "real", height=420)
         fig.update_layout(xaxis_title="epoch", yaxis=dict(range=[0, 1.02], title="accuracy"))
     return feat, acc
+
+
+def example_figure(panels: dict, robust, labels: list[str], title: str) -> go.Figure:
+    """One example's patches (patches x features), one heatmap per panel, e.g. clean / swap δ / swapped.
+
+    panels: title -> (P, 2k+1) array; robust: (P,) bools, starred on the y axis."""
+    fig = make_subplots(rows=1, cols=len(panels), subplot_titles=list(panels), horizontal_spacing=0.05)
+    y = [f"p{p + 1}{' ★' if robust[p] else ''}" for p in range(len(robust))]
+    reach = max([float(abs(z).max()) for z in panels.values()] + [1e-9])
+    for col, z in enumerate(panels.values(), start=1):
+        fig.add_trace(_heatmap(z, labels, y, "coloraxis"), row=1, col=col)
+    fig.update_yaxes(autorange="reversed", tickfont=dict(size=9))
+    fig.update_xaxes(tickfont=dict(size=10), tickangle=0)
+    fig.update_layout(coloraxis=dict(colorscale="RdBu", cmid=0, cmin=-reach, cmax=reach,
+                                     colorbar=dict(title="value")))
+    return _layout(fig, title, "example", subplots=len(panels) > 1, height=max(420, 120 + 9 * len(robust)),
+                   hovermode="closest")
+
+
+ARM_STYLE = (("solid", "circle", OKABE_ITO["blue"]), ("dash", "x", OKABE_ITO["vermillion"]),
+             ("dot", "square", OKABE_ITO["black"]), ("dashdot", "diamond", OKABE_ITO["purple"]))
+
+
+def arms_figure(arms: dict, metric: str, title: str) -> go.Figure:
+    """One metric of several setups (arms) on one chart; arms: label -> DataFrame or list of them (seeds)."""
+    fig = go.Figure()
+    labels = []
+    for i, (label, value) in enumerate(arms.items()):
+        seeds = as_seeds(value)
+        if not seeds:
+            continue
+        dash, marker, color = ARM_STYLE[i % len(ARM_STYLE)]
+        end = _series(fig, seeds, metric, name=label, color=color, dash=dash, marker=marker)
+        if end is not None:
+            labels.append((*end, label, color))
+    _end_labels(fig, labels, 1.0)
+    fig.update_xaxes(title="training step", range=[0, _last_step(arms)])
+    fig.update_yaxes(title=metric, range=[-0.03, 1.08])
+    return _layout(fig, title, f"arms-{metric}", height=420, margin=dict(l=10, r=150, t=100, b=10))
