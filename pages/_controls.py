@@ -160,14 +160,15 @@ def seeds() -> int:
 
 
 def seeds_from_link() -> None:
-    """Once per session: ``seeds=N`` and ``seedruns=std,adv,std,adv,...`` from a shared Lab link."""
+    """Once per session: ``nseeds=N`` and ``seedruns=std,adv,std,adv,...`` from a shared Lab link (``seeds`` is the
+    Lesson's)."""
     ss = st.session_state
     if "lab_seed_count" in ss:
         return
     params = st.query_params
-    text = params.get("seeds", "1")
+    text = params.get("nseeds", "1")
     if not text.isdigit() or not 1 <= int(text) <= MAX_SEEDS:
-        ss.setdefault("lab_url_notes", []).append(f"seeds: {text[:20]!r} is not a whole number from 1 to "
+        ss.setdefault("lab_url_notes", []).append(f"nseeds: {text[:20]!r} is not a whole number from 1 to "
                                                   f"{MAX_SEEDS}; using 1")
         text = "1"
     ss.lab_seed_count = int(text)
@@ -189,7 +190,7 @@ def seeds_input() -> None:
 
 def seeds_params(runs: dict | None) -> dict:
     """The Lab's own URL parameters: the seed count, and every seed's run ids when several are attached."""
-    params = {"seeds": str(seeds())} if seeds() > 1 else {}
+    params = {"nseeds": str(seeds())} if seeds() > 1 else {}
     groups = (runs or {}).get("seeds") or []
     if len(groups) > 1 and all({"std", "adv"} <= set(g) for g in groups):
         params["seedruns"] = ",".join(f"{g['std']},{g['adv']}" for g in groups)
