@@ -16,9 +16,10 @@ ALLOWED = {
     "engine": set(),
     "real": {"engine"},
     "figures": {"engine"},
-    "runs": {"engine", "real"},
-    "cli": {"engine", "real", "runs", "figures"},
-    "pages": {"engine", "real", "runs", "figures"},  # never the command line
+    "lesson": {"engine", "real"},
+    "runs": {"engine", "real", "lesson"},
+    "cli": {"engine", "real", "runs", "figures", "lesson"},
+    "pages": {"engine", "real", "runs", "figures", "lesson"},  # never the command line
     "": {"engine"},  # core/__init__.py
 }
 

@@ -14,6 +14,7 @@ from ..engine.checks import assumption_checks
 from ..engine.config import MODES, Config, ConfigError
 from ..engine.metrics import METRICS
 from ..engine.presets import PRESETS, get_preset
+from .lesson import add_lesson_parser
 from .real import add_real_parser
 from .runs import add_runs_parser, run_twins_recorded
 from .sweep import add_sweep_parser
@@ -157,6 +158,7 @@ def parser() -> argparse.ArgumentParser:
     add_runs_parser(sub)
     add_sweep_parser(sub)
     add_real_parser(sub)
+    add_lesson_parser(sub)
     return top
 
 

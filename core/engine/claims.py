@@ -51,3 +51,39 @@ def check_claims(results: dict) -> list[Claim]:
             gain = peak(r.history, "acc_pgd") - peak(results["std"].history, "acc_pgd")
             claims.append(Claim("adv", "peak acc_pgd >= std's + 0.15", gain >= 0.15, gain))
     return claims
+
+
+@dataclass(frozen=True)
+class ClaimTally:
+    """One claim over several seeds: on how many of them it held."""
+
+    mode: str
+    text: str
+    held: int
+    total: int
+    values: tuple[float, ...] = ()
+
+    @property
+    def holds(self) -> bool:
+        return self.total > 0 and self.held == self.total
+
+
+def claims_by_seed(results_per_seed: list[dict]) -> list[ClaimTally]:
+    """check_claims on each seed's twin results ({mode: run}), tallied per claim in check_claims' order.
+
+    A claim counts only on the seeds where it could be checked (its runs are there); pass only
+    finished runs, so that a failed seed shows as a smaller total rather than as a claim that failed.
+    """
+    order: list[tuple[str, str]] = []
+    tally: dict[tuple[str, str], list] = {}
+    for results in results_per_seed:
+        for claim in check_claims(results):
+            key = (claim.mode, claim.text)
+            if key not in tally:
+                order.append(key)
+                tally[key] = [0, 0, []]
+            tally[key][0] += bool(claim.passed)
+            tally[key][1] += 1
+            tally[key][2].append(claim.value)
+    return [ClaimTally(mode, text, tally[(mode, text)][0], tally[(mode, text)][1], tuple(tally[(mode, text)][2]))
+            for mode, text in order]
