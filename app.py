@@ -41,5 +41,9 @@ with st.sidebar:
 if presentation():
     st.markdown(PRESENTATION_CSS, unsafe_allow_html=True)
 st.session_state.url_extra = {}  # each page run sets its own URL parameters afresh
+# A page reads its own link parameters only when it is entered (a new link, or from another page): a rerun's
+# query string can lag behind the URL the page just wrote, and must not move the page back.
+st.session_state.frame_entered = st.session_state.get("frame_page") != navigation.url_path
+st.session_state.frame_page = navigation.url_path
 navigation.run()
 sync_url()

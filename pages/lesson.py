@@ -28,23 +28,25 @@ PRESENT_CSS = """<style>
 
 
 def read_link() -> list[str]:
-    """Chapter and seeds from the URL when the link brought new values; one line per bad value (it falls back)."""
+    """Chapter and seeds from the URL when the page is entered (a link, or the Lab's link to a chapter); one line
+    per bad value, which falls back to a valid one."""
     params, notes = st.query_params, []
     ss.setdefault("lesson_chapter", 1)
     ss.setdefault("lesson_seeds", DEFAULT_SEEDS)
+    if not ss.get("frame_entered", True):
+        return notes
     raw = params.get("chapter")
-    if raw is not None and raw != ss.get("lesson_link_chapter"):
+    if raw is not None:
         try:
             ss.lesson_chapter = get_chapter(raw).number
         except LessonError as err:
             notes.append(f"Link: {err}; showing chapter {ss.lesson_chapter}.")
     raw = params.get("seeds")
-    if raw is not None and raw != ss.get("lesson_link_seeds"):
+    if raw is not None:
         try:
             ss.lesson_seeds = check_seeds(int(raw) if raw.strip().isdigit() else raw)
         except LessonError as err:
             notes.append(f"Link: {err}; using {ss.lesson_seeds} seeds.")
-    ss.lesson_link_chapter, ss.lesson_link_seeds = str(ss.lesson_chapter), str(ss.lesson_seeds)
     return notes
 
 
