@@ -131,7 +131,7 @@ def correlation_figure(frames: dict, *, raw: bool = False, phase_steps: dict | N
             end = _series(fig, seeds, column, name=f"{name} · {RUN_LABEL[mode]}", color=color, dash=RUN_DASH[mode],
                           marker=FEATURE_MARKER[name])
             if end is not None:
-                labels.append((*end, f"{name} · {RUN_LABEL[mode][:3]}", color))
+                labels.append((*end, f"{name} · {mode}", color))
     for mode, rows in (theory or {}).items():
         steps = [r["step"] for r in rows]
         for column, color, name in ((robust, ROBUST, "robust"), (nonrobust, NONROBUST, "non-robust")):
@@ -151,7 +151,7 @@ def correlation_figure(frames: dict, *, raw: bool = False, phase_steps: dict | N
     what = "raw coefficients Λ = max⟨w, u_r⟩, Γ = max⟨w, v_r⟩" if raw else "normalised ⟨w, feature⟩ / ‖w‖"
     fig.update_xaxes(title="training step")
     fig.update_yaxes(title="Λ, Γ" if raw else "correlation", **({} if raw else dict(range=[-0.05, 1.1])))
-    margin = dict(l=10, r=150 if end_labels and labels else 10, t=100, b=10)
+    margin = dict(l=10, r=160 if end_labels and labels else 10, t=100, b=10)
     return _layout(fig, f"Which features the neurons learn: {what}", "correlations", height=420, margin=margin)
 
 
@@ -352,7 +352,7 @@ def real_figures(frame: pd.DataFrame) -> tuple[go.Figure, go.Figure]:
                                          line=dict(color=color, dash=RUN_DASH[mode], width=2),
                                          marker=_marker(marker, color)))
     for fig, title in ((feat, "Feature learning accuracy"), (acc, "Test accuracy: clean and PGD")):
-        _layout(fig, title, "real", height=420)
+        _layout(fig, title, "real", height=460, margin=dict(l=10, r=10, t=150, b=10))  # room for a 4-row legend
         fig.update_layout(xaxis_title="epoch", yaxis=dict(range=[0, 1.02], title="accuracy"))
     return feat, acc
 
@@ -392,5 +392,6 @@ def arms_figure(arms: dict, metric: str, title: str) -> go.Figure:
             labels.append((*end, label, color))
     _end_labels(fig, labels, 1.0)
     fig.update_xaxes(title="training step", range=[0, _last_step(arms)])
-    fig.update_yaxes(title=metric, range=[-0.03, 1.08])
+    label = ACC_METRICS[metric][0] + " accuracy" if metric in ACC_METRICS else metric
+    fig.update_yaxes(title=label, range=[-0.03, 1.08])
     return _layout(fig, title, f"arms-{metric}", height=420, margin=dict(l=10, r=150, t=100, b=10))
