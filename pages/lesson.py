@@ -22,7 +22,7 @@ DEFAULT_SEEDS = 3
 LIVE_CSS = '<style>[data-testid="stElementContainer"][data-stale="true"] { opacity: 1 !important; }</style>'
 # Projector-sized answers: the question and its choices are what a class reads from the back row.
 PRESENT_CSS = """<style>
-[data-testid="stRadio"] label p { font-size: 1.45rem !important; }
+[data-testid="stRadio"] label p { font-size: 1.45rem !important; color: #31333F !important; }
 [data-testid="stHeading"] h2 { font-size: 2.2rem !important; }
 </style>"""
 

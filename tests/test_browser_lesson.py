@@ -119,6 +119,9 @@ def test_presentation_mode_and_a_readme_picture(server, browser):
     page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length > 0", timeout=60_000)
     time.sleep(1.0)
     page.screenshot(path=str(ARTIFACTS / "lesson-present.png"))
+    page.set_viewport_size({"width": 1280, "height": 1500})  # question, answers, right/wrong and the verdict
+    time.sleep(1.0)
+    page.screenshot(path=str(ARTIFACTS / "lesson-present-reveal.png"))
     size = page.evaluate("() => parseFloat(getComputedStyle(document.querySelector('h2')).fontSize)")
     assert size >= 30, size  # projector-sized heading
     page.close()

@@ -143,7 +143,7 @@ def correlation_figure(frames: dict, *, raw: bool = False, phase_steps: dict | N
         if step is not None:
             fig.add_vline(x=step, line=dict(color="#555", dash="dot", width=1.5),
                           annotation_text=f"phase transition ({RUN_LABEL[mode]}) at step {step}",
-                          annotation_position="top left")
+                          annotation_position="top right")
     fig.update_xaxes(range=[0, _last_step(frames)])  # the phase-transition label would otherwise widen the autorange
     if end_labels and labels:
         span = 1.0 if not raw else max(1e-9, max(y for _, y, _, _ in labels) - min(0.0, *(y for _, y, _, _ in labels)))
