@@ -128,7 +128,7 @@ def _dense_std_learns_robust(runs):
 
 def _dense_std_swap_survives(runs):
     f = _f(runs, "dense-loses", "std")
-    return f["acc_swap"] >= 0.9, f"std acc_swap {f['acc_swap']:.2f}"
+    return f["acc_swap"] >= 0.5, f"std acc_swap {f['acc_swap']:.2f} (classroom std: about 0)"
 
 
 def _small_eps_std_pgd_holds(runs):
@@ -187,7 +187,7 @@ CHECKS: dict[str, LessonCheck] = {c.name: c for c in (
                 (_CLASSROOM_STD, _CLASSROOM_ADV), _adv_pgd_gap),
     LessonCheck("dense_std_learns_robust", "standard, S_NR/S_R < 1: corr_robust ends above corr_nonrobust",
                 (("dense-loses", "std"),), _dense_std_learns_robust),
-    LessonCheck("dense_std_swap_survives", "standard, S_NR/S_R < 1: swap accuracy ≥ 90 %",
+    LessonCheck("dense_std_swap_survives", "standard, S_NR/S_R < 1: swap accuracy ≥ 50 % (classroom: 0 %)",
                 (("dense-loses", "std"),), _dense_std_swap_survives),
     LessonCheck("small_eps_std_learns_nonrobust", "standard, ε = 0.1: still learns the non-robust features",
                 (("eps-too-small", "std"),), lambda runs: _std_learns_nonrobust(runs, "eps-too-small")),

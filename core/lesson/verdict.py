@@ -98,13 +98,14 @@ def chapter_verdict(chapter: Chapter, results: dict, seeds=None) -> Verdict:
     seeds = exp.seed_list(seeds)
     # the runs the checks read must be there; any other run given must not have failed either
     needs = {need for name in chapter.checks for need in CHECKS[name].needs}
+    arms = {arm.name for arm in exp.arms}
     missing, failed, subjects = [], [], {}
     if exp.kind == "data":
         subjects = dict(zip(seeds, exp.configs(exp.arms[0], seeds), strict=True))
     else:
         for seed in seeds:
             runs, complete = {}, True
-            given = {(arm, mode) for (arm, s), modes in results.items() if s == seed for mode in modes}
+            given = {(arm, mode) for (arm, s), modes in results.items() if s == seed and arm in arms for mode in modes}
             for arm, mode in sorted(needs | given):
                 run = (results.get((arm, seed)) or {}).get(mode)
                 if run is None:
