@@ -28,7 +28,8 @@ leave_pages_v1()
 init_setup()
 navigation = st.navigation(
     [
-        st.Page("pages/lab.py", title="Lab", icon="🧪", default=True),
+        st.Page("pages/lesson.py", title="Lesson", icon="📚", default=True),
+        st.Page("pages/lab.py", title="Lab", icon="🧪"),
         st.Page("pages/theory.py", title="Theory", icon="📐"),
         st.Page("pages/runs.py", title="Runs", icon="🗂️"),
         st.Page("pages/sweep.py", title="Sweep", icon="🗺️"),
@@ -44,6 +45,11 @@ with st.sidebar:
     admin_field()  # only on a server with an admin token: see README, "Sharing one server with a class"
 if presentation():
     st.markdown(PRESENTATION_CSS, unsafe_allow_html=True)
+st.session_state.url_extra = {}  # each page run sets its own URL parameters afresh
+# A page reads its own link parameters only when it is entered (a new link, or from another page): a rerun's
+# query string can lag behind the URL the page just wrote, and must not move the page back.
+st.session_state.frame_entered = st.session_state.get(keys.FRAME_PAGE) != navigation.url_path
+st.session_state.frame_page = navigation.url_path
 try:
     navigation.run()
 except StoreError as err:  # a store write failed mid-page (a full disk): one line, the frame stays usable

@@ -26,6 +26,7 @@ DEFAULT_PRESET = "classroom"
 NO_PRESET = "defaults"  # the Config defaults: the SPEC 1.9 setting
 PRESET_CHOICES = (*PRESETS, NO_PRESET)
 ACTIVE = ("queued", "running")
+MAX_RUNS_PER_CLIENT = 24  # a Lesson chapter: up to 2 arms x 2 modes x 5 seeds; the Lab: 5 twin pairs
 MAX_IMPORT_BYTES = 64 * 1024  # a config is a few hundred bytes; the server caps uploads at 1 MB anyway
 
 
@@ -34,7 +35,7 @@ MAX_IMPORT_BYTES = 64 * 1024  # a config is a few hundred bytes; the server caps
 def _job_manager():
     from core.runs.jobs import get_manager
 
-    return get_manager(store_path=None)
+    return get_manager(store_path=None, per_client_cap=MAX_RUNS_PER_CLIENT)
 
 
 def job_manager():
@@ -231,6 +232,7 @@ def setup_params() -> dict:
         params["present"] = "1"
     if ss.get(keys.ROOM_CODE):  # the Room page's room: a refreshed tab stays in it
         params["room"] = ss.room_code
+    params.update(ss.get(keys.URL_EXTRA) or {})  # the current page's own (Lesson: chapter, seeds); app.py clears it
     return params
 
 

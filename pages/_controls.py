@@ -149,3 +149,51 @@ def busy() -> tuple[float, int]:
         return os.getloadavg()[0], cores
     except (AttributeError, OSError):
         return 0.0, cores
+
+
+# ---- several seeds ----------------------------------------------------------------------------------------
+MAX_SEEDS = 5
+
+
+def seeds() -> int:
+    """The seed count: the widget's newest value (Run's callback runs before the page), else the session's."""
+    ss = st.session_state
+    return int(ss.get(keys.LAB_SEEDS) or ss.get(keys.LAB_SEED_COUNT, 1))
+
+
+def seeds_from_link() -> None:
+    """Once per session: ``nseeds=N`` and ``seedruns=std,adv,std,adv,...`` from a shared Lab link (``seeds`` is the
+    Lesson's)."""
+    ss = st.session_state
+    if keys.LAB_SEED_COUNT in ss:
+        return
+    params = st.query_params
+    text = params.get("nseeds", "1")
+    if not text.isdigit() or not 1 <= int(text) <= MAX_SEEDS:
+        ss.setdefault("lab_url_notes", []).append(f"nseeds: {text[:20]!r} is not a whole number from 1 to "
+                                                  f"{MAX_SEEDS}; using 1")
+        text = "1"
+    ss.lab_seed_count = int(text)
+    ids = params.get("seedruns", "").split(",")
+    if 4 <= len(ids) <= 2 * MAX_SEEDS and len(ids) % 2 == 0 and all(i.isalnum() and len(i) <= 40 for i in ids):
+        groups = [{"std": ids[i], "adv": ids[i + 1]} for i in range(0, len(ids), 2)]
+        ss.lab_runs = {**ss.get("lab_runs", groups[0]), "seeds": groups}
+
+
+def seeds_input() -> None:
+    """The widget's default is the session's count (kept while the user is on another page: Streamlit drops the
+    state of widgets that are not drawn)."""
+    ss = st.session_state
+    ss.lab_seed_count = st.number_input(
+        "seeds", min_value=1, max_value=MAX_SEEDS, step=1, value=seeds(), key=keys.LAB_SEEDS,
+        help="Train the same setup on this many seeds (seed, seed+1, ...): the charts draw the mean with "
+        "a min–max band, and the verdict says on how many seeds each claim holds.")
+
+
+def seeds_params(runs: dict | None) -> dict:
+    """The Lab's own URL parameters: the seed count, and every seed's run ids when several are attached."""
+    params = {"nseeds": str(seeds())} if seeds() > 1 else {}
+    groups = (runs or {}).get("seeds") or []
+    if len(groups) > 1 and all({"std", "adv"} <= set(g) for g in groups):
+        params["seedruns"] = ",".join(f"{g['std']},{g['adv']}" for g in groups)
+    return params

@@ -105,3 +105,20 @@ ROOM_OPEN = "room_open"  # room: Open a room (widget)
 ROOM_JOIN = "room_join"  # room: Join (widget)
 ROOM_LEAVE = "room_leave"  # room: Leave this room (widget)
 ROOM_LEAVE_BAD = "room_leave_bad"  # room: Leave, shown with a refused room (widget)
+
+# ---- the Lesson, the Lab's seeds and the frame's per-page link state ----
+FRAME_ENTERED = "frame_entered"  # used by app.py, lesson.py
+FRAME_PAGE = "frame_page"  # used by app.py
+LAB_SEED_COUNT = "lab_seed_count"  # used by _controls.py
+LAB_SEEDS = "lab_seeds"  # used by _controls.py
+LESSON_ASKED = "lesson_asked"  # used by lesson.py
+LESSON_BACK = "lesson_back"  # used by lesson.py
+LESSON_CHAPTER = "lesson_chapter"  # used by lesson.py
+LESSON_FLASH = "lesson_flash"  # used by lesson.py
+LESSON_IDS = "lesson_ids"  # used by _lesson_runs.py
+LESSON_NEXT = "lesson_next"  # used by lesson.py
+LESSON_PREDICTIONS = "lesson_predictions"  # used by lesson.py
+LESSON_RUN = "lesson_run"  # used by lesson.py
+LESSON_SEEDS = "lesson_seeds"  # used by lesson.py
+LESSON_SEEDS_INPUT = "lesson_seeds_input"  # used by lesson.py
+URL_EXTRA = "url_extra"  # used by _common.py, app.py, lab.py, lesson.py

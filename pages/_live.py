@@ -1,4 +1,5 @@
-"""The Lab's live panel: status, progress and the curves of an attached twin run.
+"""The Lab's live panel: status, progress and the curves of an attached twin run (or of one twin
+pair per seed: then the charts draw each series' mean with a min–max band).
 
 It is a fragment that reruns every second while a run is queued or running and stops
 polling once both have ended (one last full rerun refreshes the rest of the page).
@@ -71,6 +72,53 @@ def status_line(mode: str, run: dict | None, run_id: str) -> None:
         st.caption(f"{RUN_LABEL[mode]}: {run['error']}")
 
 
+def seed_groups(runs: dict) -> list[dict]:
+    """{mode: run id} per seed: ``runs["seeds"]`` when several seeds were submitted, else the one pair."""
+    groups = runs.get("seeds") or [runs]
+    return [{mode: g[mode] for mode in ("std", "adv") if g.get(mode)} for g in groups]
+
+
+def seeds_status(mode: str, found: list[tuple[str, dict | None]]) -> None:
+    """One progress bar per mode over all its seeds: the mean fraction done, and how many are where."""
+    fractions, counts = [], {}
+    for _, run in found:
+        status = run["status"] if run else "missing"
+        counts[status] = counts.get(status, 0) + 1
+        steps = (run or {}).get("steps") or 0
+        done = ((run or {}).get("step") or 0) / steps if steps else 1.0
+        fractions.append(1.0 if status == "finished" else min(1.0, done))
+    parts = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+    st.progress(sum(fractions) / max(1, len(fractions)), text=f"**{RUN_LABEL[mode]}** · {len(found)} seeds: {parts}")
+    for run_id, run in found:
+        if run and run["status"] in ("failed", "diverged", "cancelled", "interrupted") and run.get("error"):
+            st.caption(f"{RUN_LABEL[mode]} {run_id}: {run['error']}")
+
+
+def seed_verdict(frames: dict) -> str | None:
+    """On how many seeds each of the paper's claims holds (core.engine.claims on each seed's history)."""
+    from pages._lesson_adapt import claims_by_seed_rows
+
+    rows = claims_by_seed_rows(frames)
+    if not rows:
+        return None
+    lines = [f"{'✅' if held == total else '⚠️' if held else '❌'} {RUN_LABEL[mode]}: {text} — holds on "
+             f"**{held}/{total}** seeds" for mode, text, held, total in rows]
+    return "  \n".join(lines)
+
+
+def decay_note(frames: dict) -> str | None:
+    """Where adversarial training's PGD accuracy rose and then fell back: the spray attack (Lesson chapter 7)."""
+    seeds = frames.get("adv")
+    seeds = seeds if isinstance(seeds, list) else [seeds] if seeds is not None else []
+    decayed = [f for f in seeds if not f.empty and f["acc_pgd"].max() - f["acc_pgd"].dropna().iloc[-1] >= 0.15]
+    if not decayed:
+        return None
+    f = decayed[0]
+    return (f"Adversarial training's PGD accuracy rose to {f['acc_pgd'].max():.0%} and then decayed to "
+            f"{f['acc_pgd'].dropna().iloc[-1]:.0%} ({len(decayed)} of {len(seeds)} seed(s)): the dense *spray* attack "
+            "wins once the robust weights grow. Lesson chapter 7 shows why, and how multi-step PGD training keeps it.")
+
+
 def verdict(frames: dict, phases: dict) -> str | None:
     """One sentence per finished run: which feature won, and how it fares under attack."""
     parts = []
@@ -91,25 +139,34 @@ def verdict(frames: dict, phases: dict) -> str | None:
 
 def live_panel(runs: dict, polling: bool) -> None:
     store = run_store()
-    ids = {mode: runs[mode] for mode in ("std", "adv") if mode in runs}
-    info = {mode: store.get_run(run_id) for mode, run_id in ids.items()}
-    active = [ids[m] for m, r in info.items() if r is not None and r["status"] in ACTIVE]
+    groups = seed_groups(runs)
+    many = len(groups) > 1
+    found = {mode: [(g[mode], store.get_run(g[mode])) for g in groups if mode in g] for mode in ("std", "adv")}
+    found = {mode: pairs for mode, pairs in found.items() if pairs}
+    active = [run_id for pairs in found.values() for run_id, run in pairs
+              if run is not None and run["status"] in ACTIVE]
     if polling and not active:
         st.rerun()  # both ended: one full rerun draws the final page and stops the polling
     top = st.columns([5, 1], vertical_alignment="center")
     with top[0]:
-        for mode, run_id in ids.items():
-            status_line(mode, info[mode], run_id)
-    if active and can_change(info.values()):  # only the session that started them, or the admin
+        for mode, pairs in found.items():
+            if many:
+                seeds_status(mode, pairs)
+            else:
+                status_line(mode, pairs[0][1], pairs[0][0])
+    everyone = [run for pairs in found.values() for _, run in pairs]
+    if active and can_change(everyone):  # only the session that started them, or the admin
         top[1].button("Stop", key=keys.LAB_STOP, on_click=stop_runs, args=(active,), type="secondary",
-                      help="Cancel both runs; their metrics so far are kept.")
+                      help="Cancel the runs; their metrics so far are kept.")
     elif active:
         st.caption(READ_ONLY_STOP)
-    frames = {mode: metrics(run_id) for mode, run_id in ids.items() if info[mode] is not None}
-    if not any(len(f) for f in frames.values()):
+    per_seed = {mode: [f for f in (metrics(run_id) for run_id, run in pairs if run is not None) if not f.empty]
+                for mode, pairs in found.items()}
+    if not any(per_seed.values()):
         st.info("Waiting for the first logged step…")
         return
-    phases = {mode: phase_step(frame) for mode, frame in frames.items() if not frame.empty}
+    frames = {mode: fs if many else fs[0] for mode, fs in per_seed.items() if fs}
+    phases = {mode: _phase(fs) for mode, fs in per_seed.items() if fs}
     options = st.columns(2)
     raw = options[0].toggle("raw Λ, Γ", key=keys.LAB_RAW, help="Show the raw coefficients max⟨w, u_r⟩ and max⟨w, v_r⟩ "
                             "instead of the normalised correlations.")
@@ -118,15 +175,26 @@ def live_panel(runs: dict, polling: bool) -> None:
                                 "model trained by the same algorithm.")
     theory = None
     if overlay:
-        config = next(r["config"] for r in info.values() if r is not None)
+        config = next(run["config"] for pairs in found.values() for _, run in pairs if run is not None)
         config_json = json.dumps(config, sort_keys=True)
         theory = {mode: reduced(config_json, mode) for mode in frames}
-    shown = {mode: downsample(f, MAX_POINTS, [s for s in phases.values() if s is not None])
-             for mode, f in frames.items()}
+    keep = [s for s in phases.values() if s is not None]
+    shown = {mode: [downsample(f, MAX_POINTS, keep) for f in fs] if many else downsample(fs, MAX_POINTS, keep)
+             for mode, fs in frames.items()}
     st.plotly_chart(correlation_figure(shown, raw=raw, phase_steps=phases, theory=theory), key=keys.LAB_CORR_CHART,
                     config=CHART_CONFIG)
     st.plotly_chart(accuracy_figure(shown), key=keys.LAB_ACC_CHART, config=CHART_CONFIG)
     if not active:
-        text = verdict(frames, phases)
+        text = seed_verdict(per_seed) if many else verdict(frames, phases)
         if text:
             st.success(text)
+        if note := decay_note(frames):
+            st.warning(note)
+            st.page_link("pages/lesson.py", label="Lesson chapter 7: why PGD accuracy decays", icon="📚",
+                         query_params={"chapter": "7"})
+
+
+def _phase(frames: list[pd.DataFrame]) -> int | None:
+    """The phase transition of one seed; of several, the median of the seeds that have one."""
+    steps = sorted(s for s in (phase_step(f) for f in frames) if s is not None)
+    return steps[len(steps) // 2] if steps else None

@@ -20,7 +20,7 @@ from pages._common import (
     run_store,
 )
 from pages._inside import inside_views
-from pages._live import live_panel
+from pages._live import live_panel, seed_groups
 
 leave_pages_v1()  # first, before anything is drawn: see pages/_common.py
 
@@ -31,18 +31,23 @@ LIVE_CSS = '<style>[data-testid="stElementContainer"][data-stale="true"] { opaci
 
 
 def start(cfg: Config) -> None:
-    """Submit the twins; a finished run with the same config is reused unless 'retrain' is ticked."""
+    """Submit the twins, one pair per seed (seed, seed+1, ...); a finished run with the same config is reused
+    unless 'retrain' is ticked."""
     from core.runs.jobs import JobRefused
 
     preset = ss.lab_preset if ss.lab_preset != "defaults" else None
-    try:
-        ids = job_manager().submit_twins(cfg, client_id=client_id(), preset=preset,
-                                         fresh=bool(ss.get(keys.LAB_FRESH)))
-    except JobRefused as err:
-        ss.lab_flash = str(err)
-        return
-    ss.lab_runs = attached_runs(ids)
-    ss.pop(keys.LAB_FRAMES, None)
+    groups = []
+    for i in range(controls.seeds()):
+        try:
+            ids = job_manager().submit_twins(cfg if i == 0 else cfg.replace(seed=cfg.seed + i), client_id=client_id(),
+                                             preset=preset, fresh=bool(ss.get(keys.LAB_FRESH)))
+        except JobRefused as err:
+            ss.lab_flash = str(err) + (f" ({len(groups)} seed(s) were started)" if groups else "")
+            break
+        groups.append(attached_runs(ids))
+    if groups:
+        ss.lab_runs = groups[0] if len(groups) == 1 else {**groups[0], "seeds": groups}
+        ss.pop(keys.LAB_FRAMES, None)
 
 
 def detach() -> None:
@@ -60,7 +65,8 @@ def differences(runs: dict, cfg: Config | None) -> list[str]:
 
 def runs_active(runs: dict) -> bool:
     store = run_store()
-    return any((store.get_run(runs[m]) or {}).get("status") in ACTIVE for m in ("std", "adv") if m in runs)
+    return any((store.get_run(run_id) or {}).get("status") in ACTIVE
+               for group in seed_groups(runs) for run_id in group.values())
 
 
 st.title("🧪 Robust Feature Lab")
@@ -68,6 +74,7 @@ if not presentation():
     st.markdown("Press **Run** to train the same two-layer network twice on the same data: with **standard** "
                 "training it learns the dense, weak *non-robust* features; with **adversarial** training it switches "
                 "to the sparse, strong *robust* ones (Li & Li, ICLR 2025). How to read the charts: **About**.")
+controls.seeds_from_link()
 for note in ss.get(keys.LAB_URL_NOTES, []):
     st.warning(md_escape(note))  # they quote the link's text
 
@@ -78,6 +85,7 @@ left, right = st.columns([1, 2.4], gap="large")
 with left:
     controls.preset_picker()
     cfg, err = controls.validated()
+    controls.seeds_input()
     st.button("▶ Run", key=keys.LAB_RUN, type="primary", disabled=cfg is None or busy, on_click=start, args=(cfg,),
               width="stretch",
               help="Fix the field marked in red first." if cfg is None else
@@ -107,4 +115,5 @@ with right:
             st.caption(f"These runs were made with a different setup ({md_message(', '.join(changed))}); press Run "
                        "to train the one on the left.")
         st.fragment(run_every=1.0 if busy else None)(live_panel)(runs, busy)
-        inside_views(runs)
+        inside_views(runs)  # the first seed's pair
+ss.url_extra = controls.seeds_params(ss.get("lab_runs"))

@@ -13,7 +13,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from core.engine.config import ConfigError
-from core.figures.charts import NONROBUST, ROBUST, RUN_DASH, RUN_LABEL
+from core.figures.charts import RUN_LABEL, real_figures
 from core.real import DATASETS, RealConfig, real_claims
 from core.real.datasets import LAYOUT, check_data_dir
 from core.runs.jobs import JobRefused
@@ -91,30 +91,7 @@ def stop(run_id: str) -> None:
 
 
 def curves(frame: pd.DataFrame) -> tuple[go.Figure, go.Figure]:
-    """Feature learning accuracy (robust green, non-robust red) and clean / PGD test accuracy, per epoch;
-    standard training solid, adversarial dashed, as in the Lab's charts."""
-    feat, acc = go.Figure(), go.Figure()
-    for mode in ("std", "adv"):
-        for name, color, label in (("feat_acc_robust", ROBUST, "robust"), ("feat_acc_nonrobust", NONROBUST,
-                                                                             "non-robust")):
-            column = f"{mode}_{name}"
-            if column in frame and frame[column].notna().any():
-                feat.add_trace(go.Scatter(x=frame["step"], y=frame[column], mode="lines+markers",
-                                          name=f"{label} dataset · {RUN_LABEL[mode]}",
-                                          line=dict(color=color, dash=RUN_DASH[mode], width=2.5)))
-        for name, color, label in (("acc_clean", "#4575b4", "clean"), ("acc_pgd", "#762a83", "PGD")):
-            column = f"{mode}_{name}"
-            if column in frame and frame[column].notna().any():
-                acc.add_trace(go.Scatter(x=frame["step"], y=frame[column], mode="lines+markers",
-                                         name=f"{label} · {RUN_LABEL[mode]}",
-                                         line=dict(color=color, dash=RUN_DASH[mode], width=2)))
-    for fig, title in ((feat, "Feature learning accuracy"), (acc, "Test accuracy: clean and PGD")):
-        fig.update_layout(template="plotly_white", hovermode="x unified", height=420, uirevision="real",
-                          title=dict(text=title, x=0.01, y=0.98, yanchor="top", yref="container"),
-                          margin=dict(l=10, r=10, t=110, b=10),
-                          legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0),
-                          xaxis_title="epoch", yaxis=dict(range=[0, 1.02], title="accuracy"))
-    return feat, acc
+    return real_figures(frame)  # the builders live with the Lab's in core/figures/charts.py
 
 
 def table1(result: dict, dataset: str) -> tuple[pd.DataFrame, str]:

@@ -16,10 +16,12 @@ APP = str(Path(__file__).resolve().parents[1] / "app.py")
 
 
 def app(**params) -> AppTest:
+    """The Lab, opened from a link with these query parameters (the Lesson is the app's default page)."""
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     for key, value in params.items():
         at.query_params[key] = value
-    return at.run()
+    at.run()
+    return at.switch_page("pages/lab.py").run()
 
 
 def no_exceptions(at: AppTest) -> None:

@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PAGES = sorted((ROOT / "pages").glob("*.py")) + [ROOT / "app.py"]
 DECLARED = {name: value for name, value in vars(keys_module).items() if name.isupper() and isinstance(value, str)}
 # Methods of st.session_state, not keys.
-STATE_METHODS = {"get", "pop", "setdefault", "keys", "items", "values", "clear", "update", "to_dict"}
+STATE_METHODS = {"get", "pop", "setdefault", "__setitem__", "keys", "items", "values", "clear", "update", "to_dict"}
 
 
 def _aliases(tree: ast.AST) -> set[str]:

@@ -51,7 +51,7 @@ def session(client: str, **params) -> AppTest:
     at.session_state["client_id"] = client
     for key, value in params.items():
         at.query_params[key] = value
-    return at.run()
+    return at.switch_page("pages/lab.py").run()  # the Lesson is the default page; runs are the Lab's
 
 
 def ok(at: AppTest) -> AppTest:

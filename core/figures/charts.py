@@ -1,28 +1,99 @@
 """Plotly figures of the dashboard, one builder per chart; no UI code.
 
-Conventions shared by every chart, so that a reader learns them once:
-robust feature = green, non-robust = red; standard training = solid line, adversarial =
-dashed; the reduced-dynamics theory = dotted. Every figure has a title saying what it shows
-and a constant ``uirevision``, so a chart redrawn each second keeps the user's zoom.
+Conventions shared by every chart, so that a reader learns them once, and readable by a whole
+class (colour-blind-safe Okabe–Ito palette; no pair of series that carries meaning differs by
+hue alone, tests/test_palette.py holds that rule):
+robust feature = blue with round markers, non-robust = vermillion with crosses; standard
+training = solid line, adversarial = dashed; the reduced-dynamics theory = dotted. Lines carry
+their name at their right end where several cross. Several seeds of one series draw their mean
+with a shaded min–max band. Every figure has a title saying what it shows and a constant
+``uirevision``, so a chart redrawn each second keeps the user's zoom.
 """
 
 from __future__ import annotations
 
+import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-ROBUST, NONROBUST = "#1a9850", "#d73027"
+# Okabe & Ito (2008): eight colours that stay distinct for the common colour-vision deficiencies.
+OKABE_ITO = {"black": "#000000", "orange": "#E69F00", "sky": "#56B4E9", "green": "#009E73", "yellow": "#F0E442",
+             "blue": "#0072B2", "vermillion": "#D55E00", "purple": "#CC79A7"}
+ROBUST, NONROBUST = OKABE_ITO["blue"], OKABE_ITO["vermillion"]
+FEATURE_MARKER = {"robust": "circle", "non-robust": "x"}
 RUN_LABEL = {"std": "standard", "adv": "adversarial"}
 RUN_DASH = {"std": "solid", "adv": "dash"}
-RUN_COLOR = {"std": "#4575b4", "adv": "#f46d43"}
-ACC_METRICS = {
-    "acc_clean": ("clean", "#4575b4"),
-    "acc_pgd": ("PGD", "#762a83"),
-    "acc_swap": ("swap (Thm 4.3)", "#fdae61"),
-    "acc_robust_feature": ("robust feature only", ROBUST),
-    "acc_nonrobust_feature": ("non-robust feature only", NONROBUST),
+RUN_COLOR = {"std": OKABE_ITO["black"], "adv": OKABE_ITO["orange"]}
+RUN_MARKER = {"std": "square", "adv": "triangle-up"}
+ACC_METRICS = {  # name, colour, marker
+    "acc_clean": ("clean", OKABE_ITO["black"], "square"),
+    "acc_pgd": ("PGD", OKABE_ITO["purple"], "diamond"),
+    "acc_swap": ("swap (Thm 4.3)", OKABE_ITO["orange"], "triangle-up"),
+    "acc_robust_feature": ("robust feature only", ROBUST, FEATURE_MARKER["robust"]),
+    "acc_nonrobust_feature": ("non-robust feature only", NONROBUST, FEATURE_MARKER["non-robust"]),
 }
+MARKERS_SHOWN = 12  # markers per line: enough to tell the lines apart, few enough to keep the line readable
 _BASE = dict(template="plotly_white", hovermode="x unified")
+
+
+def _marker(symbol: str, color: str, size: int = 8) -> dict:
+    return dict(symbol=symbol, size=size, color=color, maxdisplayed=MARKERS_SHOWN, line=dict(width=1.5, color=color))
+
+
+def _alpha(color: str, alpha: float) -> str:
+    r, g, b = (int(color[i:i + 2], 16) for i in (1, 3, 5))
+    return f"rgba({r},{g},{b},{alpha})"
+
+
+def as_seeds(value) -> list[pd.DataFrame]:
+    """A series' frames: one DataFrame (one seed) or a list of them (several seeds); empty ones dropped."""
+    frames = value if isinstance(value, list | tuple) else [value]
+    return [f for f in frames if f is not None and not f.empty]
+
+
+def seed_summary(frames: list[pd.DataFrame], column: str) -> pd.DataFrame:
+    """step, mean, lo, hi, n of one column over seeds, at each logged step (seeds still running count
+    where they have reached)."""
+    long = pd.concat([f[["step", column]] for f in frames], ignore_index=True).dropna()
+    stats = long.groupby("step")[column].agg(["mean", "min", "max", "count"]).reset_index()
+    return stats.rename(columns={"min": "lo", "max": "hi", "count": "n"})
+
+
+def _series(fig: go.Figure, frames: list[pd.DataFrame], column: str, *, name: str, color: str, dash: str,
+            marker: str, width: float = 2.5, legendgroup: str | None = None, showlegend: bool = True,
+            row: int | None = None, col: int | None = None) -> tuple[float, float] | None:
+    """One series: a plain line for one seed; for several, a shaded min–max band under the mean line.
+
+    Returns the (x, y) of the line's last point, for an end label."""
+    where = dict(row=row, col=col) if row is not None else {}
+    group = legendgroup or name
+    if len(frames) == 1:
+        x, y = frames[0]["step"], frames[0][column]
+    else:
+        stats = seed_summary(frames, column)
+        x, y = stats["step"], stats["mean"]
+        fig.add_trace(go.Scatter(x=x, y=stats["lo"], mode="lines", line=dict(width=0, color=color), hoverinfo="skip",
+                                 showlegend=False, legendgroup=group, name=f"{name} · min"), **where)
+        fig.add_trace(go.Scatter(x=x, y=stats["hi"], mode="lines", line=dict(width=0, color=color), fill="tonexty",
+                                 fillcolor=_alpha(color, 0.18), hoverinfo="skip", showlegend=False,
+                                 legendgroup=group, name=f"{name} · min–max over {len(frames)} seeds",
+                                 meta="band"), **where)
+        name = f"{name} (mean of {len(frames)})"
+    fig.add_trace(go.Scatter(x=x, y=y, mode="lines+markers", name=name, legendgroup=group, showlegend=showlegend,
+                             line=dict(color=color, dash=dash, width=width), marker=_marker(marker, color)), **where)
+    valid = pd.DataFrame({"x": x, "y": y}).dropna()
+    return (float(valid["x"].iloc[-1]), float(valid["y"].iloc[-1])) if not valid.empty else None
+
+
+def _end_labels(fig: go.Figure, labels: list[tuple[float, float, str, str]], span: float) -> None:
+    """Names at the right end of the lines, nudged apart so that none covers another."""
+    gap = 0.075 * span
+    placed: list[float] = []
+    for x, y, text, color in sorted(labels, key=lambda t: t[1]):
+        y_label = max([y, *(p + gap for p in placed)]) if placed else y
+        placed.append(y_label)
+        fig.add_annotation(x=x, y=y_label, text=f"<b>{text}</b>", showarrow=False, xanchor="left", xshift=6,
+                           font=dict(color=color, size=13), bgcolor="rgba(255,255,255,0.75)")
 
 
 def _layout(fig: go.Figure, title: str, revision: str, *, subplots: bool = False, **extra) -> go.Figure:
@@ -37,60 +108,71 @@ def _layout(fig: go.Figure, title: str, revision: str, *, subplots: bool = False
     return fig
 
 
+def _last_step(frames: dict) -> int:
+    ends = [int(f["step"].max()) for value in frames.values() for f in as_seeds(value)]
+    return max(ends + [1])
+
+
 def correlation_figure(frames: dict, *, raw: bool = False, phase_steps: dict | None = None,
-                       theory: dict | None = None) -> go.Figure:
+                       theory: dict | None = None, end_labels: bool = True) -> go.Figure:
     """Weight-feature correlations of both runs; the phase transition as a vertical line.
 
-    frames: mode -> DataFrame with step and the SPEC 1.6 columns; theory: mode -> rows of
-    core.engine.theory.reduced_dynamics, drawn dotted.
+    frames: mode -> DataFrame with step and the SPEC 1.6 columns, or a list of them (one per seed: the
+    mean with a min–max band); theory: mode -> rows of core.engine.theory.reduced_dynamics, drawn dotted.
     """
     robust, nonrobust = ("lambda_robust", "gamma_nonrobust") if raw else ("corr_robust", "corr_nonrobust")
     fig = go.Figure()
-    for mode, frame in frames.items():
-        if frame is None or frame.empty:
+    labels = []
+    for mode, value in frames.items():
+        seeds = as_seeds(value)
+        if not seeds:
             continue
         for column, color, name in ((robust, ROBUST, "robust"), (nonrobust, NONROBUST, "non-robust")):
-            fig.add_trace(go.Scatter(x=frame["step"], y=frame[column], mode="lines", name=f"{name} · {RUN_LABEL[mode]}",
-                                     line=dict(color=color, dash=RUN_DASH[mode], width=2.5)))
+            end = _series(fig, seeds, column, name=f"{name} · {RUN_LABEL[mode]}", color=color, dash=RUN_DASH[mode],
+                          marker=FEATURE_MARKER[name])
+            if end is not None:
+                labels.append((*end, f"{name} · {mode}", color))
     for mode, rows in (theory or {}).items():
         steps = [r["step"] for r in rows]
         for column, color, name in ((robust, ROBUST, "robust"), (nonrobust, NONROBUST, "non-robust")):
-            fig.add_trace(go.Scatter(x=steps, y=[r[column] for r in rows], mode="lines", opacity=0.7,
+            fig.add_trace(go.Scatter(x=steps, y=[r[column] for r in rows], mode="lines+markers", opacity=0.7,
                                      name=f"theory {name} · {RUN_LABEL[mode]}",
-                                     line=dict(color=color, dash="dot" if mode == "std" else "dashdot", width=1.5)))
+                                     line=dict(color=color, dash="dot" if mode == "std" else "dashdot", width=1.5),
+                                     marker=_marker(FEATURE_MARKER[name], color, size=6)))
     for mode, step in (phase_steps or {}).items():
         if step is not None:
             fig.add_vline(x=step, line=dict(color="#555", dash="dot", width=1.5),
                           annotation_text=f"phase transition ({RUN_LABEL[mode]}) at step {step}",
                           annotation_position="top right")
-    last = max([int(f["step"].max()) for f in frames.values() if f is not None and not f.empty] + [1])
-    fig.update_xaxes(range=[0, last])  # the phase-transition label would otherwise widen the autorange
+    fig.update_xaxes(range=[0, _last_step(frames)])  # the phase-transition label would otherwise widen the autorange
+    if end_labels and labels:
+        span = 1.0 if not raw else max(1e-9, max(y for _, y, _, _ in labels) - min(0.0, *(y for _, y, _, _ in labels)))
+        _end_labels(fig, labels, span)
     what = "raw coefficients Λ = max⟨w, u_r⟩, Γ = max⟨w, v_r⟩" if raw else "normalised ⟨w, feature⟩ / ‖w‖"
     fig.update_xaxes(title="training step")
-    fig.update_yaxes(title="Λ, Γ" if raw else "correlation", **({} if raw else dict(range=[-0.05, 1.05])))
-    return _layout(fig, f"Which features the neurons learn: {what}", "correlations", height=420)
+    fig.update_yaxes(title="Λ, Γ" if raw else "correlation", **({} if raw else dict(range=[-0.05, 1.1])))
+    margin = dict(l=10, r=160 if end_labels and labels else 10, t=100, b=10)
+    return _layout(fig, f"Which features the neurons learn: {what}", "correlations", height=420, margin=margin)
 
 
 def accuracy_figure(frames: dict) -> go.Figure:
-    """Test accuracies of each run side by side, and both runs' training loss."""
+    """Test accuracies of each run side by side, and both runs' training loss (one DataFrame or a list per seed)."""
     fig = make_subplots(rows=1, cols=3, column_widths=[0.38, 0.38, 0.24], horizontal_spacing=0.06,
                         subplot_titles=("standard training: accuracies", "adversarial training: accuracies",
                                         "training loss (log scale)"))
     for col, mode in enumerate(("std", "adv"), start=1):
-        frame = frames.get(mode)
-        if frame is None or frame.empty:
+        seeds = as_seeds(frames.get(mode))
+        if not seeds:
             continue
-        for metric, (name, color) in ACC_METRICS.items():
-            fig.add_trace(go.Scatter(x=frame["step"], y=frame[metric], mode="lines", name=name, legendgroup=metric,
-                                     showlegend=col == 1, line=dict(color=color, dash=RUN_DASH[mode], width=2)),
-                          row=1, col=col)
-        fig.add_trace(go.Scatter(x=frame["step"], y=frame["loss"], mode="lines", name=f"loss · {RUN_LABEL[mode]}",
-                                 line=dict(color=RUN_COLOR[mode], dash=RUN_DASH[mode], width=2)), row=1, col=3)
+        for metric, (name, color, marker) in ACC_METRICS.items():
+            _series(fig, seeds, metric, name=name, color=color, dash=RUN_DASH[mode], marker=marker, width=2,
+                    legendgroup=metric, showlegend=col == 1, row=1, col=col)
+        _series(fig, seeds, "loss", name=f"loss · {RUN_LABEL[mode]}", color=RUN_COLOR[mode], dash=RUN_DASH[mode],
+                marker=RUN_MARKER[mode], width=2, row=1, col=3)
     fig.update_yaxes(range=[-0.03, 1.03], row=1, col=1)
     fig.update_yaxes(range=[-0.03, 1.03], row=1, col=2)
     fig.update_yaxes(type="log", dtick=1, exponentformat="power", row=1, col=3)  # decades only
-    last = max([int(f["step"].max()) for f in frames.values() if f is not None and not f.empty] + [1])
-    fig.update_xaxes(title="training step", matches="x", range=[0, last])  # one time axis for all three
+    fig.update_xaxes(title="training step", matches="x", range=[0, _last_step(frames)])  # one time axis for all three
     return _layout(fig, "What each model gets right: clean, attacked and feature-only test accuracy",
                    "accuracies", subplots=True, height=440)
 
@@ -153,7 +235,8 @@ def decomposition_figure(views: dict) -> go.Figure:
         parts = views[mode].decomposition
         names = [f"{key}: {DECOMPOSITION_HELP[key]}" for key in parts]
         fig.add_trace(go.Bar(y=names, x=list(parts.values()), name=RUN_LABEL[mode], orientation="h",
-                             marker_color=RUN_COLOR[mode], hovertemplate="%{x:.1%}<extra>" + RUN_LABEL[mode] +
+                             marker=dict(color=RUN_COLOR[mode], pattern_shape="/" if mode == "adv" else ""),
+                             hovertemplate="%{x:.1%}<extra>" + RUN_LABEL[mode] +
                              "</extra>"))
     fig.update_xaxes(title="share of ‖δ‖²", tickformat=".0%", range=[0, 1])
     fig.update_yaxes(autorange="reversed")
@@ -184,19 +267,21 @@ def dynamics_figure(theory: dict, *, raw: bool = True) -> go.Figure:
     fig = go.Figure()
     for mode, rows in theory.items():
         steps = [r["step"] for r in rows]
-        for column, color, name in ((robust, ROBUST, "Λ robust" if raw else "robust"),
-                                    (nonrobust, NONROBUST, "Γ non-robust" if raw else "non-robust")):
-            fig.add_trace(go.Scatter(x=steps, y=[r[column] for r in rows], mode="lines",
+        for column, color, kind, name in (
+                (robust, ROBUST, "robust", "Λ robust" if raw else "robust"),
+                (nonrobust, NONROBUST, "non-robust", "Γ non-robust" if raw else "non-robust")):
+            fig.add_trace(go.Scatter(x=steps, y=[r[column] for r in rows], mode="lines+markers",
                                      name=f"{name} · {RUN_LABEL[mode]}",
-                                     line=dict(color=color, dash=RUN_DASH[mode], width=2.5)))
+                                     line=dict(color=color, dash=RUN_DASH[mode], width=2.5),
+                                     marker=_marker(FEATURE_MARKER[kind], color)))
     fig.update_xaxes(title="training step")
     fig.update_yaxes(title="coefficient" if raw else "correlation")
     return _layout(fig, "Reduced dynamics (Lemmas 5.1, 5.2): one noiseless example per class, w_r = Λ u_r + Γ v_r",
                    "dynamics", height=420)
 
 
-MINIMUM_STYLE = {"nonrobust": ("non-robust minimum c·v_r (Prop. 3.1)", NONROBUST),
-                 "robust": ("robust minimum c·u_r (Prop. 3.2)", ROBUST)}
+MINIMUM_STYLE = {"nonrobust": ("non-robust minimum c·v_r (Prop. 3.1)", NONROBUST, "x", "dash"),
+                 "robust": ("robust minimum c·u_r (Prop. 3.2)", ROBUST, "circle", "solid")}
 
 
 def minima_figure(rows: list[dict], chosen: float) -> go.Figure:
@@ -204,16 +289,18 @@ def minima_figure(rows: list[dict], chosen: float) -> go.Figure:
     fig = make_subplots(rows=1, cols=2, column_widths=[0.45, 0.55], horizontal_spacing=0.1,
                         subplot_titles=("loss falls towards 0 as c grows: both are global minima",
                                         f"accuracy at c = {chosen:g}"))
-    for kind, (name, color) in MINIMUM_STYLE.items():
+    for kind, (name, color, marker, dash) in MINIMUM_STYLE.items():
         part = sorted((r for r in rows if r["minimum"] == kind), key=lambda r: r["scale"])
         fig.add_trace(go.Scatter(x=[r["scale"] for r in part], y=[max(r["loss"], 1e-12) for r in part],
-                                 mode="lines+markers", name=name, legendgroup=kind, line=dict(color=color)),
+                                 mode="lines+markers", name=name, legendgroup=kind, line=dict(color=color, dash=dash),
+                                 marker=dict(symbol=marker, size=9, color=color)),
                       row=1, col=1)
         at = next((r for r in part if r["scale"] == chosen), None)
         if at is not None:
             fig.add_trace(go.Bar(x=["clean", "PGD", "swap (Thm 4.3)"], y=[at["acc_clean"], at["acc_pgd"],
                                  at["acc_swap"]], name=name, legendgroup=kind, showlegend=False,
-                                 marker_color=color, texttemplate="%{y:.0%}", textposition="outside"),
+                                 marker=dict(color=color, pattern_shape="/" if kind == "nonrobust" else ""),
+                                 texttemplate="%{y:.0%}", textposition="outside"),
                           row=1, col=2)
     fig.add_vline(x=chosen, line=dict(color="#555", dash="dot"), row=1, col=1)
     fig.update_xaxes(type="log", dtick=1, title="scale c", row=1, col=1)
@@ -223,11 +310,88 @@ def minima_figure(rows: list[dict], chosen: float) -> go.Figure:
                    "minima", subplots=True, height=440, barmode="group", hovermode="closest")
 
 
+OVERLAY_MARKERS = ("circle", "x", "square", "diamond", "triangle-up", "star", "cross", "triangle-down", "hexagon",
+                   "pentagon")
+
+
 def overlay_figure(frames: dict, metric: str) -> go.Figure:
     """One metric of several stored runs on one chart; frames: label -> DataFrame."""
     fig = go.Figure()
-    for label, frame in frames.items():
-        fig.add_trace(go.Scatter(x=frame["step"], y=frame[metric], mode="lines", name=label))
+    colors = list(OKABE_ITO.values())
+    for i, (label, frame) in enumerate(frames.items()):
+        color, marker = colors[i % len(colors)], OVERLAY_MARKERS[i % len(OVERLAY_MARKERS)]
+        fig.add_trace(go.Scatter(x=frame["step"], y=frame[metric], mode="lines+markers", name=label,
+                                 line=dict(color=color, dash="dash" if "adv" in label else "solid"),
+                                 marker=_marker(marker, color)))
     fig.update_xaxes(title="training step")
     fig.update_yaxes(title=metric)
     return _layout(fig, f"{metric} of the selected runs", "overlay", height=420)
+
+
+def real_figures(frame: pd.DataFrame) -> tuple[go.Figure, go.Figure]:
+    """Real images, per epoch: feature learning accuracy on the robust and the non-robust representative
+    datasets, and clean / PGD test accuracy; standard training solid, adversarial dashed, as in the Lab.
+
+    frame: step (epoch) and ``{mode}_{metric}`` columns, as core.runs.real_runs logs them."""
+    feat, acc = go.Figure(), go.Figure()
+    for mode in ("std", "adv"):
+        for name, color, label in (("feat_acc_robust", ROBUST, "robust"), ("feat_acc_nonrobust", NONROBUST,
+                                                                             "non-robust")):
+            column = f"{mode}_{name}"
+            if column in frame and frame[column].notna().any():
+                feat.add_trace(go.Scatter(x=frame["step"], y=frame[column], mode="lines+markers",
+                                          name=f"{label} dataset · {RUN_LABEL[mode]}",
+                                          line=dict(color=color, dash=RUN_DASH[mode], width=2.5),
+                                          marker=_marker(FEATURE_MARKER[label], color)))
+        for name, (label, color, marker) in (("acc_clean", ACC_METRICS["acc_clean"]),
+                                             ("acc_pgd", ACC_METRICS["acc_pgd"])):
+            column = f"{mode}_{name}"
+            if column in frame and frame[column].notna().any():
+                acc.add_trace(go.Scatter(x=frame["step"], y=frame[column], mode="lines+markers",
+                                         name=f"{label} · {RUN_LABEL[mode]}",
+                                         line=dict(color=color, dash=RUN_DASH[mode], width=2),
+                                         marker=_marker(marker, color)))
+    for fig, title in ((feat, "Feature learning accuracy"), (acc, "Test accuracy: clean and PGD")):
+        _layout(fig, title, "real", height=460, margin=dict(l=10, r=10, t=150, b=10))  # room for a 4-row legend
+        fig.update_layout(xaxis_title="epoch", yaxis=dict(range=[0, 1.02], title="accuracy"))
+    return feat, acc
+
+
+def example_figure(panels: dict, robust, labels: list[str], title: str) -> go.Figure:
+    """One example's patches (patches x features), one heatmap per panel, e.g. clean / swap δ / swapped.
+
+    panels: title -> (P, 2k+1) array; robust: (P,) bools, starred on the y axis."""
+    fig = make_subplots(rows=1, cols=len(panels), subplot_titles=list(panels), horizontal_spacing=0.05)
+    y = [f"p{p + 1}{' ★' if robust[p] else ''}" for p in range(len(robust))]
+    reach = max([float(abs(z).max()) for z in panels.values()] + [1e-9])
+    for col, z in enumerate(panels.values(), start=1):
+        fig.add_trace(_heatmap(z, labels, y, "coloraxis"), row=1, col=col)
+    fig.update_yaxes(autorange="reversed", tickfont=dict(size=9))
+    fig.update_xaxes(tickfont=dict(size=10), tickangle=0)
+    fig.update_layout(coloraxis=dict(colorscale="RdBu", cmid=0, cmin=-reach, cmax=reach,
+                                     colorbar=dict(title="value")))
+    return _layout(fig, title, "example", subplots=len(panels) > 1, height=max(420, 120 + 9 * len(robust)),
+                   hovermode="closest")
+
+
+ARM_STYLE = (("solid", "circle", OKABE_ITO["blue"]), ("dash", "x", OKABE_ITO["vermillion"]),
+             ("dot", "square", OKABE_ITO["black"]), ("dashdot", "diamond", OKABE_ITO["purple"]))
+
+
+def arms_figure(arms: dict, metric: str, title: str) -> go.Figure:
+    """One metric of several setups (arms) on one chart; arms: label -> DataFrame or list of them (seeds)."""
+    fig = go.Figure()
+    labels = []
+    for i, (label, value) in enumerate(arms.items()):
+        seeds = as_seeds(value)
+        if not seeds:
+            continue
+        dash, marker, color = ARM_STYLE[i % len(ARM_STYLE)]
+        end = _series(fig, seeds, metric, name=label, color=color, dash=dash, marker=marker)
+        if end is not None:
+            labels.append((*end, label, color))
+    _end_labels(fig, labels, 1.0)
+    fig.update_xaxes(title="training step", range=[0, _last_step(arms)])
+    label = ACC_METRICS[metric][0] + " accuracy" if metric in ACC_METRICS else metric
+    fig.update_yaxes(title=label, range=[-0.03, 1.08])
+    return _layout(fig, title, f"arms-{metric}", height=420, margin=dict(l=10, r=150, t=100, b=10))

@@ -23,6 +23,7 @@ import plotly.graph_objects as go
 
 from ..engine.checks import density_ratio, swap_norm
 from ..engine.config import Config
+from .charts import RUN_DASH, RUN_MARKER
 
 QUANTITIES = {
     "corr_gap": "corr_robust - corr_nonrobust",
@@ -109,7 +110,8 @@ def line_figure(frame, x: str, quantity: str) -> go.Figure:
     rows["corr_gap"] = rows["corr_robust"] - rows["corr_nonrobust"]
     for mode, group in rows.groupby("mode"):
         stats = group.groupby(x)[quantity].agg(["mean", "min", "max"]).reset_index()
-        fig.add_trace(go.Scatter(x=stats[x], y=stats["mean"], name=mode, mode="lines+markers",
+        fig.add_trace(go.Scatter(x=stats[x], y=stats["mean"], name=mode, mode="lines+markers",  # std vs adv: not by hue
+                                 line=dict(dash=RUN_DASH.get(mode, "solid")), marker=dict(symbol=RUN_MARKER.get(mode)),
                                  error_y=dict(type="data", symmetric=False, array=stats["max"] - stats["mean"],
                                               arrayminus=stats["mean"] - stats["min"])))
     fig.update_layout(xaxis_title=x, yaxis_title=QUANTITIES.get(quantity, quantity))
