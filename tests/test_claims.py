@@ -46,3 +46,10 @@ def test_eps_too_small_leaves_the_standard_model_unbroken():
     final = twins("eps-too-small", 0, ("std",))["std"].final
     assert final["corr_nonrobust"] > final["corr_robust"]
     assert final["acc_pgd"] > 0.5
+
+
+def test_pgd_decays_compares_the_final_pgd_accuracy_with_its_peak():
+    from core.engine.claims import pgd_decays
+
+    rows = [{"acc_pgd": a} for a in (0.0, 0.22, 0.05)]
+    assert pgd_decays(rows) and not pgd_decays(rows, drop=0.2) and not pgd_decays(rows[:2]) and not pgd_decays([])

@@ -21,6 +21,12 @@ def peak(history: list[dict], metric: str) -> float:
     return max((row[metric] for row in history), default=float("nan"))
 
 
+def pgd_decays(history: list[dict], drop: float = 0.1) -> bool:
+    """PGD accuracy ended at least ``drop`` below its peak: the one-step algorithm's decay (docs/engine.md),
+    for a verdict that says so and points at the Lesson's chapter 7."""
+    return bool(history) and history[-1]["acc_pgd"] < peak(history, "acc_pgd") - drop
+
+
 def check_claims(results: dict) -> list[Claim]:
     """Theorem 4.3 for the standard run, Theorem 4.4 for the adversarial one."""
     claims: list[Claim] = []
