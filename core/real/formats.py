@@ -75,18 +75,54 @@ def parse_cifar_binary(raw: bytes, name: str = "cifar batch") -> tuple[np.ndarra
     return records[:, 1:].reshape(-1, 3, 32, 32), labels
 
 
+# scipy's MATLAB reader is C code, and a hostile .mat can crash the whole process (a segfault found by
+# tests/test_fuzz_datasets.py): it runs in a child process, which hands X and y back as a plain .npz.
+_LOADMAT_CHILD = """
+import io, sys
+import numpy as np
+try:
+    from scipy.io import loadmat
+except ImportError:
+    sys.stderr.write("reading SVHN's .mat files needs scipy (pip install scipy)"); sys.exit(3)
+try:
+    mat = loadmat(sys.argv[1], variable_names=["X", "y"])
+except NotImplementedError:
+    sys.stderr.write("a MATLAB v7.3 (HDF5) file; use the v5 files from the SVHN site"); sys.exit(4)
+except Exception as err:
+    sys.stderr.write("not a readable MATLAB file (" + " ".join(str(err).split())[:200] + ")"); sys.exit(5)
+if "X" not in mat or "y" not in mat:
+    sys.stderr.write("expected variables X and y"); sys.exit(6)
+buf = io.BytesIO()
+try:
+    np.savez(buf, X=np.asarray(mat["X"]), y=np.asarray(mat["y"]))
+except Exception:
+    sys.stderr.write("X and y must be numeric arrays"); sys.exit(7)
+sys.stdout.buffer.write(buf.getvalue())
+"""
+
+
+def _loadmat_isolated(path: Path) -> dict:
+    """{"X", "y"} of a MATLAB v5 file, read by scipy in a child process: a crash there is a FormatError here."""
+    import io
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", _LOADMAT_CHILD, str(path)], capture_output=True, timeout=600)
+    if done.returncode < 0:
+        signal = -done.returncode
+        raise FormatError(f"{path.name}: not a readable MATLAB file (the reader crashed on it, signal {signal})")
+    if done.returncode != 0:
+        raise FormatError(f"{path.name}: {_one_line(done.stderr.decode('utf-8', 'replace')) or 'unreadable'}")
+    with np.load(io.BytesIO(done.stdout), allow_pickle=False) as arrays:  # numbers only: never unpickles
+        return {"X": arrays["X"], "y": arrays["y"]}
+
+
 def parse_svhn_mat(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """SVHN's cropped-digit .mat (MATLAB v5): X is 32 x 32 x 3 x N, y is N x 1 with 10 for digit 0."""
     try:
-        from scipy.io import loadmat  # reads MATLAB's own format; it never unpickles
-    except ImportError:
-        raise FormatError("reading SVHN's .mat files needs scipy (pip install scipy)") from None
-    try:
-        mat = loadmat(str(path), variable_names=["X", "y"])
-    except NotImplementedError:
-        raise FormatError(f"{path.name}: a MATLAB v7.3 (HDF5) file; use the v5 files from the SVHN site") from None
-    except Exception as err:  # noqa: BLE001 - scipy's reader raises many types on a corrupt file; all mean the same
-        raise FormatError(f"{path.name}: not a readable MATLAB file ({_one_line(err)})") from None
+        mat = _loadmat_isolated(path)
+    except ValueError as err:  # np.load of an object array (allow_pickle=False) or a broken archive
+        raise FormatError(f"{path.name}: X and y must be numeric arrays ({_one_line(err)})") from None
     if "X" not in mat or "y" not in mat:
         raise FormatError(f"{path.name}: expected variables X and y")
     X, y = np.asarray(mat["X"]), np.asarray(mat["y"])
