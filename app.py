@@ -9,7 +9,7 @@ import streamlit as st
 
 from core.runs.schema import StoreError
 from pages import _keys as keys
-from pages._common import init_setup, leave_pages_v1, md_message, presentation, sync_url
+from pages._common import init_setup, is_lab_link, leave_pages_v1, md_message, presentation, sync_url
 from pages._owner import admin_field
 
 st.set_page_config(page_title="Robust Feature Lab", page_icon="🧪", layout="wide")
@@ -26,10 +26,13 @@ h1 { font-size: 2.6rem !important; }
 
 leave_pages_v1()
 init_setup()
+# The Lesson opens the app; a link that names a Lab setup (?preset=..., ?pair=..., a knob) opens the Lab, as such
+# links did before the Lesson came first. Decided once per browser session, so no page's address moves under it.
+lab_first = st.session_state.setdefault(keys.FRAME_LAB_FIRST, is_lab_link(st.query_params))
 navigation = st.navigation(
     [
-        st.Page("pages/lesson.py", title="Lesson", icon="📚", default=True),
-        st.Page("pages/lab.py", title="Lab", icon="🧪"),
+        st.Page("pages/lesson.py", title="Lesson", icon="📚", default=not lab_first),
+        st.Page("pages/lab.py", title="Lab", icon="🧪", default=lab_first),
         st.Page("pages/theory.py", title="Theory", icon="📐"),
         st.Page("pages/runs.py", title="Runs", icon="🗂️"),
         st.Page("pages/sweep.py", title="Sweep", icon="🗺️"),

@@ -247,3 +247,13 @@ def sync_url() -> None:
 
 def presentation() -> bool:
     return bool(st.session_state.get(keys.PRESENTATION))
+
+
+# What a link names when it is a Lab setup: the preset, attached runs, the seed count, or any knob.
+LAB_LINK_KEYS = frozenset({"preset", "pair", "runs", "nseeds", "seedruns"}) | frozenset(f.name for f in FIELDS)
+
+
+def is_lab_link(params) -> bool:
+    """Whether a link's query names a Lab setup (and no Lesson chapter): such a link opens the Lab."""
+    names = set(params.keys())
+    return bool(names & LAB_LINK_KEYS) and "chapter" not in names

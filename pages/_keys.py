@@ -122,3 +122,4 @@ LESSON_RUN = "lesson_run"  # used by lesson.py
 LESSON_SEEDS = "lesson_seeds"  # used by lesson.py
 LESSON_SEEDS_INPUT = "lesson_seeds_input"  # used by lesson.py
 URL_EXTRA = "url_extra"  # used by _common.py, app.py, lab.py, lesson.py
+FRAME_LAB_FIRST = "frame_lab_first"  # app.py: this session came in by a Lab link (the Lab is its default page)
