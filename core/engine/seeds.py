@@ -37,3 +37,13 @@ def eval_pgd_generator(seed: int, step: int) -> torch.Generator:
 def inspect_pgd_generator(seed: int, step: int, index: int) -> torch.Generator:
     """The Lab's adversarial-patch view of one test example at one logged step."""
     return torch.Generator().manual_seed(seed * 1_000_003 + step * 7919 + index)
+
+
+def constructed_pgd_generator(seed: int) -> torch.Generator:
+    """PGD's random starts against the constructed minima of Propositions 3.1/3.2 (core.engine.theory)."""
+    return torch.Generator().manual_seed(seed)
+
+
+def direction_pool_generator() -> torch.Generator:
+    """The fixed pool of unit directions that random starts pick from (core.engine.threats)."""
+    return torch.Generator().manual_seed(20250101)

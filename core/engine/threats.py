@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import torch
 
+from .seeds import direction_pool_generator
+
 _TINY = 1e-12  # guards divisions by a zero gradient or perturbation
 
 
@@ -55,7 +57,7 @@ _pools: dict = {}
 def _direction_pool(dim: int, device, dtype) -> torch.Tensor:
     key = (dim, str(device), dtype)
     if key not in _pools:
-        pool = torch.randn(_POOL_ROWS, dim, generator=torch.Generator().manual_seed(20250101), dtype=torch.float64)
+        pool = torch.randn(_POOL_ROWS, dim, generator=direction_pool_generator(), dtype=torch.float64)
         _pools[key] = (pool / pool.norm(dim=1, keepdim=True)).to(device=device, dtype=dtype)
     return _pools[key]
 
