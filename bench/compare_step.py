@@ -78,7 +78,8 @@ def main() -> int:
                 rates[key].append(rate(fn, args.steps))
         m = {key: statistics.median(values) for key, values in rates.items()}
         print(f"{name:13s} old {m['old']:6.2f}/s ({m['old'] / m['limit']:.2f} of limit)  new {m['new']:6.2f}/s "
-              f"({m['new'] / m['limit']:.2f})  limit {m['limit']:6.2f}/s  new/old {m['new'] / m['old']:.2f}", flush=True)
+              f"({m['new'] / m['limit']:.2f})  limit {m['limit']:6.2f}/s  new/old {m['new'] / m['old']:.2f}",
+              flush=True)
     return 0
 
 
