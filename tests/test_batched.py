@@ -51,8 +51,7 @@ def assert_same(batched, single, rel):
 def test_batched_equals_one_by_one_in_float64(mode):
     batched = train_batch(CONFIGS, mode, dtype=torch.float64)
     for cfg, result in zip(CONFIGS, batched, strict=True):
-        # train() sums its loss in float32, so the loss agrees to ~1e-7 only; the rest to ~1e-15
-        assert_same(result, reference(cfg, mode, torch.float64), rel=1e-6)
+        assert_same(result, reference(cfg, mode, torch.float64), rel=1e-9)
 
 
 def test_batched_equals_one_by_one_in_float32():
@@ -76,7 +75,7 @@ def test_a_run_does_not_depend_on_its_batch():
 
 def test_a_diverging_run_stops_alone(monkeypatch):
     """A NaN in one run's data (this model hardly diverges by itself) stops that run only."""
-    import core.engine.batched
+    import core.engine.train
 
     def poisoned(cfg):
         train_set, test_set = make_datasets(cfg)
@@ -84,7 +83,7 @@ def test_a_diverging_run_stops_alone(monkeypatch):
             train_set.X[3, 0, 0] = float("nan")
         return train_set, test_set
 
-    monkeypatch.setattr(core.engine.batched, "make_datasets", poisoned)
+    monkeypatch.setattr(core.engine.train, "make_datasets", poisoned)
     batched = train_batch(CONFIGS, "std")
     train_set, test_set = poisoned(CONFIGS[1])
     single = train(CONFIGS[1], "std", train_set=train_set, eval_set=EvalSet.build(test_set, 1))
@@ -105,16 +104,24 @@ def test_batch_keys():
     assert len({batch_key(cfg, "adv") for cfg in CONFIGS}) == 1
     assert batch_key(CONFIGS[0], "std") != batch_key(CONFIGS[0], "adv")
     assert batch_key(BASE.replace(P=40), "std") != batch_key(BASE, "std")
-    assert batch_key(BASE.replace(train_attack="pgd"), "adv") is None
-    assert batch_key(BASE.replace(train_attack="pgd"), "std") is not None  # no attack in standard training
-    assert batch_key(BASE.replace(batch_size=10), "std") is None
+    other_attack = "one_step" if BASE.train_attack == "pgd" else "pgd"  # whichever the preset does not use
+    assert batch_key(BASE.replace(train_attack=other_attack), "adv") != batch_key(BASE, "adv")
+    assert batch_key(BASE.replace(batch_size=10), "std") != batch_key(BASE, "std")
 
 
-def test_train_many_falls_back_to_train_for_what_cannot_batch():
+@pytest.mark.parametrize("changes", [dict(train_attack="pgd", train_attack_steps=2), dict(batch_size=16)])
+def test_pgd_and_mini_batch_training_batch_too(changes):
+    """Each run draws its PGD starts and batch order from its own generator: equal to one by one."""
+    cfgs = [cfg.replace(steps=12, **changes) for cfg in CONFIGS]
+    for cfg, result in zip(cfgs, train_batch(cfgs, "adv", dtype=torch.float64), strict=True):
+        assert_same(result, reference(cfg, "adv", torch.float64), rel=1e-9)
+
+
+def test_train_many_groups_by_shape_and_keeps_the_order():
     pgd = BASE.replace(train_attack="pgd", train_attack_steps=2, steps=10)
     other_shape = BASE.replace(P=40, steps=10)
     items = [(CONFIGS[0], "std"), (pgd, "adv"), (other_shape, "std"), (CONFIGS[1], "std")]
     results = train_many(items)
     assert [r.mode for r in results] == ["std", "adv", "std", "std"]
-    assert torch.equal(results[1].weights, train(pgd, "adv").weights)  # the one-by-one loop itself
+    assert torch.equal(results[1].weights, train(pgd, "adv").weights)  # a batch of one is the one-run loop
     assert results[3].history == train_batch(CONFIGS[1:2], "std")[0].history

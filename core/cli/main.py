@@ -116,13 +116,17 @@ def cmd_run(args) -> int:
 
 
 def cmd_bench(args) -> int:
-    from ..engine.bench import run_bench
+    from ..engine.bench import run_bench, run_bench_settings
 
     cfg = build_config(args)
-    report = run_bench(cfg, args.mode, args.steps)
-    for key, value in report.items():
-        if key != "config":
-            print(f"{key:<22} {value:.3f}" if isinstance(value, float) else f"{key:<22} {value}")
+    reports = run_bench_settings(cfg, args.steps) if args.all else {args.mode: run_bench(cfg, args.mode, args.steps)}
+    for name, one in reports.items():
+        if args.all:
+            print(f"-- {name}")
+        for key, value in one.items():
+            if key != "config":
+                print(f"{key:<22} {value:.3f}" if isinstance(value, float) else f"{key:<22} {value}")
+    report = reports if args.all else next(iter(reports.values()))
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=1))
     return 0
@@ -157,6 +161,8 @@ def parser() -> argparse.ArgumentParser:
     with_config(p, "figure3")
     p.add_argument("--mode", choices=MODES, default="adv")
     p.add_argument("--steps", type=int, default=30)
+    p.add_argument("--all", action="store_true",
+                   help="standard, one-step and PGD-3 adversarial steps, JSON keyed by them")
     p.add_argument("--json", metavar="PATH")
     p.set_defaults(func=cmd_bench)
     add_runs_parser(sub)

@@ -2,8 +2,10 @@
 
 Gradient attacks share one interface, ``perturb(W, X, y, arch, generator) -> (delta, F)``
 where F is the logits at the clean X when the attack computed them anyway (the training
-loop reuses them for the training accuracy), else None. Every attack is per example, so
-the training loop can run it chunk by chunk.
+loop reuses them for the training accuracy), else None; ``attacked`` returns X + delta
+directly (fused where the threat model can). Every attack is per example, so the training
+loop can run it chunk by chunk, for one run (W (K, d), X (n, P, d)) or a batch of runs
+(W (R, K, d), X (R, n, P, d), eps and step sizes per run as (R, 1, 1, 1) tensors).
 """
 
 from __future__ import annotations
@@ -19,7 +21,10 @@ from .threats import ThreatModel
 
 @dataclass(frozen=True)
 class OneStepAttack:
-    """The paper's attack (Section 2.5): X + clip_eps(eta_a * grad_X l(W; X, y))."""
+    """The paper's attack (Section 2.5): X + clip_eps(eta_a * grad_X l(W; X, y)).
+
+    eps and eta_a are floats, or per-run tensors (R, 1, 1, 1) for a batch of runs.
+    """
 
     threat: ThreatModel
     eps: float
@@ -27,8 +32,13 @@ class OneStepAttack:
     objective: str = "margin"
 
     def perturb(self, W, X, y, arch: Arch, generator=None):
+        X_adv, F = self.attacked(W, X, y, arch, generator)
+        return X_adv.sub_(X), F
+
+    def attacked(self, W, X, y, arch: Arch, generator=None, start=None):
+        """(X + delta, clean logits): the attack point in one fused pass (threat.ascend)."""
         grad, F, _ = input_grad(W, X, y, arch, self.objective)
-        return self.threat.project(grad.mul_(self.eta_a), self.eps), F
+        return self.threat.ascend(X, grad, self.eta_a, self.eps), F
 
 
 @dataclass(frozen=True)
@@ -45,17 +55,32 @@ class PGDAttack:
     @classmethod
     def standard(cls, threat, eps, steps, objective="margin"):
         """The evaluation default: step size 2.5 eps / K, so K steps can cross the ball."""
-        return cls(threat, eps, steps, 2.5 * eps / max(1, steps), objective)
+        return cls(threat, eps, steps, eps * (2.5 / max(1, steps)), objective)
 
-    def perturb(self, W, X, y, arch: Arch, generator=None):
-        if self.random_start and generator is not None:
-            delta = self.threat.random_start(X.shape, self.eps, generator, X.device)
+    def perturb(self, W, X, y, arch: Arch, generator=None, start=None):
+        """generator: one, or a list with one per run of a batch (each run draws its own start,
+        so a run's numbers do not depend on the batch it is in); start: a given random start."""
+        if start is not None:
+            delta = start
+        elif self.random_start and generator is not None:
+            delta = self._random_start(X, generator)
         else:
             delta = torch.zeros_like(X)
         for _ in range(self.steps):
             grad, _, _ = input_grad(W, X + delta, y, arch, self.objective)
-            delta = self.threat.project(delta + self.threat.step(grad, self.step_size), self.eps)
+            delta = self.threat.project(self.threat.step_from(delta, grad, self.step_size), self.eps)
         return delta, None
+
+    def _random_start(self, X, generator):
+        if isinstance(generator, (list, tuple)):
+            unit = torch.stack([self.threat.random_start(X.shape[1:], 1.0, g, X.device) for g in generator])
+        else:
+            unit = self.threat.random_start(X.shape, 1.0, generator, X.device)
+        return unit.to(X.dtype).mul_(self.eps)
+
+    def attacked(self, W, X, y, arch: Arch, generator=None, start=None):
+        delta, _ = self.perturb(W, X, y, arch, generator, start)
+        return delta.add_(X), None
 
 
 def swap_perturbation(data: PatchData, generator: torch.Generator) -> torch.Tensor:

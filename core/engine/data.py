@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import torch
 
 from .config import Config
+from .seeds import data_generator
 
 
 @dataclass
@@ -77,7 +78,7 @@ def make_patch_data(cfg: Config, n: int, generator: torch.Generator) -> PatchDat
 
 def make_datasets(cfg: Config) -> tuple[PatchData, PatchData]:
     """Train and test sets from the config's seed; twin runs share them."""
-    generator = torch.Generator().manual_seed(cfg.seed)
+    generator = data_generator(cfg.seed)
     train = make_patch_data(cfg, cfg.n_train, generator)
     test = make_patch_data(cfg, cfg.n_test, generator)
     return train, test

@@ -19,6 +19,7 @@ import torch
 from .config import Config
 from .data import make_datasets
 from .network import Arch, init_weights
+from .seeds import init_generator
 from .train import gradient_step, training_attack
 
 RUN_OVERHEAD_S = 0.3  # data generation of a small run, store writes, the worker's hand-off
@@ -57,7 +58,7 @@ def run_work(cfg: Config, mode: str) -> Work:
 def _time_step(cfg: Config, mode: str, repeats: int = 5) -> float:
     """Fastest of a few steps: the least disturbed by whatever else the machine is doing."""
     train, _ = make_datasets(cfg)
-    W = init_weights(cfg, torch.Generator().manual_seed(1))
+    W = init_weights(cfg, init_generator(0))
     arch, attack = Arch.from_config(cfg), training_attack(cfg, mode)
     gradient_step(W, train.X, train.y, arch, attack, None)  # warm-up: allocator, kernels
     best = float("inf")

@@ -19,6 +19,7 @@ from .config import Config
 from .data import PatchData, make_datasets, make_patch_data
 from .metrics import pgd_attack
 from .network import Arch, logits
+from .seeds import data_generator, inspect_pgd_generator
 
 # Above this many train-set floats, skip over the train set's noise draw chunk by chunk
 # instead of materialising it (paper-scale: 200M floats = 800 MB just to reach the test set).
@@ -31,7 +32,7 @@ def run_test_set(cfg: Config) -> PatchData:
     """The test set a run of ``cfg`` was evaluated on, identical to ``make_datasets(cfg)[1]``."""
     if cfg.n_train * cfg.P * cfg.d <= _MATERIALISE_LIMIT or cfg.P * cfg.d < _NORMAL_BLOCK:
         return make_datasets(cfg)[1]
-    generator = torch.Generator().manual_seed(cfg.seed)
+    generator = data_generator(cfg.seed)
     _skip_patch_data(cfg, cfg.n_train, generator)
     return make_patch_data(cfg, cfg.n_test, generator)
 
@@ -118,7 +119,7 @@ def adversarial_patches(cfg: Config, W: torch.Tensor, test: PatchData, index: in
     arch = Arch.from_config(cfg)
     W = W.float().cpu()
     X, y = test.X[index : index + 1], test.y[index : index + 1]
-    generator = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step * 7919 + index)
+    generator = inspect_pgd_generator(cfg.seed, step, index)
     delta, _ = pgd_attack(cfg).perturb(W, X, y, arch, generator)
     with torch.no_grad():
         pred_clean = int(logits(W, X, arch).argmax(1))

@@ -1,4 +1,8 @@
-"""What is measured at each logged step (SPEC 1.6, the paper's Section 6.1 and Definition 4.1)."""
+"""What is measured at each logged step (SPEC 1.6, the paper's Section 6.1 and Definition 4.1).
+
+Every function takes one run (W (K, d), data (n, P, d)) or a batch of runs (W (R, K, d),
+data (R, n, P, d)); ``evaluate_runs`` is the one evaluation both training loops use.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from .attacks import OneStepAttack, PGDAttack, swap_perturbation
 from .config import Config
 from .data import PatchData
 from .network import Arch, chunk_rows, chunks, logits
+from .seeds import eval_pgd_generator, swap_generator
 from .threats import get_threat_model
 
 # The metric names of SPEC 1.6, in the order tables and CSV columns show them.
@@ -29,22 +34,24 @@ METRICS = (
 )
 
 
-def feature_alignment(W: torch.Tensor, k: int, m: int) -> dict[str, float]:
-    """The paper's weight-feature correlations: max over a class's neurons, mean over classes.
-
-    corr_* use the normalised inner product <w, u_r> / ||w||; lambda/gamma the raw one.
-    """
-    per_class = W.view(k, m, -1)
-    classes = torch.arange(k, device=W.device)
-    raw_robust = per_class[classes, :, classes]  # (k, m): <w_{r,i}, u_r> = W[r, i, r]
-    raw_nonrobust = per_class[classes, :, classes + k]
-    norms = per_class.norm(dim=2).clamp_min(1e-12)
+def feature_alignments(W: torch.Tensor, k: int, m: int) -> dict[str, list[float]]:
+    """The paper's weight-feature correlations of every run in W (R, k*m, d): max over a
+    class's neurons, mean over classes. corr_* use <w, u_r> / ||w||; lambda/gamma the raw one."""
+    per_class = W.reshape(-1, k, m, W.shape[-1])  # (R, k, m, d)
+    raw_robust = torch.diagonal(per_class[..., :k], dim1=1, dim2=3)  # (R, m, k): W[r, c, i, c]
+    raw_nonrobust = torch.diagonal(per_class[..., k : 2 * k], dim1=1, dim2=3)
+    norms = per_class.norm(dim=3).clamp_min(1e-12).transpose(1, 2)  # (R, m, k)
     return {
-        "corr_robust": (raw_robust / norms).amax(1).mean().item(),
-        "corr_nonrobust": (raw_nonrobust / norms).amax(1).mean().item(),
-        "lambda_robust": raw_robust.amax(1).mean().item(),
-        "gamma_nonrobust": raw_nonrobust.amax(1).mean().item(),
+        "corr_robust": (raw_robust / norms).amax(1).mean(1).tolist(),
+        "corr_nonrobust": (raw_nonrobust / norms).amax(1).mean(1).tolist(),
+        "lambda_robust": raw_robust.amax(1).mean(1).tolist(),
+        "gamma_nonrobust": raw_nonrobust.amax(1).mean(1).tolist(),
     }
+
+
+def feature_alignment(W: torch.Tensor, k: int, m: int) -> dict[str, float]:
+    """feature_alignments of one run."""
+    return {name: values[0] for name, values in feature_alignments(W, k, m).items()}
 
 
 def phase_transition_step(history: list[dict]) -> int | None:
@@ -60,7 +67,9 @@ def phase_transition_step(history: list[dict]) -> int | None:
 
 @dataclass
 class EvalSet:
-    """The test set and its fixed variants, built once per data set (twin runs share it)."""
+    """The test set and its fixed variants, built once per data set (twin runs share it).
+
+    For a batch of runs every tensor has a leading run dimension (``EvalSet.stack``)."""
 
     test: PatchData
     X_robust_only: torch.Tensor  # non-robust feature terms removed: acc_robust_feature
@@ -69,45 +78,92 @@ class EvalSet:
 
     @classmethod
     def build(cls, test: PatchData, seed: int) -> EvalSet:
-        generator = torch.Generator().manual_seed(seed)
-        return cls(test, test.without("nonrobust"), test.without("robust"), test.X + swap_perturbation(test, generator))
+        swap = swap_perturbation(test, swap_generator(seed))
+        return cls(test, test.without("nonrobust"), test.without("robust"), test.X + swap)
+
+    @classmethod
+    def stack(cls, sets: list[EvalSet]) -> EvalSet:
+        first = sets[0].test
+        test = PatchData(*(torch.stack([getattr(s.test, f) for s in sets]) for f in ("X", "y", "robust", "coef")),
+                         first.k)
+        return cls(test, *(torch.stack([getattr(s, f) for s in sets])
+                           for f in ("X_robust_only", "X_nonrobust_only", "X_swap")))
+
+    def to(self, device, dtype=None) -> EvalSet:
+        def move(x):
+            return x.to(device=device, dtype=dtype if dtype is not None and x.is_floating_point() else None)
+
+        test = PatchData(move(self.test.X), self.test.y.to(device), self.test.robust.to(device),
+                         move(self.test.coef), self.test.k)
+        return EvalSet(test, move(self.X_robust_only), move(self.X_nonrobust_only), move(self.X_swap))
+
+    def runs(self, part: slice) -> EvalSet:
+        """The runs `part` of a stacked set."""
+        t = self.test
+        return EvalSet(PatchData(t.X[part], t.y[part], t.robust[part], t.coef[part], t.k),
+                       self.X_robust_only[part], self.X_nonrobust_only[part], self.X_swap[part])
+
+
+def correct_counts(W, X, y, arch: Arch, attack=None, generator=None) -> torch.Tensor:
+    """Correct predictions per run (a 0-d tensor for one run), example chunk by chunk.
+
+    With an attack, each chunk is attacked first; generator feeds its random starts (one
+    per run for a batch, a list)."""
+    n = y.shape[-1]
+    correct = torch.zeros(W.shape[:-2], device=W.device, dtype=torch.long)
+    for part in chunks(n, chunk_rows(n, X.shape[-2], max(W.shape[-2:]), X.device)):
+        Xc, yc = X[..., part, :, :], y[..., part]
+        if attack is not None:
+            Xc, _ = attack.attacked(W, Xc, yc, arch, generator)
+        correct += (logits(W, Xc, arch).argmax(1).view(yc.shape) == yc).sum(-1)
+    return correct
 
 
 def accuracy(W, X, y, arch: Arch) -> float:
-    rows = chunk_rows(len(y), X.shape[1], max(W.shape), X.device)
-    correct = 0
-    for part in chunks(len(y), rows):
-        correct += (logits(W, X[part], arch).argmax(1) == y[part]).sum().item()
-    return correct / max(1, len(y))
+    return correct_counts(W, X, y, arch).item() / max(1, len(y))
 
 
 def attacked_accuracy(W, X, y, arch: Arch, attack, generator) -> float:
-    rows = chunk_rows(len(y), X.shape[1], max(W.shape), X.device)
-    correct = 0
-    for part in chunks(len(y), rows):
-        delta, _ = attack.perturb(W, X[part], y[part], arch, generator)
-        correct += (logits(W, X[part] + delta, arch).argmax(1) == y[part]).sum().item()
-    return correct / max(1, len(y))
+    return correct_counts(W, X, y, arch, attack, generator).item() / max(1, len(y))
 
 
 def pgd_attack(cfg: Config) -> PGDAttack:
     return PGDAttack.standard(get_threat_model(cfg.threat_model), cfg.eps, cfg.pgd_steps, cfg.pgd_objective)
 
 
-def evaluate(W: torch.Tensor, ev: EvalSet, cfg: Config, step: int) -> dict[str, float]:
-    """Test metrics at weights W. PGD's random start is seeded by (seed, step), so two
-    runs evaluated at the same step face the same starts."""
+def per_run(cfgs, name: str, W: torch.Tensor):
+    """A knob that may differ between runs: a float for one run (W 2-D), else (R, 1, 1, 1)."""
+    if W.dim() == 2:
+        return float(getattr(cfgs[0], name))
+    return torch.tensor([getattr(c, name) for c in cfgs], device=W.device, dtype=W.dtype).view(-1, 1, 1, 1)
+
+
+def evaluate_runs(W: torch.Tensor, ev: EvalSet, cfgs, step: int) -> list[dict[str, float]]:
+    """Test metrics of every run at weights W, one dict per run. PGD's random start is
+    seeded by (seed, step), so two runs evaluated at the same step face the same starts."""
+    cfg = cfgs[0]
     arch = Arch.from_config(cfg)
-    y = ev.test.y
     threat = get_threat_model(cfg.threat_model)
-    generator = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
-    n = cfg.n_pgd
-    out = feature_alignment(W, cfg.k, cfg.m)
-    out["acc_clean"] = accuracy(W, ev.test.X, y, arch)
-    out["acc_pgd"] = attacked_accuracy(W, ev.test.X[:n], y[:n], arch, pgd_attack(cfg), generator)
-    out["acc_swap"] = accuracy(W, ev.X_swap, y, arch)
-    out["acc_robust_feature"] = accuracy(W, ev.X_robust_only, y, arch)
-    out["acc_nonrobust_feature"] = accuracy(W, ev.X_nonrobust_only, y, arch)
-    one_step = OneStepAttack(threat, cfg.eps, cfg.eta_a, cfg.train_objective)
-    out["acc_onestep"] = attacked_accuracy(W, ev.test.X, y, arch, one_step, None)
-    return out
+    eps = per_run(cfgs, "eps", W)
+    y, n = ev.test.y, cfg.n_pgd
+    generators = [eval_pgd_generator(c.seed, step) for c in cfgs]
+    pgd = PGDAttack(threat, eps, cfg.pgd_steps, eps * (2.5 / max(1, cfg.pgd_steps)), cfg.pgd_objective)
+    one_step = OneStepAttack(threat, eps, per_run(cfgs, "eta_a", W), cfg.train_objective)
+    counts = {
+        "acc_clean": (correct_counts(W, ev.test.X, y, arch), y.shape[-1]),
+        "acc_pgd": (correct_counts(W, ev.test.X[..., :n, :, :], y[..., :n], arch, pgd,
+                                   generators if W.dim() > 2 else generators[0]), n),
+        "acc_swap": (correct_counts(W, ev.X_swap, y, arch), y.shape[-1]),
+        "acc_robust_feature": (correct_counts(W, ev.X_robust_only, y, arch), y.shape[-1]),
+        "acc_nonrobust_feature": (correct_counts(W, ev.X_nonrobust_only, y, arch), y.shape[-1]),
+        "acc_onestep": (correct_counts(W, ev.test.X, y, arch, one_step), y.shape[-1]),
+    }
+    acc = {name: (count.reshape(-1).double() / max(1, total)).tolist() for name, (count, total) in counts.items()}
+    align = feature_alignments(W, cfg.k, cfg.m)
+    return [{**{name: values[r] for name, values in align.items()}, **{name: values[r] for name, values in acc.items()}}
+            for r in range(len(cfgs))]
+
+
+def evaluate(W: torch.Tensor, ev: EvalSet, cfg: Config, step: int) -> dict[str, float]:
+    """evaluate_runs of one run."""
+    return evaluate_runs(W, ev, [cfg], step)[0]

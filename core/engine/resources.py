@@ -21,6 +21,12 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def sync(device: torch.device) -> None:
+    """Wait for the device's queued work, so a wall-clock reading covers it (a no-op on the CPU)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
 def apply_threads(cfg: Config) -> None:
     if cfg.threads > 0 and cfg.threads != torch.get_num_threads():
         torch.set_num_threads(cfg.threads)

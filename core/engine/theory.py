@@ -18,6 +18,7 @@ from .config import Config
 from .data import make_datasets, representatives
 from .metrics import EvalSet, accuracy, attacked_accuracy, pgd_attack
 from .network import Arch, ce_and_grad, logits
+from .seeds import constructed_pgd_generator
 from .train import gradient_step, training_attack
 
 MINIMA = ("nonrobust", "robust")
@@ -48,7 +49,7 @@ def evaluate_constructed(cfg: Config, scales, eval_set: EvalSet | None = None) -
         for scale in scales:
             W = constructed_weights(cfg, kind, float(scale))
             loss, _ = ce_and_grad(logits(W, test.X, arch), test.y)
-            generator = torch.Generator().manual_seed(cfg.seed)
+            generator = constructed_pgd_generator(cfg.seed)
             n = cfg.n_pgd
             rows.append(
                 {

@@ -1,0 +1,59 @@
+"""Wall time of R runs trained as one batch against the same R runs one by one, on one device.
+
+    PYTHONPATH=. python bench/bench_gpu_sweep.py --runs 64 --device cuda [--preset classroom] [--json out.json]
+
+An eps grid of the preset, standard and adversarial halves; both ways train exactly the same
+runs (core.engine.batched.train_batch against core.engine.train.train). On a GPU one small run
+leaves the device idle, so the batch should win by far (goal: 20x at 64 runs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import torch
+
+from core.engine.batched import train_batch
+from core.engine.presets import get_preset
+from core.engine.resources import resolve_device, sync
+from core.engine.train import train
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=64)
+    ap.add_argument("--preset", default="classroom")
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--json")
+    args = ap.parse_args()
+    base = get_preset(args.preset).config(device=args.device)
+    device = resolve_device(base.device)
+    half = max(1, args.runs // 2)
+    cfgs = [base.replace(eps=round(0.05 + 0.4 * i / max(1, half - 1), 6)) for i in range(half)]
+    train_batch(cfgs[:2], "std")  # warm-up: CUDA context, kernels
+    sync(device)
+    started = time.perf_counter()
+    for mode in ("std", "adv"):
+        train_batch(cfgs, mode)
+    sync(device)
+    batched = time.perf_counter() - started
+    started = time.perf_counter()
+    for mode in ("std", "adv"):
+        for cfg in cfgs:
+            train(cfg, mode)
+    sync(device)
+    one_by_one = time.perf_counter() - started
+    report = {"runs": 2 * half, "preset": args.preset, "device": str(device) if device.type == "cpu"
+              else torch.cuda.get_device_name(device), "batched_s": batched, "one_by_one_s": one_by_one,
+              "speedup": one_by_one / batched}
+    print(json.dumps(report, indent=1))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(report, f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
