@@ -26,13 +26,10 @@ h1 { font-size: 2.6rem !important; }
 
 leave_pages_v1()
 init_setup()
-# The Lesson opens the app; a link that names a Lab setup (?preset=..., ?pair=..., a knob) opens the Lab, as such
-# links did before the Lesson came first. Decided once per browser session, so no page's address moves under it.
-lab_first = st.session_state.setdefault(keys.FRAME_LAB_FIRST, is_lab_link(st.query_params))
 navigation = st.navigation(
     [
-        st.Page("pages/lesson.py", title="Lesson", icon="📚", default=not lab_first),
-        st.Page("pages/lab.py", title="Lab", icon="🧪", default=lab_first),
+        st.Page("pages/lesson.py", title="Lesson", icon="📚", default=True),
+        st.Page("pages/lab.py", title="Lab", icon="🧪"),
         st.Page("pages/theory.py", title="Theory", icon="📐"),
         st.Page("pages/runs.py", title="Runs", icon="🗂️"),
         st.Page("pages/sweep.py", title="Sweep", icon="🗺️"),
@@ -41,6 +38,12 @@ navigation = st.navigation(
         st.Page("pages/about.py", title="About", icon="📖"),
     ]
 )
+# The Lesson opens the app; a link to the app's root that names a Lab setup (?preset=..., ?pair=..., a knob) opens
+# the Lab, as such links did before the Lesson came first. Only on a session's first page: never moves a user later.
+if keys.FRAME_LAB_FIRST not in st.session_state:
+    st.session_state[keys.FRAME_LAB_FIRST] = navigation.url_path == "" and is_lab_link(st.query_params)
+    if st.session_state[keys.FRAME_LAB_FIRST]:
+        st.switch_page("pages/lab.py", query_params=st.query_params.to_dict())
 with st.sidebar:
     st.toggle("Presentation mode", key=keys.PRESENTATION,
               help="Larger type and only the main controls: for a projector in a classroom.")
