@@ -4,74 +4,32 @@ Measures (prints, does not assert) the seconds from pressing Run to the first pl
 to the end of the classroom twins; screenshots go to artifacts/ (gitignored) for a person to look at.
 """
 
-import os
-import shutil
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
-from pathlib import Path
 
 import pytest
-from playwright import sync_api  # requirements-dev.txt: a missing install fails, never skips
+from _browser import ARTIFACTS, CHROMIUM, chromium, streamlit_server
 
 pytestmark = pytest.mark.browser
-CHROMIUM = shutil.which("chromium")
 if CHROMIUM is None:
     pytest.skip("Debian's chromium is not installed (apt-get install chromium)", allow_module_level=True)
 
-ROOT = Path(__file__).resolve().parents[1]
-ARTIFACTS = ROOT / "artifacts"
 # JavaScript: has any plotly chart on the page drawn a trace with at least one point?
 # (plotly.js's own count of a trace's points: the figure's arrays arrive base64-encoded)
 ANY_POINT = """() => Array.from(document.querySelectorAll('.js-plotly-plot'))
     .some(el => (el._fullData || []).some(t => t._length > 0))"""
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """A streamlit server of its own, with its run store in a temporary folder."""
-    store = tmp_path_factory.mktemp("store") / "runs.sqlite"
-    port = free_port()
-    env = {**os.environ, "RFL_STORE": str(store), "RFL_PREWARM": "1"}
-    log = open(tmp_path_factory.mktemp("log") / "server.log", "w")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-                             "--server.port", str(port), "--browser.gatherUsageStats", "false"],
-                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=1).read() == b"ok":
-                break
-        except OSError:
-            time.sleep(0.3)
-    else:
-        proc.kill()
-        pytest.fail("streamlit did not come up within 60 s")
-    yield {"url": url, "store": store}
-    proc.terminate()  # the server shuts its job workers down on exit
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+    with streamlit_server(tmp_path_factory.mktemp("store") / "runs.sqlite", tmp_path_factory.mktemp("log")) as srv:
+        yield srv
 
 
 @pytest.fixture(scope="module")
 def browser():
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM,
-                              args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+    with chromium() as b:
         yield b
-        b.close()
 
 
 def open_page(browser, url):

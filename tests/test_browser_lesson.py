@@ -14,12 +14,12 @@ import time
 import pytest
 
 pytestmark = pytest.mark.browser
-sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
 if shutil.which("chromium") is None:
     pytest.skip("Debian's chromium is not installed (apt-get install chromium)", allow_module_level=True)
 
+from _browser import ARTIFACTS, chromium, streamlit_server  # noqa: E402
 from _lesson_fill import fill_store  # noqa: E402  (tests/ is on the path)
-from test_browser_lab import ARTIFACTS, CHROMIUM, ROOT, body_has, free_port  # noqa: E402, F401
+from test_browser_lab import body_has  # noqa: E402
 
 # JavaScript: has any plotly chart drawn a min–max band (a trace marked meta="band") with points?
 ANY_BAND = """() => Array.from(document.querySelectorAll('.js-plotly-plot'))
@@ -28,47 +28,18 @@ ANY_BAND = """() => Array.from(document.querySelectorAll('.js-plotly-plot'))
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    import subprocess
-    import sys
-    import urllib.request
-
     store = tmp_path_factory.mktemp("store") / "runs.sqlite"
     if os.environ.get("RFL_LESSON_STORE"):
         shutil.copy(os.environ["RFL_LESSON_STORE"], store)
     fill_store(store, seeds=1)  # tops up whatever a real store lacks
-    port = free_port()
-    env = {**os.environ, "RFL_STORE": str(store), "RFL_PREWARM": "1"}
-    log = open(tmp_path_factory.mktemp("log") / "server.log", "w")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-                             "--server.port", str(port), "--browser.gatherUsageStats", "false"],
-                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=1).read() == b"ok":
-                break
-        except OSError:
-            time.sleep(0.3)
-    else:
-        proc.kill()
-        pytest.fail("streamlit did not come up within 60 s")
-    yield {"url": url, "store": store}
-    proc.terminate()
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+    with streamlit_server(store, tmp_path_factory.mktemp("log")) as srv:
+        yield srv
 
 
 @pytest.fixture(scope="module")
 def browser():
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM,
-                              args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+    with chromium() as b:
         yield b
-        b.close()
 
 
 def test_a_student_walks_every_chapter_predicting_before_each_reveal(server, browser):
