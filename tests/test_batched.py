@@ -10,7 +10,7 @@ from core.engine.network import init_weights
 from core.engine.presets import get_preset
 from core.engine.train import train
 
-BASE = get_preset("classroom").config(steps=30, n_train=40, n_test=30, eval_every=10, threads=1, device="cpu")
+BASE = get_preset("classroom-one-step").config(steps=30, n_train=40, n_test=30, eval_every=10, threads=1, device="cpu")
 # different seeds, radii, strengths, densities and rates: everything that may differ inside a batch
 CONFIGS = [BASE.replace(seed=0, eps=0.3), BASE.replace(seed=1, eps=0.2, beta=0.25),
            BASE.replace(seed=2, eps=0.35, s=2, eta=0.7, eta_a=2.0)]
