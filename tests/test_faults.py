@@ -13,11 +13,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from core.runs.schema import SCHEMA_VERSION, StoreError
 from streamlit.testing.v1 import AppTest
 
 from core.engine.metrics import METRICS
 from core.engine.presets import get_preset
+from core.runs.schema import SCHEMA_VERSION, StoreError
 from core.runs.store import RunStore
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
@@ -215,3 +215,14 @@ def test_two_servers_on_one_store_lose_nothing_and_leave_each_others_runs_alone(
     assert len(steps_complete(store, other_run)) % 50 == 0
     assert store.get_run(mine)["status"] == "finished"
     store.close()
+
+
+def test_the_command_line_on_a_file_that_is_not_a_store_says_so_in_one_line(tmp_path, capsys):
+    from core.cli.main import main
+
+    bogus = tmp_path / "notes.sqlite"
+    bogus.write_bytes(b"these are my notes, not a database" * 100)
+    assert main(["runs", "list", "--store", str(bogus)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and "\n" not in err and "Traceback" not in err
+    assert bogus.read_bytes() == b"these are my notes, not a database" * 100  # left as it was

@@ -174,10 +174,12 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = parser().parse_args(argv)
+    from ..runs.schema import StoreError
+
     try:
         return args.func(args)
-    except ConfigError as err:
-        print(f"error: {err}", file=sys.stderr)
+    except (ConfigError, StoreError) as err:  # bad input, or a store file that is not ours: one line, no traceback
+        print(f"error: {' '.join(str(err).split())}", file=sys.stderr)
         return 2
 
 
