@@ -214,7 +214,6 @@ def test_cli_json_contract(warmed):
 
 def test_a_warmed_store_serves_the_chapter_without_training(warmed, capsys):
     from core.runs.lesson_runs import chapter_results, chapter_runs
-
     from core.runs.store import RunStore
 
     _, _, path = warmed
@@ -252,7 +251,6 @@ class FakeManager:
 
 def test_submit_chapter_queues_only_what_is_missing_and_nothing_twice(warmed):
     from core.runs.lesson_runs import submit_chapter
-
     from core.runs.store import RunStore
 
     manager = FakeManager(RunStore(warmed[2]))
