@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.lesson import Chapter, chapter_verdict, real_run, run_from_history
+from core.lesson import Chapter, chapter_keys, chapter_verdict, real_run, run_from_history
 from pages import _keys as keys
 from pages._common import ACTIVE, client_id, job_manager, run_store
 from pages._lesson_adapt import history
@@ -19,26 +19,13 @@ ENDED_BADLY = ("failed", "cancelled", "interrupted", "diverged")
 def wanted(chapter: Chapter, seeds: int) -> dict[tuple[str, int, str], object]:
     """(arm, seed, mode) -> the config to run, for every run the chapter's experiment needs."""
     exp = chapter.experiment
-    if exp.kind == "data":
-        return {}
-    out = {}
-    for arm in exp.arms:
-        for seed, cfg in zip(exp.seed_list(seeds), exp.configs(arm, seeds), strict=True):
-            for mode in arm.modes:
-                out[(arm.name, seed, mode)] = cfg
-    return out
+    return {(arm, seed, mode): cfg for (arm, seed), (_, cfg, _) in chapter_keys(chapter, seeds).items()
+            for mode in exp.arm(arm).modes}
 
 
 def _latest(store, cfg, mode: str) -> str | None:
     """A finished run of this config if any (the cache), else the newest of any status."""
-    from core.runs.store import config_key
-
-    found = store.find_cached(cfg, mode)
-    if found:
-        return found
-    rows = store._read("SELECT id FROM runs WHERE config_key=? ORDER BY created DESC LIMIT 1",  # noqa: SLF001
-                       (config_key(cfg, mode),))
-    return rows[0][0] if rows else None
+    return store.find_cached(cfg, mode) or store.find_latest(cfg, mode)
 
 
 def _session_ids() -> dict:

@@ -119,10 +119,8 @@ def teacher_view(code: str) -> None:
 
     @st.fragment(run_every=POLL_S)
     def live() -> None:
-        try:
-            room = svc.room(code)
-        except RoomError as err:
-            st.error(str(err))
+        room = room_now(svc, code)
+        if room is None:
             return
         asked = chapter(room.question)
         if asked is None:
@@ -134,16 +132,23 @@ def teacher_view(code: str) -> None:
     live()
 
 
+def room_now(svc, code: str):
+    """The room as it is now, or None after its one-line refusal (expired, unknown) is shown."""
+    try:
+        return svc.room(code)
+    except RoomError as err:
+        st.error(str(err))
+        return None
+
+
 def student_view(code: str) -> None:
     svc = room_service()
     st.markdown(f"### Room **{code}**")
 
     @st.fragment(run_every=POLL_S)
     def live() -> None:
-        try:
-            room = svc.room(code)
-        except RoomError as err:
-            st.error(str(err))
+        room = room_now(svc, code)
+        if room is None:
             return
         ch = chapter(room.question)
         if ch is None:

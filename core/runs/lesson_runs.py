@@ -12,7 +12,7 @@ from __future__ import annotations
 from ..lesson import Chapter, chapter_keys, real_run, run_from_history
 from .real_runs import MODE as REAL_MODE
 from .real_runs import load_result
-from .store import ACTIVE, config_key
+from .store import ACTIVE
 
 
 def find_run(store, cfg, mode: str, *, active: bool = False) -> str | None:
@@ -21,12 +21,7 @@ def find_run(store, cfg, mode: str, *, active: bool = False) -> str | None:
     found = store.find_cached(cfg, mode)
     if found or not active:
         return found
-    key = config_key(cfg, mode)
-    for status in ACTIVE:
-        for run in store.list_runs(status=status):
-            if run["config_key"] == key:
-                return run["id"]
-    return None
+    return store.find_latest(cfg, mode, ACTIVE)
 
 
 def chapter_runs(store, chapter: Chapter, seeds=None) -> dict[tuple[str, int], dict[str, str | None]]:

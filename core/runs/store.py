@@ -298,6 +298,15 @@ class RunStore:
                           (config_key(cfg, mode),))
         return rows[0][0] if rows else None
 
+    def find_latest(self, cfg, mode: str, statuses: tuple[str, ...] | None = None) -> str | None:
+        """The newest run of this setup (config, mode and result code), of any status or of the given ones."""
+        where, params = "config_key=?", [config_key(cfg, mode)]
+        if statuses:
+            where += f" AND status IN ({','.join('?' * len(statuses))})"
+            params += list(statuses)
+        rows = self._read(f"SELECT id FROM runs WHERE {where} ORDER BY created DESC LIMIT 1", tuple(params))
+        return rows[0][0] if rows else None
+
     def metrics_frame(self, run_id: str, since_step: int | None = None):
         """One row per logged step: ``step`` then the SPEC 1.6 metric names (NaN where missing)."""
         import pandas as pd
