@@ -21,6 +21,7 @@ KNOB_PREFIX = "lab_f_"  # + a Config field: each knob's widget (_controls); _com
 # ---- the Lab's runs ----
 LAB_RUNS = "lab_runs"  # lab.start, runs (open in Lab), sweep (open a cell), _common.init_setup write; lab reads
 LAB_FRAMES = "lab_frames"  # _live caches metric frames per run; lab and runs drop it when the runs change
+LAB_FIGURES = "lab_figures"  # _live keeps its last two charts until a new logged step (or toggle) changes them
 LAB_FLASH = "lab_flash"  # lab.start writes a refusal; lab shows it once and drops it
 LAB_CONFIG = "lab_config"  # lab writes the validated config (or None); tests/test_app_pages.py reads it
 LAB_ERROR = "lab_error"  # lab writes (field, message) of the setup's error; tests/test_app_pages.py reads it

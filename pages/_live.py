@@ -141,7 +141,8 @@ def live_panel(runs: dict, polling: bool) -> None:
     store = run_store()
     groups = seed_groups(runs)
     many = len(groups) > 1
-    found = {mode: [(g[mode], store.get_run(g[mode])) for g in groups if mode in g] for mode in ("std", "adv")}
+    found = {mode: [(g[mode], store.get_run(g[mode], final=False)) for g in groups if mode in g]
+             for mode in ("std", "adv")}
     found = {mode: pairs for mode, pairs in found.items() if pairs}
     active = [run_id for pairs in found.values() for run_id, run in pairs
               if run is not None and run["status"] in ACTIVE]
@@ -178,12 +179,19 @@ def live_panel(runs: dict, polling: bool) -> None:
         config = next(run["config"] for pairs in found.values() for _, run in pairs if run is not None)
         config_json = json.dumps(config, sort_keys=True)
         theory = {mode: reduced(config_json, mode) for mode in frames}
-    keep = [s for s in phases.values() if s is not None]
-    shown = {mode: [downsample(f, MAX_POINTS, keep) for f in fs] if many else downsample(fs, MAX_POINTS, keep)
-             for mode, fs in frames.items()}
-    st.plotly_chart(correlation_figure(shown, raw=raw, phase_steps=phases, theory=theory), key=keys.LAB_CORR_CHART,
-                    config=CHART_CONFIG)
-    st.plotly_chart(accuracy_figure(shown), key=keys.LAB_ACC_CHART, config=CHART_CONFIG)
+    # A refresh between two logged steps draws the same charts: build them only when the data or a toggle moved
+    # (building two Plotly figures is most of a refresh, and every open page refreshes every few seconds).
+    ids = tuple(run_id for pairs in found.values() for run_id, _ in pairs)
+    stamp = (ids, tuple((mode, tuple(len(f) for f in fs)) for mode, fs in per_seed.items()), raw, overlay)
+    cached = st.session_state.get(keys.LAB_FIGURES)
+    if cached is None or cached[0] != stamp:
+        keep = [s for s in phases.values() if s is not None]
+        shown = {mode: [downsample(f, MAX_POINTS, keep) for f in fs] if many else downsample(fs, MAX_POINTS, keep)
+                 for mode, fs in frames.items()}
+        cached = (stamp, correlation_figure(shown, raw=raw, phase_steps=phases, theory=theory), accuracy_figure(shown))
+        st.session_state[keys.LAB_FIGURES] = cached
+    st.plotly_chart(cached[1], key=keys.LAB_CORR_CHART, config=CHART_CONFIG)
+    st.plotly_chart(cached[2], key=keys.LAB_ACC_CHART, config=CHART_CONFIG)
     if not active:
         text = seed_verdict(per_seed) if many else verdict(frames, phases)
         if text:

@@ -15,6 +15,7 @@ from pages._common import (
     leave_pages_v1,
     md_escape,
     md_message,
+    poll_seconds,
     presentation,
     prewarm_jobs,
     run_store,
@@ -48,6 +49,7 @@ def start(cfg: Config) -> None:
     if groups:
         ss.lab_runs = groups[0] if len(groups) == 1 else {**groups[0], "seeds": groups}
         ss.pop(keys.LAB_FRAMES, None)
+        ss.pop(keys.LAB_FIGURES, None)
 
 
 def detach() -> None:
@@ -114,6 +116,6 @@ with right:
         if changed := differences(runs, cfg):
             st.caption(f"These runs were made with a different setup ({md_message(', '.join(changed))}); press Run "
                        "to train the one on the left.")
-        st.fragment(run_every=1.0 if busy else None)(live_panel)(runs, busy)
+        st.fragment(run_every=poll_seconds() if busy else None)(live_panel)(runs, busy)
         inside_views(runs)  # the first seed's pair
 ss.url_extra = controls.seeds_params(ss.get("lab_runs"))

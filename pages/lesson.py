@@ -13,7 +13,7 @@ import streamlit as st
 from core.lesson import CHAPTERS, LessonError, check_seeds, get_chapter
 from pages import _keys as keys
 from pages import _lesson_runs as lesson_runs
-from pages._common import leave_pages_v1, md_escape, presentation
+from pages._common import leave_pages_v1, md_escape, poll_seconds, presentation
 from pages._lesson_views import charts
 
 leave_pages_v1()  # first, before anything is drawn: see pages/_common.py
@@ -149,7 +149,7 @@ if flash := ss.pop(keys.LESSON_FLASH, None):
 
 if state == "active":
     st.markdown(LIVE_CSS, unsafe_allow_html=True)
-    st.fragment(progress_panel, run_every=1.0)(chapter, seeds, True)
+    st.fragment(progress_panel, run_every=poll_seconds())(chapter, seeds, True)
 elif state == "failed" and asked:
     bad = [r for r in runs.values() if r and r["status"] in lesson_runs.ENDED_BADLY]
     st.error(f"This chapter's runs did not finish ({len(bad)} {bad[0]['status']}): no reveal. Press Run to try again.")

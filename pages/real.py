@@ -19,7 +19,8 @@ from core.real.datasets import LAYOUT, check_data_dir
 from core.runs.jobs import JobRefused
 from core.runs.real_runs import load_progress, load_result, load_samples
 from pages import _keys as keys
-from pages._common import ACTIVE, client_id, job_manager, leave_pages_v1, md_escape, run_store
+from pages._common import ACTIVE, client_id, job_manager, leave_pages_v1, md_escape, poll_seconds, run_store
+from pages._owner import READ_ONLY_STOP, can_change, stop_runs
 
 leave_pages_v1()  # first, before anything is drawn: see pages/_common.py
 
@@ -84,10 +85,6 @@ def submit(cfg: RealConfig) -> None:
         ss.real_polling = True
     except JobRefused as err:
         ss.real_refused = str(err)
-
-
-def stop(run_id: str) -> None:
-    job_manager().cancel(run_id)
 
 
 def curves(frame: pd.DataFrame) -> tuple[go.Figure, go.Figure]:
@@ -184,8 +181,10 @@ def live(run_id: str) -> None:
         text = f"{percent}% · {STAGE_TEXT.get(stage, stage or 'starting')}" + (
             "" if active or run["status"] == "finished" else f" · {run['status']}")
     st.progress(min(percent, 100) / 100, text=text)
-    if active:
-        st.button("Stop", key=keys.REAL_STOP, on_click=stop, args=(run_id,))
+    if active and can_change([run]):  # only the session that started it, or the admin
+        st.button("Stop", key=keys.REAL_STOP, on_click=stop_runs, args=([run_id],))
+    elif active:
+        st.caption(READ_ONLY_STOP.replace("these runs", "this run").replace("stop them", "stop it"))
     elif run["status"] != "finished":
         st.error(f"The run ended {run['status']}: {md_escape(run.get('error') or 'no reason recorded')}")
     frame = store.metrics_frame(run_id)
@@ -234,7 +233,7 @@ with out:
                 "appear here while it trains, then the paper's Tables 1 and 2 with our numbers beside them.")
     else:
         active = (run_store().run_status(run_id) or "") in ACTIVE
-        st.fragment(live, run_every=1.0 if active else None)(run_id)
+        st.fragment(live, run_every=poll_seconds() if active else None)(run_id)
 
 if run_id and (run := run_store().get_run(run_id)) is not None and run["status"] not in ACTIVE:
     show_results(run_id, run)  # full width, below the form and the curves

@@ -213,3 +213,13 @@ def test_link_text_is_shown_escaped_never_as_markup(app_env):
     no_exceptions(at)
     shown = " ".join(w.value for w in at.warning)
     assert "\\!\\[x\\]\\(http" in shown  # escaped: renders as literal text, not as an image
+
+
+def test_live_panels_poll_slower_as_the_servers_queue_grows(monkeypatch):
+    """Every refresh of every open page costs the one server process: 1 s for a few runs, 4 s at a class's 40."""
+    import core.runs.jobs as jobs
+    from pages._common import MAX_POLL_S, poll_seconds
+
+    for active, seconds in ((0, 1.0), (10, 1.0), (40, 4.0), (10_000, MAX_POLL_S)):
+        monkeypatch.setattr(jobs, "active_runs_here", lambda n=active: n)
+        assert poll_seconds() == seconds

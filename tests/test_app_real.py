@@ -86,3 +86,26 @@ def test_a_finished_run_from_the_url_shows_table_1_claims_and_images(finished_re
     images = at.get("image")
     assert len(images) == 4 and all(len(i.value) == 16 for i in images)  # targets, starts, both datasets
     assert images[0].captions[0].isdigit()  # the targets carry their labels
+
+
+def test_only_the_session_that_started_a_real_run_may_stop_it(app_env):
+    """A shared ?real= link shows a running run read-only: no Stop, one line saying why."""
+    store = RunStore(app_env)
+    cfg = RealConfig.for_dataset("digits", quick=True, seed=0)
+    run_id = store.create_run(cfg, MODE, preset="digits-quick", client_id="alice", steps=PERCENT, status="running")
+    store.close()
+
+    def visit(client: str) -> AppTest:
+        at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+        at.session_state["client_id"] = client
+        at.query_params["real"] = run_id
+        at.run()
+        at.switch_page("pages/real.py").run()
+        no_exceptions(at)
+        return at
+
+    bob = visit("bob")
+    assert "real_stop" not in [b.key for b in bob.button]
+    assert any("only it or the server's admin can stop it" in c.value for c in bob.caption)
+    alice = visit("alice")
+    assert "real_stop" in [b.key for b in alice.button]

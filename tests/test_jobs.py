@@ -66,6 +66,14 @@ def test_submit_streams_then_finishes(manager):
     assert [w.imported_streamlit for w in manager._workers] == [False, False]
 
 
+def test_workers_train_below_the_servers_priority(manager):
+    """A class's runs fill every core; the server (and a page opened meanwhile) must still get one."""
+    pids = manager.worker_pids()
+    assert pids
+    for pid in pids:
+        assert psutil.Process(pid).nice() >= min(19, os.nice(0) + 10)
+
+
 def test_cache_returns_the_stored_run(manager):
     cfg = tiny(steps=10, seed=3)
     first = manager.submit(cfg, "adv")

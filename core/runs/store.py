@@ -252,12 +252,15 @@ class RunStore:
         return count
 
     # -- reading ---------------------------------------------------------------------
-    def get_run(self, run_id: str) -> dict | None:
+    def get_run(self, run_id: str, *, final: bool = True) -> dict | None:
+        """The run's row as a dict, with its last logged metrics under "final" (final=False skips that
+        join: the live panels poll status and step every second or two and read metrics on their own)."""
         rows = self._read(f"SELECT {','.join(RUN_COLUMNS)} FROM runs WHERE id=?", (run_id,))
         if not rows:
             return None
         run = _run_dict(rows[0])
-        run["final"] = self._finals([run_id]).get(run_id, {})
+        if final:
+            run["final"] = self._finals([run_id]).get(run_id, {})
         return run
 
     def run_status(self, run_id: str) -> str | None:
