@@ -63,7 +63,7 @@ def drive(browser, url: str, n: int, shots: Path) -> dict:
         page.get_by_text("Your vote").wait_for()
         students.append(page)
     time.sleep(3)  # the teacher's tally polls every 1.5 s
-    title = teacher.locator(".js-plotly-plot .gtitle").first.inner_text()
+    title = teacher.locator(".js-plotly-plot .gtitle").first.text_content()  # SVG text: no inner_text
     teacher.screenshot(path=str(shots / "teacher-tally.png"), full_page=True)
     teacher.get_by_role("button", name="Close voting").click()
     teacher.get_by_role("button", name="Reveal the answer").click()

@@ -55,21 +55,6 @@ def _or_store_message(open_service):
         st.stop()
 
 
-# Live panels (Lab, Lesson, Real images) refresh every second while a few runs train, and slower as
-# the server's queue grows: every refresh of every open page costs the one server process, and with a
-# class's 40 runs on 2 cores a page opened meanwhile must still load at once (bench/load_class.py).
-RUNS_PER_POLL_SECOND = 10
-MAX_POLL_S = 5.0
-
-
-def poll_seconds() -> float:
-    """Seconds between a live panel's refreshes: 1 s up to 10 active runs on this server, 4 s at 40."""
-    from core.runs.jobs import active_runs_here
-
-    active = active_runs_here()  # never starts the workers just to count
-    return min(MAX_POLL_S, max(1.0, active / RUNS_PER_POLL_SECOND))
-
-
 def prewarm_jobs() -> None:
     """Create the job manager on the first Lab visit: its workers import torch and warm up in their own
     processes (seconds) while the user reads the page, so that Run starts training at once.

@@ -15,13 +15,13 @@ from pages._common import (
     leave_pages_v1,
     md_escape,
     md_message,
-    poll_seconds,
     presentation,
     prewarm_jobs,
     run_store,
 )
 from pages._inside import inside_views
 from pages._live import live_panel, seed_groups
+from pages._polling import poll_seconds
 
 leave_pages_v1()  # first, before anything is drawn: see pages/_common.py
 
@@ -116,6 +116,7 @@ with right:
         if changed := differences(runs, cfg):
             st.caption(f"These runs were made with a different setup ({md_message(', '.join(changed))}); press Run "
                        "to train the one on the left.")
-        st.fragment(run_every=poll_seconds() if busy else None)(live_panel)(runs, busy)
+        interval = poll_seconds() if busy else None
+        st.fragment(run_every=interval)(live_panel)(runs, busy, interval)
         inside_views(runs)  # the first seed's pair
 ss.url_extra = controls.seeds_params(ss.get("lab_runs"))

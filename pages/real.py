@@ -19,8 +19,9 @@ from core.real.datasets import LAYOUT, check_data_dir
 from core.runs.jobs import JobRefused
 from core.runs.real_runs import load_progress, load_result, load_samples
 from pages import _keys as keys
-from pages._common import ACTIVE, client_id, job_manager, leave_pages_v1, md_escape, poll_seconds, run_store
+from pages._common import ACTIVE, client_id, job_manager, leave_pages_v1, md_escape, run_store
 from pages._owner import READ_ONLY_STOP, can_change, stop_runs
+from pages._polling import keep_pace, poll_seconds
 
 leave_pages_v1()  # first, before anything is drawn: see pages/_common.py
 
@@ -160,8 +161,10 @@ def show_results(run_id: str, run: dict) -> None:
             st.image([picture(im) for im in images], caption=captions)
 
 
-def live(run_id: str) -> None:
-    """Polls once a second while the run is active; one full rerun when it ends shows the tables."""
+def live(run_id: str, interval: float | None = None) -> None:
+    """Polls while the run is active (every second alone; pages/_polling.py); one full rerun when it ends
+    shows the tables."""
+    keep_pace(interval)
     store = run_store()
     run = store.get_run(run_id)
     if run is None:
@@ -233,7 +236,8 @@ with out:
                 "appear here while it trains, then the paper's Tables 1 and 2 with our numbers beside them.")
     else:
         active = (run_store().run_status(run_id) or "") in ACTIVE
-        st.fragment(live, run_every=poll_seconds() if active else None)(run_id)
+        interval = poll_seconds() if active else None
+        st.fragment(live, run_every=interval)(run_id, interval)
 
 if run_id and (run := run_store().get_run(run_id)) is not None and run["status"] not in ACTIVE:
     show_results(run_id, run)  # full width, below the form and the curves

@@ -215,11 +215,12 @@ def test_link_text_is_shown_escaped_never_as_markup(app_env):
     assert "\\!\\[x\\]\\(http" in shown  # escaped: renders as literal text, not as an image
 
 
-def test_live_panels_poll_slower_as_the_servers_queue_grows(monkeypatch):
-    """Every refresh of every open page costs the one server process: 1 s for a few runs, 4 s at a class's 40."""
-    import core.runs.jobs as jobs
-    from pages._common import MAX_POLL_S, poll_seconds
+def test_the_servers_refresh_budget_is_shared_by_the_sessions_polling():
+    """Every refresh of every open live panel costs the one server process: one session polls every second,
+    twenty share the budget (4 s each), a crowd is capped so a status line stays live."""
+    from pages._polling import MAX_POLL_S, MIN_POLL_S, REFRESHES_PER_S, share_s
 
-    for active, seconds in ((0, 1.0), (10, 1.0), (40, 4.0), (10_000, MAX_POLL_S)):
-        monkeypatch.setattr(jobs, "active_runs_here", lambda n=active: n)
-        assert poll_seconds() == seconds
+    assert share_s(1) == MIN_POLL_S and share_s(int(REFRESHES_PER_S)) == MIN_POLL_S
+    assert share_s(20) == 20 / REFRESHES_PER_S == 4.0
+    assert share_s(10_000) == MAX_POLL_S
+    assert all(share_s(n) <= share_s(n + 1) for n in range(100))

@@ -88,19 +88,6 @@ def test_a_second_session_cannot_stop_or_delete_the_first_ones_run(manager):
     assert manager.store.get_run(ids["adv"]) is None
 
 
-def test_active_runs_are_counted_over_the_processs_managers(manager, monkeypatch):
-    import core.runs.jobs as jobs
-    from core.runs.jobs import active_runs_here
-
-    monkeypatch.setattr(jobs, "_managers", {"this store": manager})  # not the managers other test files left
-    assert active_runs_here() == 0
-    ids = manager.submit_twins(tiny(seed=77), client_id="alice", fresh=True)
-    assert active_runs_here() >= 2
-    for run_id in ids.values():
-        manager.cancel(run_id)
-    assert manager.wait(ids.values(), 30) and active_runs_here() == 0
-
-
 def test_the_admin_token_is_compared_whole():
     assert token_matches(TOKEN, TOKEN)
     assert not token_matches(TOKEN[:-1], TOKEN) and not token_matches("", TOKEN) and not token_matches(TOKEN, None)

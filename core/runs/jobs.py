@@ -338,11 +338,3 @@ def get_manager(store_path=None, **kwargs) -> JobManager:
         if manager is None or manager._closing:
             manager = _managers[key] = JobManager(store_path, **kwargs)
         return manager
-
-
-def active_runs_here() -> int:
-    """Queued and running jobs over every manager of this process, without starting one (0 if none)."""
-    with _managers_lock:
-        managers = [m for m in _managers.values() if not m._closing]
-    return sum(len(m.active()) for m in managers)
-

@@ -1,0 +1,58 @@
+"""How often the live panels refresh: one budget of refreshes per second for the whole server.
+
+Every open page with a live panel (Lab, Lesson, Real images) reruns its fragment on a timer, and
+each rerun costs the one server process tens of milliseconds. One session alone polls every
+second; thirty watching one shared run would make thirty refreshes a second and starve the page a
+student opens meanwhile (measured before this rule: 103 s to load the About page). So the sessions
+polling right now share REFRESHES_PER_S: each one's interval is pollers / REFRESHES_PER_S seconds,
+at least MIN_POLL_S and at most MAX_POLL_S. A fragment's interval is fixed when the full page
+registers it, so a panel whose interval is off by 2x from its current share asks for one full
+rerun, which registers the new one.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import streamlit as st
+
+from pages._common import client_id
+
+REFRESHES_PER_S = 5.0  # about a third of one core at ~60 ms a refresh: the rest answers new pages
+MIN_POLL_S = 1.0  # alone, the curves grow every second
+MAX_POLL_S = 8.0  # forty pollers and more: a status line 8 s old is still live enough
+
+
+@st.cache_resource(show_spinner=False)
+def _pollers() -> tuple[dict, threading.Lock]:
+    """Server-wide: session id -> (last refresh, its interval)."""
+    return {}, threading.Lock()
+
+
+def share_s(pollers: int) -> float:
+    """The interval of each of `pollers` sessions polling at once."""
+    return min(MAX_POLL_S, max(MIN_POLL_S, pollers / REFRESHES_PER_S))
+
+
+def poll_seconds() -> float:
+    """This session's refresh interval now; from here on it counts as polling (until it goes quiet)."""
+    seen, lock = _pollers()
+    now, me = time.monotonic(), client_id()
+    with lock:
+        for who, (last, every) in list(seen.items()):
+            if now - last > 2 * every + 2:  # its page closed or its runs ended
+                del seen[who]
+        interval = share_s(len(seen) + (me not in seen))
+        seen[me] = (now, interval)
+    return interval
+
+
+def keep_pace(interval: float | None) -> None:
+    """Called by a live panel on each refresh: counts it, and reruns the page once when the share has
+    moved 2x away from the interval the panel was registered with."""
+    if not interval:
+        return
+    now = poll_seconds()
+    if now >= 2 * interval or now <= interval / 2:
+        st.rerun()
