@@ -101,3 +101,17 @@ def test_bench_in_thread_time_reports_the_ratios(monkeypatch):
     for key in ("steps_per_s", "limit_steps_per_s", "peer_steps_per_s"):
         assert report[key] > 0
     assert report["limit_fraction"] == pytest.approx(report["steps_per_s"] / report["limit_steps_per_s"])
+
+
+@pytest.mark.parametrize("q", [2, 3, 4])
+@pytest.mark.parametrize("rho", [1.0, 0.9])
+def test_activation_that_consumes_its_input_gives_the_same_bits(q, rho):
+    from core.engine.network import activate
+
+    Z = torch.linspace(-2, 3, 6 * 50 * 4).view(6, 50, 4)
+    arch = Arch(2, 2, q, rho)
+    S, slope = activate(Z, arch, want_slope=True)
+    kept = Z.clone()
+    S2, slope2 = activate(Z.clone(), arch, want_slope=True, consume=True)
+    assert torch.equal(Z, kept)  # the default leaves its input alone
+    assert torch.equal(S, S2) and torch.equal(slope, slope2)
