@@ -62,7 +62,7 @@ class PGDAttack:
         so a run's numbers do not depend on the batch it is in); start: a given random start."""
         delta = self._start(X, generator, start)
         for _ in range(self.steps):
-            delta = self.threat.project(self._advance(W, X, y, arch, delta), self.eps)
+            delta = self.threat.project_(self._advance(W, X, y, arch, delta), self.eps)
         return (torch.zeros_like(X) if delta is None else delta), None
 
     def _start(self, X, generator, start):
@@ -94,7 +94,7 @@ class PGDAttack:
         if self.steps == 0:
             return (X.clone() if delta is None else delta + X), None
         for _ in range(self.steps - 1):
-            delta = self.threat.project(self._advance(W, X, y, arch, delta), self.eps)
+            delta = self.threat.project_(self._advance(W, X, y, arch, delta), self.eps)
         return self.threat.project_onto(X, self._advance(W, X, y, arch, delta), self.eps), None
 
 

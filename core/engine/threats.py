@@ -44,6 +44,10 @@ class ThreatModel:
         """delta + step(grad, size), before projection."""
         return self.step(grad, size).add_(delta)
 
+    def project_(self, delta: torch.Tensor, eps) -> torch.Tensor:
+        """project, overwriting delta where the threat model can (an attack's own buffer)."""
+        return self.project(delta, eps)
+
     def project_onto(self, X: torch.Tensor, delta: torch.Tensor, eps) -> torch.Tensor:
         """X + project(delta, eps): an attack's last point. delta may be consumed."""
         return self.project(delta, eps).add_(X)
@@ -110,6 +114,9 @@ class PatchL2(ThreatModel):
     def project(self, delta, eps):
         return delta * self._scale(delta, eps)
 
+    def project_(self, delta, eps):
+        return delta.mul_(self._scale(delta, eps))
+
     def project_onto(self, X, delta, eps):
         # X + the projected delta in one pass instead of two
         return torch.addcmul(X, delta, self._scale(delta, eps))
@@ -123,7 +130,8 @@ class PatchL2(ThreatModel):
         return torch.addcmul(X, grad, factor)
 
     def step_from(self, delta, grad, size):
-        return torch.addcmul(delta, grad, size / grad.norm(dim=-1, keepdim=True).clamp_min(_TINY))
+        # written over grad (consumed): one chunk-sized buffer fewer in the cache
+        return torch.addcmul(delta, grad, size / grad.norm(dim=-1, keepdim=True).clamp_min(_TINY), out=grad)
 
     def random_start(self, shape, eps, generator, device):
         *lead, p, d = shape
