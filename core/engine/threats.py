@@ -127,7 +127,7 @@ class PatchL2(ThreatModel):
     def ascend(self, X, grad, eta_a, eps):
         # eta_a g clipped to eps per patch is g * min(eta_a, eps / |g|): one pass with addcmul
         factor = torch.clamp(eps / grad.norm(dim=-1, keepdim=True).clamp_min(_TINY), max=eta_a)
-        return torch.addcmul(X, grad, factor)
+        return torch.addcmul(X, grad, factor, out=grad)  # over grad: one chunk buffer fewer
 
     def step_from(self, delta, grad, size):
         # written over grad (consumed): one chunk-sized buffer fewer in the cache
