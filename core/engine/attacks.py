@@ -60,27 +60,42 @@ class PGDAttack:
     def perturb(self, W, X, y, arch: Arch, generator=None, start=None):
         """generator: one, or a list with one per run of a batch (each run draws its own start,
         so a run's numbers do not depend on the batch it is in); start: a given random start."""
-        if start is not None:
-            delta = start
-        elif self.random_start and generator is not None:
-            delta = self._random_start(X, generator)
-        else:
-            delta = torch.zeros_like(X)
+        delta = self._start(X, generator, start)
         for _ in range(self.steps):
-            grad, _, _ = input_grad(W, X + delta, y, arch, self.objective)
-            delta = self.threat.project(self.threat.step_from(delta, grad, self.step_size), self.eps)
-        return delta, None
+            delta = self.threat.project_(self._advance(W, X, y, arch, delta), self.eps)
+        return (torch.zeros_like(X) if delta is None else delta), None
 
-    def _random_start(self, X, generator):
+    def _start(self, X, generator, start):
+        """The first perturbation, or None for a zero start (then the first step skips X + 0)."""
+        if start is not None:
+            return start
+        if not self.random_start or generator is None:
+            return None
         if isinstance(generator, (list, tuple)):
-            unit = torch.stack([self.threat.random_start(X.shape[1:], 1.0, g, X.device) for g in generator])
+            if len(generator) == 1:  # the same draws as the stack below, without its copy
+                unit = self.threat.random_start(X.shape[1:], 1.0, generator[0], X.device).unsqueeze(0)
+            else:
+                unit = torch.stack([self.threat.random_start(X.shape[1:], 1.0, g, X.device) for g in generator])
         else:
             unit = self.threat.random_start(X.shape, 1.0, generator, X.device)
         return unit.to(X.dtype).mul_(self.eps)
 
+    def _advance(self, W, X, y, arch: Arch, delta):
+        """One ascent step from the projected delta (None: zero); the result is not yet projected."""
+        if delta is None:
+            grad, _, _ = input_grad(W, X, y, arch, self.objective)
+            return self.threat.step(grad, self.step_size)
+        grad, _, _ = input_grad(W, X + delta, y, arch, self.objective)
+        return self.threat.step_from(delta, grad, self.step_size)
+
     def attacked(self, W, X, y, arch: Arch, generator=None, start=None):
-        delta, _ = self.perturb(W, X, y, arch, generator, start)
-        return delta.add_(X), None
+        """X + perturb's delta, the last projection and the add fused (threat.project_onto)."""
+        delta = self._start(X, generator, start)
+        if self.steps == 0:
+            return (X.clone() if delta is None else delta + X), None
+        for _ in range(self.steps - 1):
+            delta = self.threat.project_(self._advance(W, X, y, arch, delta), self.eps)
+        return self.threat.project_onto(X, self._advance(W, X, y, arch, delta), self.eps), None
 
 
 def swap_perturbation(data: PatchData, generator: torch.Generator) -> torch.Tensor:

@@ -29,16 +29,16 @@ from .seeds import init_generator, training_generator
 from .train import gradient_step, training_attack
 
 
-def _rate(fn, device, steps: int, warmup: int = 3) -> float:
-    """Calls per second of fn, after warm-up."""
+def _rate(fn, device, steps: int, warmup: int = 3, clock=time.perf_counter) -> float:
+    """Calls per second of fn, after warm-up, by `clock` (wall time unless told)."""
     for _ in range(warmup):
         fn()
     sync(device)
-    started = time.perf_counter()
+    started = clock()
     for _ in range(steps):
         fn()
     sync(device)
-    return steps / (time.perf_counter() - started)
+    return steps / (clock() - started)
 
 
 def matmul_gflops(device: torch.device) -> float:
@@ -90,7 +90,9 @@ def step_products(cfg: Config, mode: str, device: torch.device, dtype=torch.floa
     return products
 
 
-def run_bench(cfg: Config, mode: str, steps: int, rounds: int = 3) -> dict:
+def run_bench(cfg: Config, mode: str, steps: int, rounds: int = 3, clock=time.perf_counter) -> dict:
+    """Steps per second of ours, the limit and the peer. clock=time.thread_time with threads=1
+    measures CPU time, which a shared machine's load barely moves (bench/bench_cpu.py)."""
     device = resolve_device(cfg.device)
     apply_threads(cfg)
     train_set, _ = make_datasets(cfg.replace(n_test=1))
@@ -118,10 +120,10 @@ def run_bench(cfg: Config, mode: str, steps: int, rounds: int = 3) -> dict:
     matmul = matmul_gflops(device)
     ours_rates, limit_rates = [], []
     for _ in range(rounds):
-        ours_rates.append(_rate(ours, device, steps))
-        limit_rates.append(_rate(limit, device, steps))
+        ours_rates.append(_rate(ours, device, steps, clock=clock))
+        limit_rates.append(_rate(limit, device, steps, clock=clock))
     steps_per_s, limit_steps_per_s = statistics.median(ours_rates), statistics.median(limit_rates)
-    peer_steps_per_s = _rate(peer, device, max(3, steps // 3), warmup=1)
+    peer_steps_per_s = _rate(peer, device, max(3, steps // 3), warmup=1, clock=clock)
     flops = matmuls_per_step(cfg, mode) * 2 * len(y[0]) * cfg.P * cfg.d * cfg.k * cfg.m
     gflops = flops * steps_per_s / 1e9
     return {
@@ -149,6 +151,7 @@ SETTINGS = {
 }
 
 
-def run_bench_settings(cfg: Config, steps: int) -> dict[str, dict]:
+def run_bench_settings(cfg: Config, steps: int, rounds: int = 3, clock=time.perf_counter) -> dict[str, dict]:
     """run_bench for each of SETTINGS on the same base config."""
-    return {name: run_bench(cfg.replace(**changes), mode, steps) for name, (mode, changes) in SETTINGS.items()}
+    return {name: run_bench(cfg.replace(**changes), mode, steps, rounds, clock)
+            for name, (mode, changes) in SETTINGS.items()}

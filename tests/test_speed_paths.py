@@ -1,0 +1,117 @@
+"""The fused fast paths give what the plain composition gives.
+
+PGD's attacked point fuses its last projection with the add of X; the random start draws its
+directions with index_select and scales them in one pass; evaluation reads acc_clean off the
+one-step attack's forward pass. Each is checked here against the composition it replaced.
+"""
+
+import time
+
+import pytest
+import torch
+
+from core.engine.attacks import OneStepAttack, PGDAttack
+from core.engine.bench import run_bench
+from core.engine.config import Config
+from core.engine.data import make_patch_data
+from core.engine.metrics import clean_and_one_step_counts, correct_counts
+from core.engine.network import Arch, init_weights, input_grad
+from core.engine.threats import _POOL_ROWS, THREAT_MODELS, _direction_pool, _pooled_directions, get_threat_model
+
+CFG = Config(k=4, P=12, s=2, d=10, m=3, n_train=30, n_test=5, eps=0.3)
+
+
+def setup(seed=0):
+    data = make_patch_data(CFG, 30, torch.Generator().manual_seed(seed))
+    W = init_weights(CFG, torch.Generator().manual_seed(seed)).mul_(20.0)  # large enough to move the attack
+    return W, data.X, data.y, Arch.from_config(CFG)
+
+
+def plain_pgd(attack: PGDAttack, W, X, y, arch, start):
+    """PGD as first written: X + delta, step, project; no fusion, no zero-start shortcut."""
+    delta = torch.zeros_like(X) if start is None else start.clone()
+    for _ in range(attack.steps):
+        grad, _, _ = input_grad(W, X + delta, y, arch, attack.objective)
+        delta = attack.threat.project(attack.threat.step(grad, attack.step_size) + delta, attack.eps)
+    return delta
+
+
+@pytest.mark.parametrize("name", list(THREAT_MODELS))
+@pytest.mark.parametrize("steps", [0, 1, 3])
+@pytest.mark.parametrize("random_start", [True, False])
+def test_pgd_attacked_point_is_x_plus_the_plain_delta(name, steps, random_start):
+    W, X, y, arch = setup()
+    threat = get_threat_model(name)
+    eps = 0.1 if name == "linf" else 0.3
+    attack = PGDAttack(threat, eps, steps, eps * 2.5 / max(1, steps), random_start=random_start)
+    start = attack._start(X, torch.Generator().manual_seed(7), None)
+    expected = plain_pgd(attack, W, X, y, arch, start)
+    X_adv, _ = attack.attacked(W, X, y, arch, torch.Generator().manual_seed(7))
+    delta, _ = attack.perturb(W, X, y, arch, torch.Generator().manual_seed(7))
+    assert torch.allclose(delta, expected, atol=1e-6)
+    assert torch.allclose(X_adv, X + expected, atol=1e-6)
+    if steps and random_start:  # the attack moved the points, so the check above is not vacuous
+        assert (X_adv - X).abs().max() > 1e-3
+
+
+@pytest.mark.parametrize("name", list(THREAT_MODELS))
+def test_project_onto_is_x_plus_the_projection(name):
+    threat = get_threat_model(name)
+    g = torch.Generator().manual_seed(2)
+    X, delta = torch.randn(6, 5, 4, generator=g), torch.randn(6, 5, 4, generator=g)
+    assert torch.allclose(threat.project_onto(X, delta.clone(), 0.3), X + threat.project(delta, 0.3), atol=1e-6)
+
+
+def test_pooled_directions_match_indexing_and_the_two_pass_scale():
+    rows, dim = 300, 10
+    pick = torch.randint(0, 2 * _POOL_ROWS, (rows,), generator=torch.Generator().manual_seed(3))
+    sign = (pick >= _POOL_ROWS).float().mul_(-2.0).add_(1.0)
+    indexed = _direction_pool(dim, torch.device("cpu"), torch.float32)[pick % _POOL_ROWS] * sign[:, None]
+    ours = _pooled_directions(rows, dim, torch.Generator().manual_seed(3), torch.device("cpu"))
+    assert torch.equal(ours, indexed)
+    scale = torch.rand(rows, 1, generator=torch.Generator().manual_seed(4))
+    scaled = _pooled_directions(rows, dim, torch.Generator().manual_seed(3), torch.device("cpu"), scale=scale)
+    assert torch.equal(scaled, indexed * scale)
+    assert torch.allclose(ours.norm(dim=1), torch.ones(rows), atol=1e-5)
+
+
+@pytest.mark.parametrize("runs", [1, 2])
+def test_clean_accuracy_from_the_one_step_pass_matches_its_own_pass(runs):
+    parts = [setup(seed) for seed in range(runs)]
+    arch = parts[0][3]
+    if runs == 1:
+        W, X, y = parts[0][:3]
+        eps, eta_a = 0.3, 3.0
+    else:
+        W, X, y = (torch.stack([p[i] for p in parts]) for i in range(3))
+        eps = torch.tensor([0.3, 0.5]).view(-1, 1, 1, 1)
+        eta_a = torch.tensor([3.0, 1.0]).view(-1, 1, 1, 1)
+    one_step = OneStepAttack(get_threat_model("patch_l2"), eps, eta_a)
+    clean, attacked = clean_and_one_step_counts(W, X, y, arch, one_step)
+    assert torch.equal(clean, correct_counts(W, X, y, arch))
+    assert torch.equal(attacked, correct_counts(W, X, y, arch, one_step))
+    assert (attacked < clean).any()  # the attack bites, so the two counts are not the same number twice
+
+
+def test_bench_in_thread_time_reports_the_ratios(monkeypatch):
+    monkeypatch.setattr("core.engine.bench.matmul_gflops", lambda device: 1.0)  # the 2048^3 products take seconds
+    cfg = Config(k=3, P=8, s=1, d=8, m=2, n_train=20, n_test=1, steps=2, threads=1,
+                 train_attack="pgd", train_attack_steps=2)
+    report = run_bench(cfg, "adv", steps=2, rounds=1, clock=time.thread_time)
+    for key in ("steps_per_s", "limit_steps_per_s", "peer_steps_per_s"):
+        assert report[key] > 0
+    assert report["limit_fraction"] == pytest.approx(report["steps_per_s"] / report["limit_steps_per_s"])
+
+
+@pytest.mark.parametrize("q", [2, 3, 4])
+@pytest.mark.parametrize("rho", [1.0, 0.9])
+def test_activation_that_consumes_its_input_gives_the_same_bits(q, rho):
+    from core.engine.network import activate
+
+    Z = torch.linspace(-2, 3, 6 * 50 * 4).view(6, 50, 4)
+    arch = Arch(2, 2, q, rho)
+    S, slope = activate(Z, arch, want_slope=True)
+    kept = Z.clone()
+    S2, slope2 = activate(Z.clone(), arch, want_slope=True, consume=True)
+    assert torch.equal(Z, kept)  # the default leaves its input alone
+    assert torch.equal(S, S2) and torch.equal(slope, slope2)
