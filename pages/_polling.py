@@ -19,7 +19,7 @@ import streamlit as st
 
 from pages._common import client_id
 
-REFRESHES_PER_S = 5.0  # about a third of one core at ~60 ms a refresh: the rest answers new pages
+REFRESHES_PER_S = 3.0  # about a fifth of one core at ~60 ms a refresh: the rest answers new pages
 MIN_POLL_S = 1.0  # alone, the curves grow every second
 MAX_POLL_S = 8.0  # forty pollers and more: a status line 8 s old is still live enough
 

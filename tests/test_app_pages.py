@@ -217,10 +217,10 @@ def test_link_text_is_shown_escaped_never_as_markup(app_env):
 
 def test_the_servers_refresh_budget_is_shared_by_the_sessions_polling():
     """Every refresh of every open live panel costs the one server process: one session polls every second,
-    twenty share the budget (4 s each), a crowd is capped so a status line stays live."""
+    fifteen share the budget (5 s each), a crowd is capped so a status line stays live."""
     from pages._polling import MAX_POLL_S, MIN_POLL_S, REFRESHES_PER_S, share_s
 
     assert share_s(1) == MIN_POLL_S and share_s(int(REFRESHES_PER_S)) == MIN_POLL_S
-    assert share_s(20) == 20 / REFRESHES_PER_S == 4.0
+    assert share_s(15) == 15 / REFRESHES_PER_S == 5.0
     assert share_s(10_000) == MAX_POLL_S
     assert all(share_s(n) <= share_s(n + 1) for n in range(100))
