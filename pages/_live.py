@@ -20,7 +20,6 @@ from core.figures.charts import RUN_LABEL, accuracy_figure, correlation_figure
 from pages import _keys as keys
 from pages._common import ACTIVE, job_manager, run_store
 from pages._owner import READ_ONLY_STOP, can_change, stop_runs
-from pages._polling import keep_pace
 
 MAX_POINTS = 400  # per curve: the browser redraws every second
 CHART_CONFIG = {"displaylogo": False}
@@ -138,8 +137,7 @@ def verdict(frames: dict, phases: dict) -> str | None:
     return "  \n".join(parts) or None
 
 
-def live_panel(runs: dict, polling: bool, interval: float | None = None) -> None:
-    keep_pace(interval)
+def live_panel(runs: dict, polling: bool) -> None:
     store = run_store()
     groups = seed_groups(runs)
     many = len(groups) > 1

@@ -12,6 +12,7 @@ rerun, which registers the new one.
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 
@@ -48,11 +49,19 @@ def poll_seconds() -> float:
     return interval
 
 
-def keep_pace(interval: float | None) -> None:
-    """Called by a live panel on each refresh: counts it, and reruns the page once when the share has
-    moved 2x away from the interval the panel was registered with."""
-    if not interval:
-        return
-    now = poll_seconds()
-    if now >= 2 * interval or now <= interval / 2:
-        st.rerun()
+def live_fragment(panel, active: bool, *args) -> None:
+    """Draw panel(*args) as a fragment that refreshes on this session's share while `active`, else once.
+
+    Each refresh counts the session as polling and, when the share has moved 2x away from the interval
+    the fragment was registered with, reruns the page once to register the new one."""
+    interval = poll_seconds() if active else None
+
+    @functools.wraps(panel)  # the fragment's identity stays the panel's
+    def paced(*a):
+        if interval:
+            now = poll_seconds()
+            if now >= 2 * interval or now <= interval / 2:
+                st.rerun()
+        panel(*a)
+
+    st.fragment(paced, run_every=interval)(*args)

@@ -21,7 +21,7 @@ from pages._common import (
 )
 from pages._inside import inside_views
 from pages._live import live_panel, seed_groups
-from pages._polling import poll_seconds
+from pages._polling import live_fragment
 
 leave_pages_v1()  # first, before anything is drawn: see pages/_common.py
 
@@ -49,7 +49,6 @@ def start(cfg: Config) -> None:
     if groups:
         ss.lab_runs = groups[0] if len(groups) == 1 else {**groups[0], "seeds": groups}
         ss.pop(keys.LAB_FRAMES, None)
-        ss.pop(keys.LAB_FIGURES, None)
 
 
 def detach() -> None:
@@ -116,7 +115,6 @@ with right:
         if changed := differences(runs, cfg):
             st.caption(f"These runs were made with a different setup ({md_message(', '.join(changed))}); press Run "
                        "to train the one on the left.")
-        interval = poll_seconds() if busy else None
-        st.fragment(run_every=interval)(live_panel)(runs, busy, interval)
+        live_fragment(live_panel, busy, runs, busy)
         inside_views(runs)  # the first seed's pair
 ss.url_extra = controls.seeds_params(ss.get("lab_runs"))

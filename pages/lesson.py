@@ -15,7 +15,7 @@ from pages import _keys as keys
 from pages import _lesson_runs as lesson_runs
 from pages._common import leave_pages_v1, md_escape, presentation
 from pages._lesson_views import charts
-from pages._polling import keep_pace, poll_seconds
+from pages._polling import live_fragment
 
 leave_pages_v1()  # first, before anything is drawn: see pages/_common.py
 
@@ -79,9 +79,8 @@ def run(chapter) -> None:
             ss.lesson_flash = refused
 
 
-def progress_panel(chapter, seeds: int, polling: bool, interval: float | None = None) -> None:
+def progress_panel(chapter, seeds: int, polling: bool) -> None:
     """While the runs train: how many finished; one full rerun when all ended draws the reveal."""
-    keep_pace(interval)
     ids = lesson_runs.chapter_ids(chapter, seeds)
     runs = lesson_runs.statuses(ids)
     state = lesson_runs.state(chapter, runs)
@@ -151,8 +150,7 @@ if flash := ss.pop(keys.LESSON_FLASH, None):
 
 if state == "active":
     st.markdown(LIVE_CSS, unsafe_allow_html=True)
-    interval = poll_seconds()
-    st.fragment(progress_panel, run_every=interval)(chapter, seeds, True, interval)
+    live_fragment(progress_panel, True, chapter, seeds, True)
 elif state == "failed" and asked:
     bad = [r for r in runs.values() if r and r["status"] in lesson_runs.ENDED_BADLY]
     st.error(f"This chapter's runs did not finish ({len(bad)} {bad[0]['status']}): no reveal. Press Run to try again.")

@@ -21,7 +21,7 @@ from core.runs.real_runs import load_progress, load_result, load_samples
 from pages import _keys as keys
 from pages._common import ACTIVE, client_id, job_manager, leave_pages_v1, md_escape, run_store
 from pages._owner import READ_ONLY_STOP, can_change, stop_runs
-from pages._polling import keep_pace, poll_seconds
+from pages._polling import live_fragment
 
 leave_pages_v1()  # first, before anything is drawn: see pages/_common.py
 
@@ -161,10 +161,9 @@ def show_results(run_id: str, run: dict) -> None:
             st.image([picture(im) for im in images], caption=captions)
 
 
-def live(run_id: str, interval: float | None = None) -> None:
+def live(run_id: str) -> None:
     """Polls while the run is active (every second alone; pages/_polling.py); one full rerun when it ends
     shows the tables."""
-    keep_pace(interval)
     store = run_store()
     run = store.get_run(run_id)
     if run is None:
@@ -236,8 +235,7 @@ with out:
                 "appear here while it trains, then the paper's Tables 1 and 2 with our numbers beside them.")
     else:
         active = (run_store().run_status(run_id) or "") in ACTIVE
-        interval = poll_seconds() if active else None
-        st.fragment(live, run_every=interval)(run_id, interval)
+        live_fragment(live, active, run_id)
 
 if run_id and (run := run_store().get_run(run_id)) is not None and run["status"] not in ACTIVE:
     show_results(run_id, run)  # full width, below the form and the curves

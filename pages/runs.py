@@ -59,7 +59,6 @@ def open_in_lab(run: dict) -> None:
     apply_setup(run.get("preset") or NO_PRESET, run["config"])
     ss.lab_runs = {**ids, "pair": pair} if pair else ids
     ss.pop(keys.LAB_FRAMES, None)
-    ss.pop(keys.LAB_FIGURES, None)
     ss.runs_goto_lab = True
 
 
@@ -71,7 +70,6 @@ def load_into_lab(preset: str | None, values: dict) -> None:
 def delete(selected: list[dict]) -> None:
     delete_runs(selected)  # only the runs this session started, unless it holds the admin token
     ss.pop(keys.LAB_FRAMES, None)
-    ss.pop(keys.LAB_FIGURES, None)
 
 
 st.title("🗂️ Runs")
