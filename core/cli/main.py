@@ -132,8 +132,20 @@ def cmd_bench(args) -> int:
     return 0
 
 
+class UsageError(Exception):
+    """Bad usage of the command line: main says it in one line and returns 2."""
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """Bad usage ends in one line, like every other bad input here (not the usage text plus the error);
+    the subcommands' parsers are of the same class. --help still prints and exits."""
+
+    def error(self, message):
+        raise UsageError(f"{message} (see {self.prog} --help)")
+
+
 def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(prog="python -m core", description="Robust Feature Lab engine")
+    top = OneLineParser(prog="python -m core", description="Robust Feature Lab engine")
     sub = top.add_subparsers(dest="command", required=True)
     sub.add_parser("presets", help="list the presets with their descriptions").set_defaults(func=cmd_presets)
 
@@ -173,12 +185,12 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    args = parser().parse_args(argv)
     from ..runs.schema import StoreError
 
     try:
+        args = parser().parse_args(argv)
         return args.func(args)
-    except (ConfigError, StoreError) as err:  # bad input, or a store file that is not ours: one line, no traceback
+    except (UsageError, ConfigError, StoreError) as err:  # bad input or usage, or not our store: one line
         print(f"error: {' '.join(str(err).split())}", file=sys.stderr)
         return 2
 
