@@ -92,13 +92,13 @@ def deprioritise(pidfile: Path, nice: int) -> str:
         return "none"
     pid = int(pidfile.read_text())
     group = Path(f"/proc/{pid}/autogroup")
-    session = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[3])
+    session = os.getsid(pid)
     if session == pid and group.exists():  # the browser leads its own session: its group is its own
         group.write_text(str(int(nice)))
         return f"autogroup nice {int(nice)}"
     for proc in Path("/proc").iterdir():
         try:
-            if proc.name.isdigit() and int((proc / "stat").read_text().rsplit(")", 1)[1].split()[3]) == session:
+            if proc.name.isdigit() and os.getsid(int(proc.name)) == session:
                 os.setpriority(os.PRIO_PROCESS, int(proc.name), int(nice))
         except (OSError, ValueError):
             continue  # a process that ended meanwhile
