@@ -6,6 +6,7 @@ import torch
 from bench.peer import smoothed_relu as where_relu
 from core.engine.attacks import OneStepAttack
 from core.engine.network import (
+    PAIR_MIN_CLASSES,
     Arch,
     activate,
     class_sum,
@@ -69,9 +70,11 @@ def test_logits_match_autograd_model():
     assert torch.allclose(class_sum(S, arch), autograd_logits(W, X, arch))
 
 
+@pytest.mark.parametrize("k", [2, 3, PAIR_MIN_CLASSES])  # from PAIR_MIN_CLASSES on, the margin's gradient
+# comes from its two classes' neurons alone
 @pytest.mark.parametrize("objective", ["margin", "ce"])
-def test_input_gradient_matches_autograd(objective):
-    W, X, y, arch = problem(seed=1)
+def test_input_gradient_matches_autograd(objective, k):
+    W, X, y, arch = problem(seed=1, k=k)
     grad, F, value = input_grad(W, X, y, arch, objective)
     Xr = X.clone().requires_grad_(True)
     Fa = autograd_logits(W, Xr, arch)
@@ -84,6 +87,18 @@ def test_input_gradient_matches_autograd(objective):
     (expected,) = torch.autograd.grad(target, Xr)
     assert torch.allclose(grad, expected, atol=1e-10)
     assert torch.allclose(F, Fa.detach())
+
+
+def test_margin_input_gradient_of_a_batch_matches_each_run():
+    """A batch of runs gathers each example's two classes from its own run's weights."""
+    runs = [problem(seed=seed, k=PAIR_MIN_CLASSES) for seed in (4, 5, 6)]
+    arch = runs[0][3]
+    W, X, y = (torch.stack([run[i] for run in runs]) for i in range(3))
+    grad, F, value = input_grad(W, X, y, arch, "margin")
+    for r, (W_r, X_r, y_r, _) in enumerate(runs):
+        grad_r, F_r, value_r = input_grad(W_r, X_r, y_r, arch, "margin")
+        assert torch.allclose(grad[r], grad_r, atol=1e-12)
+        assert torch.allclose(value.view(3, -1)[r], value_r)
 
 
 def test_weight_gradient_matches_autograd():

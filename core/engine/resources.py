@@ -28,8 +28,39 @@ def sync(device: torch.device) -> None:
 
 
 def apply_threads(cfg: Config) -> None:
+    """The process settings a run needs: its torch thread count and an allocator that keeps memory."""
     if cfg.threads > 0 and cfg.threads != torch.get_num_threads():
         torch.set_num_threads(cfg.threads)
+    keep_freed_memory()
+
+
+# glibc's mallopt parameters (malloc.h)
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+_kept = False
+
+
+def keep_freed_memory() -> None:
+    """Ask the C library to keep freed memory for the next allocation instead of returning it.
+
+    A step allocates and frees chunk-sized tensors (0.1-2 MiB) dozens of times. With glibc's
+    defaults part of that memory went back to the kernel at each free, and the next tensor
+    page-faulted on every 4 KiB of it: 0.6 million minor faults and 1.4 s of kernel time in a
+    classroom twin run, and an activation pass 7x slower at some chunk sizes. Now tensors under
+    32 MiB come from the heap and up to 256 MiB of free heap stays with the process (that is
+    what a run's working set needs, and a run lives in its own process). Once per process;
+    a no-op where the C library is not glibc."""
+    global _kept
+    if _kept:
+        return
+    _kept = True
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None)
+        libc.mallopt(_M_MMAP_THRESHOLD, 32 * 2**20)
+        libc.mallopt(_M_TRIM_THRESHOLD, 256 * 2**20)
+    except (OSError, TypeError, AttributeError):  # not glibc (macOS, Windows, musl without mallopt)
+        pass
 
 
 def estimate_memory(cfg: Config, device: torch.device | None = None) -> int:
