@@ -53,7 +53,7 @@ step sweep-64 python bench/bench_gpu_sweep.py --runs 64 --device cuda --json "$O
 step real-quick-resnet18 python -m core real --quick --device cuda --set model=resnet18 --quiet \
   --json "$OUT/real-quick-resnet18.json"
 
-echo "--- bench (steps/s, limit_fraction, speedup_vs_peer) ---" | tee -a "$SUMMARY"
+echo "--- bench (steps/s, limit_fraction, dense_limit_fraction, speedup_vs_peer) ---" | tee -a "$SUMMARY"
 python - "$OUT" <<'PY' | tee -a "$SUMMARY"
 import json, pathlib, sys
 out = pathlib.Path(sys.argv[1])
@@ -65,7 +65,7 @@ for name in ("bench-figure3", "bench-paper-scale", "sweep-64"):
     if name.startswith("bench"):
         for setting, r in data.items():
             print(f"{name:18s} {setting:13s} {r['steps_per_s']:8.1f} steps/s  limit_fraction {r['limit_fraction']:.2f}"
-                  f"  speedup_vs_peer {r['speedup_vs_peer']:.1f}x")
+                  f"  dense_limit_fraction {r['dense_limit_fraction']:.2f}  speedup_vs_peer {r['speedup_vs_peer']:.1f}x")
     else:
         print(f"{name:18s} batched {data['batched_s']:.1f} s, one by one {data['one_by_one_s']:.1f} s:"
               f" {data['speedup']:.1f}x")

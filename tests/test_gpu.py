@@ -87,3 +87,29 @@ def test_batched_on_the_gpu_matches_one_by_one_on_the_cpu():
         single = train(cfg.replace(device="cpu"), "adv", W0=init_weights(cfg, init_generator(cfg.seed)).double())
         assert result.status == single.status
         assert torch.allclose(result.weights.float(), single.weights.float(), rtol=1e-3, atol=1e-4)
+
+
+PAIRS = get_preset("figure3").config(steps=20, n_train=40, n_test=30, eval_every=10, n_eval_pgd=20, P=30, d=40)
+
+
+@pytest.mark.parametrize("attack", ["one_step", "pgd"])
+def test_the_pair_attacks_on_the_gpu_agree_with_the_cpu_kernels(attack):
+    """k = 10 takes pair_attacks.py: its torch code on CUDA, the numba kernels (or torch) on the CPU."""
+    cfg = PAIRS.replace(train_attack=attack)
+    W, X, y, arch = problem(cfg)
+    out = {}
+    for device in ("cpu", "cuda"):
+        step_attack = training_attack(cfg, "adv")
+        assert step_attack.prepare(W.to(device), arch) is not None  # the pair path
+        generator = torch.Generator().manual_seed(5)
+        out[device] = gradient_step(W.to(device), X.to(device), y.to(device), arch, step_attack, generator)
+    assert torch.allclose(out["cpu"][0], out["cuda"][0].cpu(), atol=1e-10)
+
+
+def test_a_pair_path_run_on_the_gpu_matches_the_cpu_run():
+    cpu = train(PAIRS.replace(device="cpu"), "adv")
+    gpu = train(PAIRS.replace(device="cuda"), "adv")
+    assert gpu.status == "finished"
+    assert torch.allclose(cpu.weights, gpu.weights, rtol=1e-3, atol=1e-4)
+    for got, want in zip(gpu.history, cpu.history, strict=True):
+        assert got["acc_pgd"] == pytest.approx(want["acc_pgd"], abs=0.05)

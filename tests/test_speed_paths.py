@@ -16,7 +16,7 @@ from core.engine.config import Config
 from core.engine.data import make_patch_data
 from core.engine.metrics import clean_and_one_step_counts, correct_counts
 from core.engine.network import Arch, init_weights, input_grad
-from core.engine.threats import _POOL_ROWS, THREAT_MODELS, _direction_pool, _pooled_directions, get_threat_model
+from core.engine.threats import _POOL_ROWS, THREAT_MODELS, _direction_pool, get_threat_model
 
 CFG = Config(k=4, P=12, s=2, d=10, m=3, n_train=30, n_test=5, eps=0.3)
 
@@ -44,7 +44,8 @@ def test_pgd_attacked_point_is_x_plus_the_plain_delta(name, steps, random_start)
     threat = get_threat_model(name)
     eps = 0.1 if name == "linf" else 0.3
     attack = PGDAttack(threat, eps, steps, eps * 2.5 / max(1, steps), random_start=random_start)
-    start = attack._start(X, torch.Generator().manual_seed(7), None)
+    draws = attack.start_draws(X, torch.Generator().manual_seed(7))  # pooled starts (patch_l2), else None
+    start, _ = attack._start(X, torch.Generator().manual_seed(7), None, draws)
     expected = plain_pgd(attack, W, X, y, arch, start)
     X_adv, _ = attack.attacked(W, X, y, arch, torch.Generator().manual_seed(7))
     delta, _ = attack.perturb(W, X, y, arch, torch.Generator().manual_seed(7))
@@ -62,17 +63,27 @@ def test_project_onto_is_x_plus_the_projection(name):
     assert torch.allclose(threat.project_onto(X, delta.clone(), 0.3), X + threat.project(delta, 0.3), atol=1e-6)
 
 
-def test_pooled_directions_match_indexing_and_the_two_pass_scale():
-    rows, dim = 300, 10
-    pick = torch.randint(0, 2 * _POOL_ROWS, (rows,), generator=torch.Generator().manual_seed(3))
-    sign = (pick >= _POOL_ROWS).float().mul_(-2.0).add_(1.0)
-    indexed = _direction_pool(dim, torch.device("cpu"), torch.float32)[pick % _POOL_ROWS] * sign[:, None]
-    ours = _pooled_directions(rows, dim, torch.Generator().manual_seed(3), torch.device("cpu"))
-    assert torch.equal(ours, indexed)
-    scale = torch.rand(rows, 1, generator=torch.Generator().manual_seed(4))
-    scaled = _pooled_directions(rows, dim, torch.Generator().manual_seed(3), torch.device("cpu"), scale=scale)
-    assert torch.equal(scaled, indexed * scale)
-    assert torch.allclose(ours.norm(dim=1), torch.ones(rows), atol=1e-5)
+def test_pooled_starts_are_a_pool_row_with_a_sign_and_a_radius_within_eps():
+    threat = get_threat_model("patch_l2")
+    starts = threat.pooled_starts((1, 30, 10, 8), 0.3, [torch.Generator().manual_seed(3)], torch.device("cpu"))
+    delta = starts.delta(8, torch.float32, (30, 10, 8))
+    pool = _direction_pool(8, torch.device("cpu"), torch.float32)
+    assert torch.equal(delta.view(-1, 8), pool[starts.index.reshape(-1)] * starts.scale.reshape(-1, 1))
+    radius = delta.norm(dim=-1)
+    assert (radius <= 0.3 * (1 + 1e-5)).all() and (radius > 0).all()
+    assert (starts.scale < 0).any() and (starts.scale > 0).any()  # both signs
+    assert starts.index.max() < _POOL_ROWS
+
+
+def test_pooled_starts_of_a_batch_are_each_runs_own_and_chunks_slice_them():
+    threat = get_threat_model("patch_l2")
+    eps = torch.tensor([0.3, 0.5]).view(-1, 1, 1, 1)
+    both = threat.pooled_starts((2, 12, 5, 4), eps, [torch.Generator().manual_seed(s) for s in (1, 2)], "cpu")
+    for r, seed in enumerate((1, 2)):
+        alone = threat.pooled_starts((1, 12, 5, 4), float(eps[r]), [torch.Generator().manual_seed(seed)], "cpu")
+        assert torch.equal(both.index[r], alone.index[0]) and torch.equal(both.scale[r], alone.scale[0])
+    part = both.part(slice(3, 7))
+    assert torch.equal(part.index, both.index[:, 3:7]) and torch.equal(part.scale, both.scale[:, 3:7])
 
 
 @pytest.mark.parametrize("runs", [1, 2])

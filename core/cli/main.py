@@ -115,6 +115,13 @@ def cmd_run(args) -> int:
     return 0 if all(r.status == "finished" for r in results.values()) else 1
 
 
+def _bench_number(value) -> str:
+    """Three decimals, or three significant digits where those would print 0.000 (a tiny step's GFLOP)."""
+    if not isinstance(value, float):
+        return str(value)
+    return f"{value:.3f}" if value == 0 or abs(value) >= 0.01 else f"{value:.3g}"
+
+
 def cmd_bench(args) -> int:
     from ..engine.bench import run_bench, run_bench_settings
 
@@ -125,7 +132,7 @@ def cmd_bench(args) -> int:
             print(f"-- {name}")
         for key, value in one.items():
             if key != "config":
-                print(f"{key:<22} {value:.3f}" if isinstance(value, float) else f"{key:<22} {value}")
+                print(f"{key:<24} {_bench_number(value)}")
     report = reports if args.all else next(iter(reports.values()))
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=1))

@@ -1,11 +1,17 @@
 """Attacks: the paper's one-step training attack, PGD, and the Theorem 4.3 swap.
 
-Gradient attacks share one interface, ``perturb(W, X, y, arch, generator) -> (delta, F)``
-where F is the logits at the clean X when the attack computed them anyway (the training
-loop reuses them for the training accuracy), else None; ``attacked`` returns X + delta
-directly (fused where the threat model can). Every attack is per example, so the training
-loop can run it chunk by chunk, for one run (W (K, d), X (n, P, d)) or a batch of runs
-(W (R, K, d), X (R, n, P, d), eps and step sizes per run as (R, 1, 1, 1) tensors).
+Gradient attacks share one interface: ``point(W, X, y, arch, generator, geometry=...)`` gives
+an ``AttackPoint`` -- the attacked X, its pre-activations when the attack has them (the loop then
+skips that forward product) and the logits at the clean X when the attack computed them anyway
+(the training loop reuses them for the training accuracy). ``attacked`` and ``perturb`` are the
+same as (X + delta, F) and (delta, F). Every attack is per example, so the training loop can
+run it chunk by chunk, for one run (W (K, d), X (n, P, d)) or a batch of runs (W (R, K, d),
+X (R, n, P, d), eps and step sizes per run as (R, 1, 1, 1) tensors); ``prepare(W, arch)`` does
+once per set of weights what every chunk would otherwise redo.
+
+The margin objective in the patch-wise l2 ball -- the paper's attack, and every preset's -- runs
+on the pre-activations (pair_attacks.py); other threat models and the cross-entropy objective
+take the plain loop written here, which stays the reference the tests hold the other to.
 """
 
 from __future__ import annotations
@@ -15,12 +21,32 @@ from dataclasses import dataclass
 import torch
 
 from .data import PatchData
-from .network import Arch, input_grad
-from .threats import ThreatModel
+from .network import PAIR_MIN_CLASSES, Arch, input_grad
+from .pair_attacks import AttackPoint, PairGeometry, one_step_point, pgd_point
+from .threats import PatchL2, ThreatModel
+
+
+def _on_pairs(threat: ThreatModel, objective: str, arch: Arch) -> bool:
+    """Whether an attack runs on the pre-activations (pair_attacks.py): the margin in the patch-wise
+    l2 ball, with classes enough that the pair's 2m of the k*m neurons are few (network.PAIR_MIN_CLASSES;
+    with fewer, the plain loop was faster: classroom k=5, PGD-3 step 4.3 against 5.3 ms)."""
+    return isinstance(threat, PatchL2) and objective == "margin" and arch.k >= PAIR_MIN_CLASSES
+
+
+class _Prepared:
+    """What a loop over chunks asks of an attack before it starts: prepare(W) -- the pair
+    geometry of W for attacks that run on pairs, else None -- and start_draws(X, generator) --
+    the random starts of every example at once where the attack draws them that way, else None."""
+
+    def prepare(self, W, arch: Arch):
+        return PairGeometry.of(W, arch) if _on_pairs(self.threat, self.objective, arch) else None
+
+    def start_draws(self, X, generator):
+        return None
 
 
 @dataclass(frozen=True)
-class OneStepAttack:
+class OneStepAttack(_Prepared):
     """The paper's attack (Section 2.5): X + clip_eps(eta_a * grad_X l(W; X, y)).
 
     eps and eta_a are floats, or per-run tensors (R, 1, 1, 1) for a batch of runs.
@@ -36,13 +62,19 @@ class OneStepAttack:
         return X_adv.sub_(X), F
 
     def attacked(self, W, X, y, arch: Arch, generator=None, start=None):
-        """(X + delta, clean logits): the attack point in one fused pass (threat.ascend)."""
+        """(X + delta, clean logits)."""
+        point = self.point(W, X, y, arch, generator)
+        return point.X, point.F_clean
+
+    def point(self, W, X, y, arch: Arch, generator=None, geometry=None, starts=None) -> AttackPoint:
+        if _on_pairs(self.threat, self.objective, arch):
+            return one_step_point(geometry or PairGeometry.of(W, arch), X, y, self.eps, self.eta_a)
         grad, F, _ = input_grad(W, X, y, arch, self.objective)
-        return self.threat.ascend(X, grad, self.eta_a, self.eps), F
+        return AttackPoint(self.threat.ascend(X, grad, self.eta_a, self.eps), None, F)
 
 
 @dataclass(frozen=True)
-class PGDAttack:
+class PGDAttack(_Prepared):
     """Projected steepest ascent (Madry et al.): K steps of size step_size, random start."""
 
     threat: ThreatModel
@@ -60,42 +92,59 @@ class PGDAttack:
     def perturb(self, W, X, y, arch: Arch, generator=None, start=None):
         """generator: one, or a list with one per run of a batch (each run draws its own start,
         so a run's numbers do not depend on the batch it is in); start: a given random start."""
-        delta = self._start(X, generator, start)
-        for _ in range(self.steps):
-            delta = self.threat.project_(self._advance(W, X, y, arch, delta), self.eps)
-        return (torch.zeros_like(X) if delta is None else delta), None
-
-    def _start(self, X, generator, start):
-        """The first perturbation, or None for a zero start (then the first step skips X + 0)."""
-        if start is not None:
-            return start
-        if not self.random_start or generator is None:
-            return None
-        if isinstance(generator, (list, tuple)):
-            if len(generator) == 1:  # the same draws as the stack below, without its copy
-                unit = self.threat.random_start(X.shape[1:], 1.0, generator[0], X.device).unsqueeze(0)
-            else:
-                unit = torch.stack([self.threat.random_start(X.shape[1:], 1.0, g, X.device) for g in generator])
-        else:
-            unit = self.threat.random_start(X.shape, 1.0, generator, X.device)
-        return unit.to(X.dtype).mul_(self.eps)
-
-    def _advance(self, W, X, y, arch: Arch, delta):
-        """One ascent step from the projected delta (None: zero); the result is not yet projected."""
-        if delta is None:
-            grad, _, _ = input_grad(W, X, y, arch, self.objective)
-            return self.threat.step(grad, self.step_size)
-        grad, _, _ = input_grad(W, X + delta, y, arch, self.objective)
-        return self.threat.step_from(delta, grad, self.step_size)
+        return self.point(W, X, y, arch, generator, start).X.sub_(X), None
 
     def attacked(self, W, X, y, arch: Arch, generator=None, start=None):
-        """X + perturb's delta, the last projection and the add fused (threat.project_onto)."""
-        delta = self._start(X, generator, start)
+        """(X + perturb's delta, None)."""
+        return self.point(W, X, y, arch, generator, start).X, None
+
+    def start_draws(self, X, generator):
+        """The random starts of every example of X (one run's (n, P, d) with one generator, or a
+        batch's (R, n, P, d) with one per run), drawn at once, where the threat model draws them
+        from its pool (threats.PooledStarts); None for a zero start or a threat model that draws
+        per chunk."""
+        if not self.random_start or generator is None or not hasattr(self.threat, "pooled_starts"):
+            return None
+        if isinstance(generator, (list, tuple)):
+            return self.threat.pooled_starts(X.shape, self.eps, list(generator), X.device)
+        return self.threat.pooled_starts((1, *X.shape), self.eps, [generator], X.device)
+
+    def point(self, W, X, y, arch: Arch, generator=None, start=None, geometry=None, starts=None) -> AttackPoint:
+        """starts: this chunk's part of start_draws (the loops over chunks draw for all examples
+        first); drawn here for X alone when not given; start: a given start instead."""
+        if start is None and starts is None:
+            starts = self.start_draws(X, generator)
+        if _on_pairs(self.threat, self.objective, arch):
+            geometry = geometry or PairGeometry.of(W, arch)
+            return pgd_point(geometry, X, y, self.eps, self.steps, self.step_size,
+                             ("given", start) if start is not None else starts)
+        return AttackPoint(self._plain_point(W, X, y, arch, generator, start, starts))
+
+    def _start(self, X, generator, start, starts):
+        """(the first perturbation, X + it), or (None, X) for a zero start."""
+        if start is not None:  # a copy: the steps write their delta in place
+            return start.clone(), X + start
+        if starts is not None:
+            return starts.delta_and_point(X)
+        if not self.random_start or generator is None:
+            return None, X
+        if isinstance(generator, (list, tuple)):
+            unit = torch.stack([self.threat.random_start(X.shape[1:], 1.0, g, X.device) for g in generator])
+        else:
+            unit = self.threat.random_start(X.shape, 1.0, generator, X.device)
+        delta = unit.to(X.dtype).mul_(self.eps)
+        return delta, X + delta
+
+    def _plain_point(self, W, X, y, arch: Arch, generator, start, starts):
+        """X + the attack's delta, each step's X + delta made with its projection (threat.advance)."""
+        delta, point = self._start(X, generator, start, starts)
         if self.steps == 0:
-            return (X.clone() if delta is None else delta + X), None
-        for _ in range(self.steps - 1):
-            delta = self.threat.project_(self._advance(W, X, y, arch, delta), self.eps)
-        return self.threat.project_onto(X, self._advance(W, X, y, arch, delta), self.eps), None
+            return point.clone() if point is X else point
+        for step in range(self.steps):
+            grad, _, _ = input_grad(W, point, y, arch, self.objective)
+            delta, point = self.threat.advance(X, delta, grad, self.step_size, self.eps,
+                                               keep_delta=step < self.steps - 1)
+        return point
 
 
 def swap_perturbation(data: PatchData, generator: torch.Generator) -> torch.Tensor:

@@ -1,17 +1,26 @@
 """Speed of training steps, measured in one process against the peer and against the step's limit.
 
-Only training steps are timed (no evaluation). Three references, each taken side by side
+Only training steps are timed (no evaluation). Four references, each taken side by side
 in the same run, so every figure is a ratio of numbers measured under the same load:
 
 * the peer: the obvious autograd implementation kept in ``bench/peer.py``;
-* the limit: the same step's matrix products alone -- the same shapes, the same example
-  chunks, the same dtype and device, no elementwise work -- the rate a step could reach if
-  everything between the products were free (``limit_fraction`` = ours / that);
+* the limit: the step's own matrix products alone, recorded from one call of the step
+  (``products.record``) and replayed on preallocated tensors of the same shapes, strides,
+  dtype and device (``products.replay``), no elementwise work -- the rate the step could
+  reach if everything between its products were free (``limit_fraction`` = ours / that).
+  Recorded rather than written out, because the step's algebra changes: the margin's input
+  gradient is a small batched product (``network.pair_input_grad``), and every such change
+  would otherwise leave a hand-written limit timing products the step no longer runs;
+* the dense limit: the textbook step's products written out -- per chunk, the forward and
+  weight gradient plus a forward and a full (rows*P x K)(K x d) input gradient per attack
+  step (``dense_step_products``); ``dense_limit_fraction`` = ours / that, the figure the
+  earlier rounds reported as ``limit_fraction``, kept so that they stay comparable;
 * the square product: this machine's ``mm`` on 2048^2 matrices (``matmul_gflops``), a
   ceiling the step's thin products do not reach on every CPU.
 
-Ours and the limit are timed in alternating rounds and the medians kept, so a burst of
-load from elsewhere on a shared machine hits both alike.
+Ours and the two limits are timed in alternating rounds and the medians kept, so a burst of
+load from elsewhere on a shared machine hits all alike. ``gflops`` counts the recorded
+products' FLOPs (``step_gflop`` per step, over ``products_per_step`` calls).
 """
 
 from __future__ import annotations
@@ -24,6 +33,7 @@ import torch
 from .config import Config
 from .data import make_datasets
 from .network import Arch, chunk_rows, chunks, init_weights
+from .products import record, replay, total_flops
 from .resources import apply_threads, resolve_device, sync
 from .seeds import init_generator, training_generator
 from .train import gradient_step, training_attack
@@ -56,17 +66,18 @@ def attack_steps(cfg: Config, mode: str) -> int:
 
 
 def matmuls_per_step(cfg: Config, mode: str) -> int:
-    """Products of size (N*P, d, k*m) a step needs: forward and weight gradient, plus a
-    forward and an input gradient per attack step."""
+    """Products of size (N*P, d, k*m) the textbook step needs: forward and weight gradient, plus
+    a forward and a full input gradient per attack step (the engine's own step may need fewer)."""
     return 2 + 2 * attack_steps(cfg, mode)
 
 
-def step_products(cfg: Config, mode: str, device: torch.device, dtype=torch.float32):
-    """A function that does one training step's matrix products and nothing else.
+def dense_step_products(cfg: Config, mode: str, device: torch.device, dtype=torch.float32):
+    """A function that does the textbook training step's matrix products and nothing else.
 
-    Per chunk of examples (the engine's chunks): forward Z = X W^T and input gradient dZ W
-    per attack step, then the forward and the weight gradient dZ^T X. Inputs are random;
-    outputs go to preallocated buffers, so no allocation is timed either."""
+    Per chunk of examples (the engine's chunks): forward Z = X W^T and the full input gradient
+    dZ W per attack step, then the forward and the weight gradient dZ^T X. Inputs are random;
+    outputs go to preallocated buffers, so no allocation is timed either. This was the bench's
+    limit before the step's own products were recorded (run_bench's limit now)."""
     n = cfg.batch_size or cfg.n_train
     P, d, K = cfg.P, cfg.d, cfg.k * cfg.m
     rows = chunk_rows(n, P, max(K, d), device)
@@ -90,9 +101,12 @@ def step_products(cfg: Config, mode: str, device: torch.device, dtype=torch.floa
     return products
 
 
+step_products = dense_step_products  # the name bench/compare_step.py imports
+
+
 def run_bench(cfg: Config, mode: str, steps: int, rounds: int = 3, clock=time.perf_counter) -> dict:
-    """Steps per second of ours, the limit and the peer. clock=time.thread_time with threads=1
-    measures CPU time, which a shared machine's load barely moves (bench/bench_cpu.py)."""
+    """Steps per second of ours, the limit, the dense limit and the peer. clock=time.process_time with
+    threads=1 measures CPU time, which a shared machine's load barely moves (bench/bench_cpu.py)."""
     device = resolve_device(cfg.device)
     apply_threads(cfg)
     train_set, _ = make_datasets(cfg.replace(n_test=1))
@@ -103,11 +117,15 @@ def run_bench(cfg: Config, mode: str, steps: int, rounds: int = 3, clock=time.pe
     arch = Arch.from_config(cfg)
     per_run = {name: torch.tensor([getattr(cfg, name)], device=device).view(1, 1, 1, 1) for name in ("eps", "eta_a")}
     attack = training_attack(cfg, mode, per_run["eps"], per_run["eta_a"])
+
+    def step(weights, generators):
+        grad, _, _ = gradient_step(weights, X, y, arch, attack, generators)
+        weights.sub_(grad, alpha=cfg.eta)
+
     generators = [training_generator(cfg.seed)]
 
     def ours():
-        grad, _, _ = gradient_step(W, X, y, arch, attack, generators)
-        W.sub_(grad, alpha=cfg.eta)
+        step(W, generators)
 
     from bench.peer import step as peer_step  # the peer lives outside the engine
 
@@ -116,15 +134,20 @@ def run_bench(cfg: Config, mode: str, steps: int, rounds: int = 3, clock=time.pe
     def peer():
         peer_W[0] = peer_step(peer_W[0], X[0], y[0], cfg, adversarial=mode == "adv")
 
-    limit = step_products(cfg, mode, device)
+    # Recorded on copies, so that the timed steps start where they always did, and after a warm-up
+    # step, so that one-time work (a cached pool, a compiled kernel) is not taken for every step's.
+    recorded_W, recorded_generators = W.clone(), [training_generator(cfg.seed)]
+    step(recorded_W, recorded_generators)
+    products = record(lambda: step(recorded_W, recorded_generators))
+    flops = total_flops(products)
+    timed = {"ours": ours, "limit": replay(products), "dense_limit": dense_step_products(cfg, mode, device)}
     matmul = matmul_gflops(device)
-    ours_rates, limit_rates = [], []
+    rates = {name: [] for name in timed}
     for _ in range(rounds):
-        ours_rates.append(_rate(ours, device, steps, clock=clock))
-        limit_rates.append(_rate(limit, device, steps, clock=clock))
-    steps_per_s, limit_steps_per_s = statistics.median(ours_rates), statistics.median(limit_rates)
+        for name, fn in timed.items():
+            rates[name].append(_rate(fn, device, steps, clock=clock))
+    steps_per_s, limit_steps_per_s, dense_limit_steps_per_s = (statistics.median(rates[name]) for name in timed)
     peer_steps_per_s = _rate(peer, device, max(3, steps // 3), warmup=1, clock=clock)
-    flops = matmuls_per_step(cfg, mode) * 2 * len(y[0]) * cfg.P * cfg.d * cfg.k * cfg.m
     gflops = flops * steps_per_s / 1e9
     return {
         "config": cfg.to_dict(),
@@ -132,8 +155,12 @@ def run_bench(cfg: Config, mode: str, steps: int, rounds: int = 3, clock=time.pe
         "steps_per_s": steps_per_s,
         "limit_steps_per_s": limit_steps_per_s,
         "limit_fraction": steps_per_s / limit_steps_per_s,
+        "dense_limit_steps_per_s": dense_limit_steps_per_s,
+        "dense_limit_fraction": steps_per_s / dense_limit_steps_per_s,
         "peer_steps_per_s": peer_steps_per_s,
         "speedup_vs_peer": steps_per_s / peer_steps_per_s,
+        "products_per_step": len(products),
+        "step_gflop": flops / 1e9,
         "gflops": gflops,
         "limit_gflops": flops * limit_steps_per_s / 1e9,
         "matmul_gflops": matmul,

@@ -111,12 +111,24 @@ def correct_counts(W, X, y, arch: Arch, attack=None, generator=None) -> torch.Te
     per run for a batch, a list)."""
     n = y.shape[-1]
     correct = torch.zeros(W.shape[:-2], device=W.device, dtype=torch.long)
+    geometry = starts = None
+    if attack is not None:  # what every chunk shares: W's pair geometry, the starts of all examples
+        geometry, starts = attack.prepare(W, arch), attack.start_draws(X, generator)
     for part in chunks(n, chunk_rows(n, X.shape[-2], max(W.shape[-2:]), X.device)):
         Xc, yc = X[..., part, :, :], y[..., part]
-        if attack is not None:
-            Xc, _ = attack.attacked(W, Xc, yc, arch, generator)
-        correct += (logits(W, Xc, arch).argmax(1).view(yc.shape) == yc).sum(-1)
+        if attack is None:
+            F = logits(W, Xc, arch)
+        else:
+            F = _logits_at(W, attack.point(W, Xc, yc, arch, generator, geometry=geometry,
+                                           starts=None if starts is None else starts.part(part)), arch)
+        correct += (F.argmax(1).view(yc.shape) == yc).sum(-1)
     return correct
+
+
+def _logits_at(W, point, arch: Arch) -> torch.Tensor:
+    """The logits at an attack's point, from its pre-activations when it has them: then the
+    attacked inputs are never formed (an evaluation only counts)."""
+    return logits(W, None, arch, point.Z) if point.Z is not None else logits(W, point.X, arch)
 
 
 def clean_and_one_step_counts(W, X, y, arch: Arch, one_step: OneStepAttack):
@@ -125,11 +137,12 @@ def clean_and_one_step_counts(W, X, y, arch: Arch, one_step: OneStepAttack):
     n = y.shape[-1]
     clean = torch.zeros(W.shape[:-2], device=W.device, dtype=torch.long)
     attacked = torch.zeros_like(clean)
+    geometry = one_step.prepare(W, arch)
     for part in chunks(n, chunk_rows(n, X.shape[-2], max(W.shape[-2:]), X.device)):
         Xc, yc = X[..., part, :, :], y[..., part]
-        X_adv, F = one_step.attacked(W, Xc, yc, arch)
-        clean += (F.argmax(1).view(yc.shape) == yc).sum(-1)
-        attacked += (logits(W, X_adv, arch).argmax(1).view(yc.shape) == yc).sum(-1)
+        point = one_step.point(W, Xc, yc, arch, geometry=geometry)
+        clean += (point.F_clean.argmax(1).view(yc.shape) == yc).sum(-1)
+        attacked += (_logits_at(W, point, arch).argmax(1).view(yc.shape) == yc).sum(-1)
     return clean, attacked
 
 

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import torch
 
+from . import cpu_kernels
+
 
 @dataclass(frozen=True)
 class Arch:
@@ -55,6 +57,9 @@ def activate(Z: torch.Tensor, arch: Arch, want_slope: bool, consume: bool = Fals
     consume=False works on a copy: the values are bit-identical either way.
     """
     q, rho = arch.q, arch.rho
+    if cpu_kernels.usable(Z):  # one pass instead of five (cpu_kernels.py)
+        slope = (Z if consume else torch.empty_like(Z)) if want_slope else None
+        return cpu_kernels.activate(Z, q, rho, slope), slope
     if not consume:
         Z = Z.clone()
     u = Z.clamp(0.0, rho)
@@ -94,9 +99,9 @@ def preact(W: torch.Tensor, X: torch.Tensor) -> torch.Tensor:
     return torch.matmul(rows, W.transpose(-1, -2)).view(-1, P, W.shape[-2])
 
 
-def logits(W: torch.Tensor, X: torch.Tensor, arch: Arch) -> torch.Tensor:
-    """(R*n, k) logits (n, k for one run)."""
-    S, _ = activate(preact(W, X), arch, want_slope=False, consume=True)
+def logits(W: torch.Tensor, X: torch.Tensor, arch: Arch, Z: torch.Tensor | None = None) -> torch.Tensor:
+    """(R*n, k) logits (n, k for one run); Z: X's pre-activations when known (consumed)."""
+    S, _ = activate(preact(W, X) if Z is None else Z, arch, want_slope=False, consume=True)
     return class_sum(S, arch)
 
 
@@ -176,12 +181,19 @@ def input_grad(W: torch.Tensor, X: torch.Tensor, y: torch.Tensor, arch: Arch, ob
     return grad_X, F, value
 
 
-def weight_grad_into(grad_W: torch.Tensor, W: torch.Tensor, X: torch.Tensor, y: torch.Tensor, arch: Arch, scale):
-    """Add scale * d(sum of CE)/dW at X into grad_W; return (F, CE per example)."""
-    S, slope = activate(preact(W, X), arch, want_slope=True, consume=True)
-    F = class_sum(S, arch)
-    loss, G = ce_and_grad(F, y.reshape(-1))
-    dZ = slope.mul_(neuron_expand(G, arch))
+def weight_grad_into(grad_W: torch.Tensor, W: torch.Tensor, X: torch.Tensor, y: torch.Tensor, arch: Arch, scale,
+                     Z: torch.Tensor | None = None):
+    """Add scale * d(sum of CE)/dW at X into grad_W; return (F, CE per example). Z: X's
+    pre-activations when the attack that made X has them (consumed), else computed here."""
+    Z = preact(W, X) if Z is None else Z
+    if cpu_kernels.usable(Z):  # activation, cross-entropy and slope scaling in one kernel
+        F, loss = cpu_kernels.ce_backward(Z, y.reshape(-1), arch.k, arch.m, arch.q, arch.rho)
+        dZ = Z
+    else:
+        S, slope = activate(Z, arch, want_slope=True, consume=True)
+        F = class_sum(S, arch)
+        loss, G = ce_and_grad(F, y.reshape(-1))
+        dZ = slope.mul_(neuron_expand(G, arch))
     lead, d = X.shape[:-3], X.shape[-1]
     dZ_t = dZ.view(*lead, -1, dZ.shape[2]).transpose(-1, -2)
     rows = X.reshape(*lead, -1, d)
@@ -192,15 +204,21 @@ def weight_grad_into(grad_W: torch.Tensor, W: torch.Tensor, X: torch.Tensor, y: 
     return F, loss
 
 
-# Floats of (P, width) work per chunk: about 256K (1 MiB) on a CPU, so the elementwise passes
-# between the matrix products hit the cache (measured ~1.5x faster than one big chunk at the
-# figure3 size); 64M on a GPU, big enough to fill it.
+# Floats of (P, width) work per chunk. With torch's elementwise passes a CPU chunk is sized to a
+# core's cache, 2^18 floats (1 MiB): five passes over a chunk cost less while it stays there (~1.5x
+# faster than one big chunk at figure3 size). The fused CPU kernels (cpu_kernels.py) work each
+# example's block in cache themselves, so there larger chunks only mean fewer calls: the figure3
+# twin run took 22.4 s at 2^19, 20.4-21.3 s at 2^20, 19.8 s at 2^21 and 20.5 s at 2^22 (2 cores).
+# On a GPU, 64M: big enough to fill it.
 CPU_BUDGET = 2**18
+CPU_KERNEL_BUDGET = 2**21
 GPU_BUDGET = 64 * 2**20
 
 
 def _budget(device) -> int:
-    return GPU_BUDGET if torch.device(device).type == "cuda" else CPU_BUDGET
+    if torch.device(device).type == "cuda":
+        return GPU_BUDGET
+    return CPU_KERNEL_BUDGET if cpu_kernels.available() else CPU_BUDGET
 
 
 def chunk_rows(n: int, P: int, width: int, device: torch.device) -> int:

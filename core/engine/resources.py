@@ -6,6 +6,7 @@ import os
 
 import torch
 
+from . import cpu_kernels
 from .config import Config, ConfigError
 from .network import chunk_rows
 
@@ -28,9 +29,11 @@ def sync(device: torch.device) -> None:
 
 
 def apply_threads(cfg: Config) -> None:
-    """The process settings a run needs: its torch thread count and an allocator that keeps memory."""
+    """The process settings a run needs: its torch thread count (the CPU kernels' too) and an
+    allocator that keeps memory."""
     if cfg.threads > 0 and cfg.threads != torch.get_num_threads():
         torch.set_num_threads(cfg.threads)
+    cpu_kernels.set_threads(torch.get_num_threads())
     keep_freed_memory()
 
 

@@ -8,8 +8,11 @@ norm, and draw a ``random_start`` inside the ball. Perturbations have the data's
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
+from . import cpu_kernels
 from .seeds import direction_pool_generator
 
 _TINY = 1e-12  # guards divisions by a zero gradient or perturbation
@@ -52,6 +55,15 @@ class ThreatModel:
         """X + project(delta, eps): an attack's last point. delta may be consumed."""
         return self.project(delta, eps).add_(X)
 
+    def advance(self, X, delta, grad, size, eps, keep_delta: bool = True):
+        """One PGD step from delta (None: the zero start) along grad, projected: (new delta, or
+        None when not keep_delta -- the last step --, and X + new delta). grad is consumed."""
+        stepped = self.step(grad, size) if delta is None else self.step_from(delta, grad, size)
+        if not keep_delta:
+            return None, self.project_onto(X, stepped, eps)
+        delta = self.project_(stepped, eps)
+        return delta, X + delta
+
 
 # Random starts draw each patch's direction from a fixed pool of random unit vectors (with a
 # random sign) instead of d fresh normals: the CPU's Mersenne Twister made the fresh draw cost as
@@ -70,18 +82,34 @@ def _direction_pool(dim: int, device, dtype) -> torch.Tensor:
     return _pools[key]
 
 
-def _pooled_directions(rows: int, dim: int, generator, device, dtype=torch.float32, scale=None) -> torch.Tensor:
-    """rows random unit vectors in `dim` dimensions: a pool row with a random sign each, times
-    scale (rows, 1) when given -- sign and scale in one pass (the sign is exact, so the values
-    are those of two passes).
+@dataclass(frozen=True)
+class PooledStarts:
+    """Random starts of a whole batch, drawn at once: patch p of example i starts at
+    pool[index] * scale (scale: a random sign times a radius times eps).
 
-    index_select, not pool[index]: advanced indexing took 4x as long (180 against 40 us per
-    figure3 chunk, thread time), as much as the rest of the random start."""
-    pick = torch.randint(0, 2 * _POOL_ROWS, (rows,), generator=generator).to(device)
-    factor = torch.where(pick >= _POOL_ROWS, -1.0, 1.0).to(dtype)[:, None]
-    if scale is not None:
-        factor = factor * scale
-    return _direction_pool(dim, device, dtype).index_select(0, pick.remainder_(_POOL_ROWS)).mul_(factor)
+    The training loop and the evaluation draw them for all examples before their chunk loop and
+    slice them per chunk, so an example's start does not depend on how the examples are chunked,
+    and the chunk size (a CPU cache and GPU memory matter) changes no number of a run."""
+
+    index: torch.Tensor  # (R, n, P): rows of the direction pool
+    scale: torch.Tensor  # (R, n, P)
+
+    def part(self, examples: slice) -> PooledStarts:
+        return PooledStarts(self.index[:, examples], self.scale[:, examples])
+
+    def delta(self, d: int, dtype, shape) -> torch.Tensor:
+        """The starts themselves, in `shape` (the chunk's (R, n, P, d) or, for one run, (n, P, d))."""
+        pool = _direction_pool(d, self.index.device, dtype)
+        return pool.index_select(0, self.index.reshape(-1)).mul_(self.scale.reshape(-1, 1).to(dtype)).view(shape)
+
+    def delta_and_point(self, X: torch.Tensor):
+        """(the starts, X + the starts) for the chunk X, in one pass where the kernels can."""
+        pool = _direction_pool(X.shape[-1], X.device, X.dtype)
+        scale = self.scale.reshape(-1).to(X.dtype)
+        if cpu_kernels.usable(X, pool, scale):
+            return cpu_kernels.pooled_start(X, pool, self.index.reshape(-1).contiguous(), scale.contiguous())
+        delta = self.delta(X.shape[-1], X.dtype, X.shape)
+        return delta, X + delta
 
 
 def _uniform_in_l2_ball(rows: int, dim: int, eps: float, generator, device) -> torch.Tensor:
@@ -124,7 +152,14 @@ class PatchL2(ThreatModel):
     def step(self, grad, size):
         return grad * (size / grad.norm(dim=-1, keepdim=True).clamp_min(_TINY))
 
+    def advance(self, X, delta, grad, size, eps, keep_delta=True):
+        if cpu_kernels.usable(X, grad, *(() if delta is None else (delta,))):  # step, projection, X + delta: one pass
+            return cpu_kernels.patch_advance(X, delta, grad, size, eps, keep_delta)
+        return super().advance(X, delta, grad, size, eps, keep_delta)
+
     def ascend(self, X, grad, eta_a, eps):
+        if cpu_kernels.usable(X, grad):
+            return cpu_kernels.patch_ascend(X, grad, eta_a, eps)
         # eta_a g clipped to eps per patch is g * min(eta_a, eps / |g|): one pass with addcmul
         factor = torch.clamp(eps / grad.norm(dim=-1, keepdim=True).clamp_min(_TINY), max=eta_a)
         return torch.addcmul(X, grad, factor, out=grad)  # over grad: one chunk buffer fewer
@@ -134,12 +169,22 @@ class PatchL2(ThreatModel):
         return torch.addcmul(delta, grad, size / grad.norm(dim=-1, keepdim=True).clamp_min(_TINY), out=grad)
 
     def random_start(self, shape, eps, generator, device):
-        *lead, p, d = shape
-        rows = p
-        for size in lead:
-            rows *= size
-        radius = torch.rand(rows, 1, generator=generator).to(device).pow_(1.0 / d).mul_(eps)
-        return _pooled_directions(rows, d, generator, device, scale=radius).view(shape)
+        starts = self.pooled_starts((1, *shape), eps, [generator], device)
+        return starts.delta(shape[-1], torch.float32, shape)
+
+    def pooled_starts(self, shape, eps, generators, device) -> PooledStarts:
+        """Starts for a batch of shape (R, n, P, d), run r's from generators[r]: a uniform radius
+        in the patch's eps-ball (the d-th root of a uniform draw) and a pool row with a random
+        sign per patch. eps: a float or per-run (R, 1, 1, 1)."""
+        R, n, p, d = shape
+        radii = torch.tensor([float(e) for e in eps.reshape(-1)]) if torch.is_tensor(eps) else [eps] * R
+        index, scale = [], []
+        for generator, radius in zip(generators, radii, strict=True):
+            r = torch.rand(n * p, generator=generator).pow_(1.0 / d).mul_(radius)
+            pick = torch.randint(0, 2 * _POOL_ROWS, (n * p,), generator=generator)
+            index.append(pick.remainder(_POOL_ROWS))
+            scale.append(torch.where(pick >= _POOL_ROWS, -r, r))
+        return PooledStarts(torch.stack(index).view(R, n, p).to(device), torch.stack(scale).view(R, n, p).to(device))
 
 
 class L2(ThreatModel):

@@ -85,12 +85,17 @@ def gradient_sums(W, X, y, arch: Arch, attack, generator, scale: float):
     loss_sum = torch.zeros(lead, device=W.device, dtype=W.dtype)
     correct = torch.zeros(lead, device=W.device, dtype=torch.long)
     clean_seen = True
+    geometry = starts = None
+    if attack is not None:  # what every chunk shares: W's pair geometry, the starts of all examples
+        geometry, starts = attack.prepare(W, arch), attack.start_draws(X, generator)
     for part in chunks(n, chunk_rows(n, X.shape[-2], max(W.shape[-2:]), X.device)):
         Xc, yc = X[..., part, :, :], y[..., part]
-        F_clean = None
+        Z = F_clean = None
         if attack is not None:
-            Xc, F_clean = attack.attacked(W, Xc, yc, arch, generator)
-        F, loss = weight_grad_into(grad_W, W, Xc, yc, arch, scale)
+            point = attack.point(W, Xc, yc, arch, generator, geometry=geometry,
+                                 starts=None if starts is None else starts.part(part))
+            Xc, Z, F_clean = point.X, point.Z, point.F_clean
+        F, loss = weight_grad_into(grad_W, W, Xc, yc, arch, scale, Z=Z)
         if attack is None:
             F_clean = F
         loss_sum += loss.view(yc.shape).sum(-1)

@@ -154,12 +154,14 @@ def _stall(debug: dict, step: int) -> None:
 
 
 def _warm_up(stores: dict, store_path: str | None, cuda: bool) -> None:
-    """Import the engine, run one small step (on the GPU too: starting CUDA takes seconds) and open
-    the store, so that the first job pays none of these one-time costs."""
+    """Import the engine, compile the CPU kernels, run one small step (on the GPU too: starting CUDA
+    takes seconds) and open the store, so that the first job pays none of these one-time costs."""
+    from ..engine import cpu_kernels
     from ..engine.presets import get_preset
     from ..engine.train import train
     from .store import RunStore
 
+    cpu_kernels.warm()  # numba's compile (seconds, once per machine) or its cache load
     cfg = get_preset("classroom").config(n_train=20, n_test=20, steps=0, device="cpu", threads=1)
     train(cfg, "adv")
     if cuda:

@@ -1,0 +1,225 @@
+"""Fused CPU kernels for the elementwise passes between a step's matrix products (numba).
+
+Between its products a step makes passes over chunk-sized tensors: the activation (clamp,
+shift, square, multiply, sum: five passes over Z), PGD's patch-wise step and projection (two
+norms, a scale, an add, and X + delta for the next forward: five passes over the input's
+size), the random start (gather, sign, radius, eps, add: four). Each pass is memory-bound, so
+five cost about five times one; at figure3 size they took 40 % of a step on an AVX-512 CPU.
+Each kernel here does its work in one pass over its tensors, in parallel over examples.
+
+They are used on CPU tensors of float32 or float64 when numba imports; the plain torch code in
+network.py and threats.py stays the reference (and the path on a GPU), and tests/test_kernels.py
+checks each kernel against it. ``RFL_KERNELS=torch`` in the environment turns them off, for a
+comparison or if a numba build misbehaves.
+
+NaN and Inf must go through as torch's ops let them (a blown-up run is caught by its loss), so
+the kernels use no fast-math flag that assumes finite values: only reassociation, which lets a
+patch's sum of squares vectorize (the rounding of a sum, not its value, differs from torch's).
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import torch
+
+_TINY = 1e-12  # threats._TINY: guards divisions by a zero gradient or perturbation
+_kernels = None  # the numba_kernels module once imported, False when it cannot be
+
+
+def _load():
+    global _kernels
+    if _kernels is None:
+        if os.environ.get("RFL_KERNELS", "").lower() == "torch":
+            _kernels = False
+        else:
+            try:
+                from . import numba_kernels
+            except ImportError:  # numba not installed: the torch code does the work
+                _kernels = False
+            else:
+                _kernels = numba_kernels
+    return _kernels
+
+
+def available() -> bool:
+    """Whether the kernels are on (numba imports and RFL_KERNELS is not "torch")."""
+    return bool(_load())
+
+
+def usable(*tensors: torch.Tensor) -> bool:
+    """Whether the kernels can take these tensors: contiguous, on the CPU, of one float dtype
+    (float32 or float64), outside autograd, with numba present."""
+    dtype = tensors[0].dtype
+    if dtype not in (torch.float32, torch.float64):
+        return False
+    for t in tensors:
+        if t.device.type != "cpu" or t.dtype != dtype or t.requires_grad or not t.is_contiguous():
+            return False
+    return bool(_load())
+
+
+def set_threads(n: int) -> None:
+    """numba's threads follow torch's, so the kernels use the cores the products use."""
+    kernels = _load()
+    if kernels:
+        import numba
+
+        numba.set_num_threads(max(1, min(n, numba.config.NUMBA_NUM_THREADS)))
+
+
+def warm(dtype=torch.float32) -> bool:
+    """Run every kernel once on tiny inputs, so that numba compiles them now (or loads them from its
+    disk cache) rather than in a run's first step: a job worker calls this before it takes jobs.
+    Returns whether the kernels are in use."""
+    if not _load():
+        return False
+    g = torch.Generator().manual_seed(0)
+    k, m, P, d, n = 3, 2, 4, 6, 2
+    Z = torch.randn(n, P, k * m, generator=g, dtype=dtype)
+    y = torch.tensor([0, 1])
+    signed_M = torch.randn(2 * k, m * k * m, generator=g, dtype=dtype)
+    activate(Z.clone(), 3, 1.0, None)
+    activate(Z.clone(), 3, 1.0, torch.empty_like(Z))
+    ce_backward(Z.clone(), y, k, m, 3, 1.0)
+    one_step(Z.clone(), y, signed_M, n, k, m, 3, 1.0, 0.3, 3.0)
+    D = torch.zeros_like(Z)
+    pgd_step(Z, None, y, signed_M, n, k, m, 3, 1.0, 0.1, 0.3, torch.zeros(n, P, dtype=dtype))
+    pgd_step(Z, D, y, signed_M, n, k, m, 3, 1.0, 0.1, 0.3, torch.zeros(n, P, dtype=dtype))
+    X = torch.randn(n, P, d, generator=g, dtype=dtype)
+    for has_delta in (False, True):
+        for keep in (False, True):
+            patch_advance(X, X.clone() if has_delta else None, X.clone(), 0.1, 0.3, keep)
+    patch_ascend(X, X.clone(), 3.0, 0.3)
+    pooled_start(X, torch.randn(5, d, generator=g, dtype=dtype), torch.zeros(n * P, dtype=torch.long),
+                 torch.ones(n * P, dtype=dtype))
+    return True
+
+
+def _array(t: torch.Tensor):
+    """A numpy view of a contiguous CPU tensor (no copy)."""
+    return t.detach().numpy()
+
+
+def _consts(like: torch.Tensor, *values: float) -> tuple:
+    """Float constants as scalars of the tensors' dtype (a float64 literal would promote float32 work)."""
+    kind = np.float32 if like.dtype == torch.float32 else np.float64
+    return tuple(kind(v) for v in values)
+
+
+def _per_example(value, N: int, like: torch.Tensor):
+    """A float or per-run (R, 1, 1, 1) tensor as one value per example, shape (N,)."""
+    if torch.is_tensor(value):
+        flat = value.reshape(-1).to(dtype=like.dtype)
+        return _array(flat.repeat_interleave(N // flat.numel()).contiguous())
+    return _array(torch.full((N,), float(value), dtype=like.dtype))
+
+
+def activate(Z: torch.Tensor, q: int, rho: float, slope_out: torch.Tensor | None) -> torch.Tensor:
+    """S (N, K) = sum_p sigma(Z), and sigma'(Z) into slope_out (which may be Z itself) when given.
+    Z: (N, P, K), contiguous. The formulas are network.activate's."""
+    kernels = _load()
+    N, P, K = Z.shape
+    S = torch.empty(N, K, dtype=Z.dtype)
+    c = _consts(Z, 0.0, rho, 1.0 / rho, 1.0 - 1.0 / q)
+    if slope_out is None:
+        kernels.act_sum(_array(Z), _array(S), q, c)
+    else:
+        kernels.act_slope_sum(_array(Z), _array(slope_out), _array(S), q, c)
+    return S
+
+
+def _act_consts(like: torch.Tensor, q: int, rho: float) -> tuple:
+    """(zero, rho, 1 / rho, 1 - 1/q, one, tiny) in the tensors' dtype: what the fused kernels read."""
+    return _consts(like, 0.0, rho, 1.0 / rho, 1.0 - 1.0 / q, 1.0, _TINY)
+
+
+def ce_backward(Z: torch.Tensor, y: torch.Tensor, k: int, m: int, q: int, rho: float):
+    """Z (N, P, K) becomes dZ = sigma'(Z) * (softmax(F) - onehot(y)) in place; returns (F (N, k),
+    cross-entropy (N,)): network.weight_grad_into's activation, objective and slope scaling in
+    one kernel."""
+    kernels = _load()
+    N, _, K = Z.shape
+    S, F, loss = torch.empty(N, K, dtype=Z.dtype), torch.empty(N, k, dtype=Z.dtype), torch.empty(N, dtype=Z.dtype)
+    kernels.ce_backward(_array(Z), _array(y), _array(S), _array(F), _array(loss), k, m, q, _act_consts(Z, q, rho))
+    return F, loss
+
+
+def _pair_buffers(Z: torch.Tensor, m: int):
+    """Scratch and outputs of the pair kernels: S (N, K), R R^T (N, 2m, 2m), the pair's slopes
+    (N, 2m, P), a per-patch row (N, P), the weights (N, P, 2m), the signed rows (N, 2)."""
+    N, P, K = Z.shape
+    return (torch.empty(N, K, dtype=Z.dtype), torch.empty(N, 2 * m, 2 * m, dtype=Z.dtype),
+            torch.empty(N, 2 * m, P, dtype=Z.dtype), torch.empty(N, P, dtype=Z.dtype),
+            torch.empty(N, P, 2 * m, dtype=Z.dtype), torch.empty(N, 2, dtype=torch.long))
+
+
+def one_step(Z, y, signed_M, n: int, k: int, m: int, q: int, rho: float, eps, eta_a):
+    """pair_attacks.one_step_point's scalars at pre-activations Z (N, P, K): returns (clean
+    logits (N, k), the step's weights (N, P, 2m) on the pair's rows, the signed rows (N, 2))."""
+    kernels = _load()
+    N = Z.shape[0]
+    S, G, cs, t, w, pair = _pair_buffers(Z, m)
+    F = torch.empty(N, k, dtype=Z.dtype)
+    kernels.one_step(_array(Z), _array(y), _array(signed_M.view(signed_M.shape[0], m, -1)), n, k, m, q,
+                     _act_consts(Z, q, rho), _per_example(eps, N, Z), _per_example(eta_a, N, Z),
+                     _array(S), _array(F), _array(G), _array(cs), _array(t), _array(w), _array(pair))
+    return F, w, pair
+
+
+def pgd_step(Z0, D, y, signed_M, n: int, k: int, m: int, q: int, rho: float, size, eps, norm_sq):
+    """The scalars of one step of pair_attacks.pgd_point at Z0 + D (D = delta W^T, None for the
+    zero start): norm_sq (N, P) is updated and D scaled by the projection in place; returns
+    (weights (N, P, 2m) on the pair's rows, signed rows (N, 2), shrink (N, P))."""
+    kernels = _load()
+    N, P, K = Z0.shape
+    S, G, cs, t, w, pair = _pair_buffers(Z0, m)
+    F = torch.empty(N, k, dtype=Z0.dtype)
+    shrink = torch.empty(N, P, dtype=Z0.dtype)
+    has_D = D is not None
+    table = _array(signed_M.view(signed_M.shape[0], m, -1))
+    kernels.pgd_step(_array(Z0), _array(D if has_D else Z0), has_D, _array(y), table, n, k, m, q,
+                     _act_consts(Z0, q, rho), _per_example(size, N, Z0), _per_example(eps, N, Z0), _array(norm_sq),
+                     _array(S), _array(F), _array(G), _array(cs), _array(t), _array(w), _array(pair), _array(shrink))
+    return w, pair, shrink
+
+
+def _as_examples(t: torch.Tensor) -> torch.Tensor:
+    """(..., P, d) as (N, P, d), a view of a contiguous tensor."""
+    return t.view(-1, *t.shape[-2:])
+
+
+def patch_advance(X, delta, grad, size, eps, keep_delta: bool):
+    """One PGD step of the patch-wise l2 ball, projected, in one pass: (new delta or None, X + it).
+    delta None is the zero start; grad is consumed (the new delta is written over it then)."""
+    kernels = _load()
+    N = X.numel() // (X.shape[-1] * X.shape[-2])
+    has_delta = delta is not None
+    if not has_delta:
+        delta = grad  # read-only below unless keep_delta; then it becomes the new delta
+    x_out = torch.empty_like(X)
+    kernels.patch_advance(_array(_as_examples(X)), _array(_as_examples(delta)), _array(_as_examples(grad)),
+                          _per_example(size, N, X), _per_example(eps, N, X), _array(_as_examples(x_out)), has_delta,
+                          keep_delta, _consts(X, 0.0, 1.0, _TINY))
+    return (delta if keep_delta else None), x_out
+
+
+def patch_ascend(X, grad, eta_a, eps):
+    """The one-step attack point X + grad_p * min(eta_a, eps / |grad_p|), written over grad."""
+    kernels = _load()
+    N = X.numel() // (X.shape[-1] * X.shape[-2])
+    kernels.patch_ascend(_array(_as_examples(X)), _array(_as_examples(grad)), _per_example(eta_a, N, X),
+                         _per_example(eps, N, X), _consts(X, 0.0, 1.0, _TINY))
+    return grad
+
+
+def pooled_start(X, pool, index, scale):
+    """(delta, X + delta) with delta's row r = pool[index[r]] * scale[r], in one pass.
+    X: (..., P, d) contiguous; index (rows,) int64; scale (rows,) of X's dtype."""
+    kernels = _load()
+    d = X.shape[-1]
+    delta, x_out = torch.empty_like(X), torch.empty_like(X)
+    kernels.pooled_start(_array(X.view(-1, d)), _array(pool), _array(index), _array(scale),
+                         _array(delta.view(-1, d)), _array(x_out.view(-1, d)))
+    return delta, x_out

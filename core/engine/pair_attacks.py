@@ -1,0 +1,298 @@
+"""The margin attacks in the patch-wise l2 ball, computed on the pre-activations.
+
+The CW margin max_{j != y} F_j - F_y has a gradient on two classes only, the runner-up r (+1)
+and y (-1), so its input gradient at patch p is g_p = c_p R: R holds the 2m weight rows of those
+two classes (y's negated) and c_p their 2m activation slopes at the patch. Every step of the
+paper's one-step attack and of PGD moves each patch along such a g_p and rescales it, so:
+
+* the attacked pre-activations follow without a forward product: (X + delta) W^T = X W^T +
+  delta W^T, and g_p W^T = c_p (R W^T), where R W^T is 2m rows of the Gram matrix W W^T -- a
+  (P x 2m)(2m x K) product per example instead of the forward's (P x d)(d x K);
+* the norms the step and the projection need come from the same Gram matrix: |g_p|^2 =
+  c_p (R R^T) c_p^T and <delta_p, g_p> = c_p (R delta_p), R delta_p being delta W^T at the
+  pair's columns;
+* the attacked input itself is made once, at the end: X + delta = X + C delta_0 + sum over
+  steps of (coefficient * c) R, one batched product.
+
+At figure3 size (d = K = 100, 2m = 20) a PGD step's forward product (1 unit) becomes two fifths
+of one, and the final forward disappears. The numbers are those of PGDAttack's plain loop up to
+rounding (tests/test_pair_attacks.py), and the random starts are the same draws from the same
+generators. Threat models other than patch-wise l2 and the cross-entropy objective keep the
+plain loop (attacks.py).
+
+Each step's work between the products -- logits, the pair, the Gram quantities, the update of
+delta W^T -- is one fused kernel per chunk on a CPU (cpu_kernels.py); the torch code here is the
+reference and the path on a GPU.
+
+Weights are (R, K, d) for a batch of R runs (W (K, d) is taken as R = 1); examples are flattened
+over runs, N = R * n; eps, step sizes and eta_a are floats or per-run (R, 1, 1, 1) tensors.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from . import cpu_kernels
+from .network import Arch, activate, class_sum, margin_pair, preact
+from .threats import _POOL_ROWS, _TINY, _direction_pool
+
+
+@dataclass
+class PairGeometry:
+    """What the pair attacks need of one set of weights, computed once per training step or
+    evaluation and shared by its chunks: signed weight rows and Gram rows per class, and (for
+    random starts, on first use) the pool of start directions times W^T."""
+
+    W: torch.Tensor  # (R, K, d)
+    arch: Arch
+    signed_W: torch.Tensor  # (R * 2k, m * d): block c < k is class c's rows, block k + c minus them
+    signed_M: torch.Tensor  # (R * 2k, m * K): the same for the rows of W W^T
+    _pool_products: torch.Tensor | None = None
+
+    @classmethod
+    def of(cls, W: torch.Tensor, arch: Arch) -> PairGeometry:
+        W3 = W if W.dim() == 3 else W.unsqueeze(0)
+        M = torch.matmul(W3, W3.transpose(1, 2))
+        return cls(W3, arch, _signed_blocks(W3, arch), _signed_blocks(M, arch))
+
+    @property
+    def runs(self) -> int:
+        return self.W.shape[0]
+
+    def pool_products(self) -> torch.Tensor:
+        """(R * pool rows, K): every start direction times W^T, so a start's pre-activations are a gather."""
+        if self._pool_products is None:
+            pool = _direction_pool(self.W.shape[-1], self.W.device, self.W.dtype)
+            self._pool_products = torch.matmul(pool, self.W.transpose(1, 2)).reshape(-1, self.W.shape[1])
+        return self._pool_products
+
+
+def _signed_blocks(A: torch.Tensor, arch: Arch) -> torch.Tensor:
+    """(R, K, c) -> (R * 2k, m * c): one row per class and sign, its m rows of A side by side."""
+    R, _, c = A.shape
+    return torch.cat([A.view(R, arch.k, -1), A.view(R, arch.k, -1).neg()], dim=1).reshape(R * 2 * arch.k, arch.m * c)
+
+
+class AttackPoint:
+    """An attacked chunk: its inputs X, their pre-activations Z when the attack has them (else
+    None), and the logits at the clean inputs when the attack computed them (else None). X may be
+    made on first use: an evaluation that only counts correct answers reads Z and never pays it."""
+
+    def __init__(self, X=None, Z=None, F_clean=None, make_X=None):
+        self._X, self._make_X, self.Z, self.F_clean = X, make_X, Z, F_clean
+
+    @property
+    def X(self) -> torch.Tensor:
+        if self._X is None:
+            self._X, self._make_X = self._make_X(), None
+        return self._X
+
+
+def _as_batch(X, y):
+    """One run's (n, P, d), (n,) as a batch of one; a batch's (R, n, P, d), (R, n) pass through."""
+    return (X.unsqueeze(0), y.unsqueeze(0)) if X.dim() == 3 else (X, y)
+
+
+def _per_example(value, N: int, like: torch.Tensor):
+    """eps, a step size or eta_a as (N, 1): a float or a per-run (R, 1, 1, 1) tensor."""
+    if torch.is_tensor(value):
+        flat = value.reshape(-1).to(device=like.device, dtype=like.dtype)
+        return flat.repeat_interleave(N // flat.numel())[:, None]
+    return torch.full((N, 1), float(value), device=like.device, dtype=like.dtype)
+
+
+def _signs(m: int, like: torch.Tensor) -> torch.Tensor:
+    """+1 for the runner-up's m neurons, -1 for y's."""
+    return torch.cat([like.new_ones(m), like.new_full((m,), -1.0)])
+
+
+def _pair_at(geo: PairGeometry, F: torch.Tensor, y: torch.Tensor, n: int):
+    """The margin's pair at logits F: (signed rows (N, 2) into the signed tables, the pair's
+    neurons (N, 2m) among the K, runner-up first)."""
+    k, m = geo.arch.k, geo.arch.m
+    _, runner_up = margin_pair(F, y)
+    pair = torch.cat([runner_up, y[:, None]], 1)  # (N, 2)
+    columns = (pair[:, :, None] * m + torch.arange(m, device=F.device)).view(-1, 2 * m)
+    pair[:, 1] += k  # the y block is the negated one
+    if geo.runs > 1:  # example i belongs to run i // n
+        pair += (torch.arange(geo.runs, device=F.device) * (2 * k)).repeat_interleave(n)[:, None]
+    return pair, columns
+
+
+def _rows(table: torch.Tensor, pair: torch.Tensor, m: int) -> torch.Tensor:
+    """The pair's 2m signed rows of a signed table (R * 2k, m * c): (N, 2m, c)."""
+    return table.index_select(0, pair.view(-1)).view(pair.shape[0], 2 * m, -1)
+
+
+def _pair_terms(geo: PairGeometry, Z: torch.Tensor, D, pair, columns):
+    """(slopes (N, P, 2m) of the pair's neurons at Z + D, Gram rows R W^T (N, 2m, K), R R^T (N, 2m, 2m))."""
+    arch, m = geo.arch, geo.arch.m
+    N, P, _ = Z.shape
+    at = columns[:, None, :].expand(N, P, 2 * m)
+    z = Z.gather(2, at) if D is None else Z.gather(2, at).add_(D.gather(2, at))
+    _, slopes = activate(z, arch, want_slope=True, consume=True)
+    gram_rows = _rows(geo.signed_M, pair, m)
+    gram = gram_rows.gather(2, columns[:, None, :].expand(N, 2 * m, 2 * m)) * _signs(m, Z)
+    return slopes, gram_rows, gram
+
+
+def _grad_sq(slopes: torch.Tensor, gram: torch.Tensor) -> torch.Tensor:
+    """|g_p|^2 = c_p (R R^T) c_p^T per patch, (N, P)."""
+    return (torch.bmm(slopes, gram) * slopes).sum(-1).clamp_min_(0.0)
+
+
+def _logits(arch: Arch, Z: torch.Tensor, D=None) -> torch.Tensor:
+    """The logits at pre-activations Z (+ D), neither written."""
+    S, _ = activate(Z if D is None else Z + D, arch, want_slope=False, consume=D is not None)
+    return class_sum(S, arch)
+
+
+def one_step_point(geo: PairGeometry, X, y, eps, eta_a) -> AttackPoint:
+    """The paper's one-step attack point X + clip_eps(eta_a g) (SPEC 1.5), with its pre-activations.
+
+    Per patch the point is X_p + f_p g_p, f_p = min(eta_a, eps / |g_p|); its pre-activations are
+    X W^T + f c (R W^T), added in place onto the clean forward's."""
+    X4, y2 = _as_batch(X, y)
+    R, n, P, d = X4.shape
+    N, arch, m = R * n, geo.arch, geo.arch.m
+    Z = preact(geo.W, X4)
+    y_flat = y2.reshape(-1)
+    if cpu_kernels.usable(Z):
+        F_clean, weights, pair = cpu_kernels.one_step(Z, y_flat, geo.signed_M, n, arch.k, m, arch.q, arch.rho,
+                                                      eps, eta_a)
+        gram_rows = _rows(geo.signed_M, pair, m)
+    else:
+        F_clean = _logits(arch, Z)
+        pair, columns = _pair_at(geo, F_clean, y_flat, n)
+        slopes, gram_rows, gram = _pair_terms(geo, Z, None, pair, columns)
+        factor = torch.minimum(_per_example(eps, N, Z) / _grad_sq(slopes, gram).sqrt_().clamp_min(_TINY),
+                               _per_example(eta_a, N, Z))
+        weights = slopes.mul_(factor[..., None])
+    Z.baddbmm_(weights, gram_rows)
+
+    def make_X():
+        return torch.baddbmm(X4.reshape(N, P, d), weights, _rows(geo.signed_W, pair, m)).view(X.shape)
+
+    return AttackPoint(Z=Z, F_clean=F_clean, make_X=make_X)
+
+
+def _pgd_step(geo: PairGeometry, Z0, D, y, n, eps, size, norm_sq):
+    """One PGD step on the pre-activations at Z0 + D (D = delta W^T; None at a zero start).
+
+    Returns (D after the step, weights (N, P, 2m) of the step's rows, signed rows (N, 2), shrink
+    (N, P)); norm_sq (N, P) = |delta_p|^2 is updated in place. The step moves delta_p by
+    size g_p / |g_p| and the projection scales it by shrink = min(1, eps / |delta_p + step|), with
+    |g_p|^2 and <delta_p, g_p> from the Gram rows, so delta itself is never formed."""
+    arch, m = geo.arch, geo.arch.m
+    if cpu_kernels.usable(Z0):
+        weights, pair, shrink = cpu_kernels.pgd_step(Z0, D, y, geo.signed_M, n, arch.k, m, arch.q, arch.rho, size,
+                                                     eps, norm_sq)
+        gram_rows = _rows(geo.signed_M, pair, m)
+        D = torch.bmm(weights, gram_rows) if D is None else D.baddbmm_(weights, gram_rows)
+        return D, weights, pair, shrink
+    N, P, _ = Z0.shape
+    pair, columns = _pair_at(geo, _logits(arch, Z0, D), y, n)
+    slopes, gram_rows, gram = _pair_terms(geo, Z0, D, pair, columns)
+    grad_sq = _grad_sq(slopes, gram)
+    along = _per_example(size, N, Z0) / grad_sq.sqrt().clamp_min(_TINY)  # the step's factor on g_p
+    new_sq = along * along * grad_sq
+    if D is not None:
+        at = D.gather(2, columns[:, None, :].expand(N, P, 2 * m))  # <delta_p, W_j> for the pair's j
+        dot = (at * _signs(m, Z0) * slopes).sum(-1)  # <delta_p, g_p>
+        new_sq = (new_sq + 2 * along * dot).add_(norm_sq).clamp_min_(0.0)
+    shrink = (_per_example(eps, N, Z0) / new_sq.sqrt().clamp_min(_TINY)).clamp_max_(1.0)
+    norm_sq.copy_(new_sq.mul_(shrink).mul_(shrink))
+    weights = slopes.mul_((along * shrink)[..., None])
+    if D is None:
+        D = torch.bmm(weights, gram_rows)
+    else:
+        D.mul_(shrink[..., None]).baddbmm_(weights, gram_rows)
+    return D, weights, pair, shrink
+
+
+def pgd_point(geo: PairGeometry, X, y, eps, steps: int, step_size, starts) -> AttackPoint:
+    """PGD's attacked point and its pre-activations: PGDAttack's loop, on the pre-activations.
+
+    starts: None (zero start), the chunk's threats.PooledStarts, or ("given", delta)."""
+    X4, y2 = _as_batch(X, y)
+    R, n, P, d = X4.shape
+    N = R * n
+    y_flat = y2.reshape(-1)
+    Z0 = preact(geo.W, X4)  # (N, P, K), kept: every step's pre-activations are Z0 + D
+    D, norm_sq = _start(geo, X4, starts, n)
+    if norm_sq is None:
+        norm_sq = Z0.new_zeros(N, P)
+    steps_taken = []
+    for _ in range(steps):
+        D, weights, pair, shrink = _pgd_step(geo, Z0, D, y_flat, n, eps, step_size, norm_sq)
+        steps_taken.append((weights, pair, shrink))
+
+    def make_X():
+        base, weights, rows = _delta_terms(geo, X4.reshape(N, P, d), starts, steps_taken)
+        return (base if weights is None else torch.baddbmm(base, weights, rows)).view(X.shape)
+
+    return AttackPoint(Z=Z0 if D is None else Z0.add_(D), make_X=make_X)
+
+
+def _delta_terms(geo: PairGeometry, X, starts, steps_taken):
+    """X + delta as base + weights @ rows: delta = C delta_0 + sum_t c_t w_t R_t, where c_t is
+    the product of the projections' shrinks after step t (C: of all of them).
+
+    Where an example's pair is the first step's at a later step too (nearly always: the
+    runner-up rarely changes within one attack), that step's weights add onto the first step's
+    and need no rows of their own; only steps where some example changed pair bring 2m more."""
+    N, P, _ = X.shape
+    m = geo.arch.m
+    later = X.new_ones(N, P, 1)
+    scaled = []
+    for w, pair, shrink in reversed(steps_taken):
+        scaled.append((w * later, pair))
+        later = later * shrink[..., None]
+    base = _start_point(X, starts, later)
+    if not scaled:
+        return base, None, None
+    scaled.reverse()
+    first_w, first_pair = scaled[0]
+    weights, rows = [first_w], [_rows(geo.signed_W, first_pair, m)]
+    for w, pair in scaled[1:]:
+        same = (pair == first_pair).all(-1)
+        if bool(same.all()):
+            first_w += w
+        else:
+            kept = same.to(w.dtype)[:, None, None]
+            first_w += w * kept
+            weights.append(w * (1 - kept))
+            rows.append(_rows(geo.signed_W, pair, m))
+    if len(weights) == 1:
+        return base, first_w, rows[0]
+    return base, torch.cat(weights, -1), torch.cat(rows, 1)
+
+
+def _start(geo: PairGeometry, X4, starts, n):
+    """(D = delta_0 W^T, |delta_0 p|^2) of the start; (None, None) for a zero start."""
+    R, _, P, d = X4.shape
+    if starts is None:
+        return None, None
+    N = R * n
+    if isinstance(starts, tuple):  # ("given", delta)
+        delta = starts[1].reshape(R, n, P, d)
+        return preact(geo.W, delta), delta.pow(2).sum(-1).view(N, P)
+    index, scale = starts.index.reshape(-1), starts.scale.reshape(-1, 1).to(X4.dtype)  # the pool's rows: unit norm
+    table = geo.pool_products()
+    if geo.runs > 1:  # run r's rows of the table start at r * pool rows
+        index = index + (torch.arange(R, device=index.device) * _POOL_ROWS).repeat_interleave(n * P)
+    return table.index_select(0, index).mul_(scale).view(N, P, -1), scale.pow(2).view(N, P)
+
+
+def _start_point(X, starts, weight):
+    """X + weight * delta_0, (N, P, d); weight (N, P, 1) is the product of every projection's shrink."""
+    N, P, d = X.shape
+    if starts is None:
+        return X.clone()
+    if isinstance(starts, tuple):  # ("given", delta)
+        return torch.addcmul(X, starts[1].reshape(N, P, d), weight)
+    pool = _direction_pool(d, X.device, X.dtype)
+    scale = starts.scale.reshape(-1, 1).to(X.dtype) * weight.view(-1, 1)
+    return torch.addcmul(X.reshape(-1, d), pool.index_select(0, starts.index.reshape(-1)), scale).view(N, P, d)
