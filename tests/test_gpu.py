@@ -25,6 +25,8 @@ pytestmark = [
 
 CUDA = torch.device("cuda")
 BASE = get_preset("classroom").config(steps=20, n_train=60, n_test=40, eval_every=10, n_eval_pgd=20)
+# k = 10: the attacks run on the pre-activations (pair_attacks.py)
+PAIRS = get_preset("figure3").config(steps=20, n_train=40, n_test=30, eval_every=10, n_eval_pgd=20, P=30, d=40)
 
 
 def problem(cfg, dtype=torch.float64):
@@ -49,17 +51,22 @@ def test_input_gradient_and_one_step_attack_agree(threat):
     assert torch.allclose(grad_cpu, grad_gpu, atol=1e-10)
 
 
-@pytest.mark.parametrize("mode,attack", [("std", "one_step"), ("adv", "one_step"), ("adv", "pgd")])
-def test_training_step_agrees(mode, attack):
-    cfg = BASE.replace(train_attack=attack)
+def steps_on_both_devices(cfg, mode):
+    """One training step of cfg on the CPU and on CUDA from the same weights and PGD starts."""
     W, X, y, arch = problem(cfg)
     out = {}
     for device in ("cpu", "cuda"):
         step_attack = training_attack(cfg, mode)
         generator = torch.Generator().manual_seed(5)  # the same PGD starts on both devices
         out[device] = gradient_step(W.to(device), X.to(device), y.to(device), arch, step_attack, generator)
-    assert torch.allclose(out["cpu"][0], out["cuda"][0].cpu(), atol=1e-10)
-    assert out["cpu"][1] == pytest.approx(out["cuda"][1], rel=1e-9)
+    return out["cpu"], out["cuda"]
+
+
+@pytest.mark.parametrize("mode,attack", [("std", "one_step"), ("adv", "one_step"), ("adv", "pgd")])
+def test_training_step_agrees(mode, attack):
+    cpu, cuda = steps_on_both_devices(BASE.replace(train_attack=attack), mode)
+    assert torch.allclose(cpu[0], cuda[0].cpu(), atol=1e-10)
+    assert cpu[1] == pytest.approx(cuda[1], rel=1e-9)
 
 
 def test_pgd_agrees_from_the_same_start():
@@ -70,14 +77,18 @@ def test_pgd_agrees_from_the_same_start():
     assert torch.allclose(cpu, gpu.cpu(), atol=1e-8)
 
 
-def test_a_run_on_the_gpu_matches_the_cpu_run():
-    cpu = train(BASE.replace(device="cpu"), "adv")
-    gpu = train(BASE.replace(device="cuda"), "adv")
+@pytest.mark.parametrize("which", ["plain", "pairs"])
+def test_a_run_on_the_gpu_matches_the_cpu_run(which):
+    """classroom (k = 5) takes the plain attack loop; PAIRS (k = 10) pair_attacks.py."""
+    cfg = BASE if which == "plain" else PAIRS
+    cpu = train(cfg.replace(device="cpu"), "adv")
+    gpu = train(cfg.replace(device="cuda"), "adv")
     assert gpu.status == "finished"
     assert torch.allclose(cpu.weights, gpu.weights, rtol=1e-3, atol=1e-4)
     for got, want in zip(gpu.history, cpu.history, strict=True):
         for name in ("corr_robust", "corr_nonrobust", "loss"):
             assert got[name] == pytest.approx(want[name], rel=1e-3, abs=1e-4), name
+        assert got["acc_pgd"] == pytest.approx(want["acc_pgd"], abs=0.05)
 
 
 def test_batched_on_the_gpu_matches_one_by_one_on_the_cpu():
@@ -89,27 +100,12 @@ def test_batched_on_the_gpu_matches_one_by_one_on_the_cpu():
         assert torch.allclose(result.weights.float(), single.weights.float(), rtol=1e-3, atol=1e-4)
 
 
-PAIRS = get_preset("figure3").config(steps=20, n_train=40, n_test=30, eval_every=10, n_eval_pgd=20, P=30, d=40)
-
 
 @pytest.mark.parametrize("attack", ["one_step", "pgd"])
 def test_the_pair_attacks_on_the_gpu_agree_with_the_cpu_kernels(attack):
     """k = 10 takes pair_attacks.py: its torch code on CUDA, the numba kernels (or torch) on the CPU."""
     cfg = PAIRS.replace(train_attack=attack)
-    W, X, y, arch = problem(cfg)
-    out = {}
-    for device in ("cpu", "cuda"):
-        step_attack = training_attack(cfg, "adv")
-        assert step_attack.prepare(W.to(device), arch) is not None  # the pair path
-        generator = torch.Generator().manual_seed(5)
-        out[device] = gradient_step(W.to(device), X.to(device), y.to(device), arch, step_attack, generator)
-    assert torch.allclose(out["cpu"][0], out["cuda"][0].cpu(), atol=1e-10)
-
-
-def test_a_pair_path_run_on_the_gpu_matches_the_cpu_run():
-    cpu = train(PAIRS.replace(device="cpu"), "adv")
-    gpu = train(PAIRS.replace(device="cuda"), "adv")
-    assert gpu.status == "finished"
-    assert torch.allclose(cpu.weights, gpu.weights, rtol=1e-3, atol=1e-4)
-    for got, want in zip(gpu.history, cpu.history, strict=True):
-        assert got["acc_pgd"] == pytest.approx(want["acc_pgd"], abs=0.05)
+    W, _, _, arch = problem(cfg)
+    assert training_attack(cfg, "adv").prepare(W, arch) is not None  # the pair path
+    cpu, cuda = steps_on_both_devices(cfg, "adv")
+    assert torch.allclose(cpu[0], cuda[0].cpu(), atol=1e-10)

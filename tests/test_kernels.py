@@ -117,3 +117,15 @@ def test_kernels_stay_off_where_they_cannot_take_the_tensors():
     assert not cpu_kernels.usable(torch.zeros(3, 2).t())  # not contiguous
     assert not cpu_kernels.usable(torch.zeros(2, 3, requires_grad=True))
     assert not cpu_kernels.usable(torch.zeros(2, 3), torch.zeros(2, 3, dtype=torch.float64))
+
+
+def test_a_one_thread_run_keeps_one_thread_once_the_kernels_start():
+    """numba starting its OpenMP threads resets the count torch reads: apply_threads starts them first."""
+    import subprocess
+    import sys
+
+    code = ("import torch\nfrom core.engine.config import Config\nfrom core.engine.resources import apply_threads\n"
+            "from core.engine import cpu_kernels\napply_threads(Config(threads=1))\n"
+            "cpu_kernels.activate(torch.randn(3, 4, 5), 3, 1.0, None)\nprint(torch.get_num_threads())")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
+    assert out.stdout.strip() == "1"

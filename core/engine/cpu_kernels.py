@@ -92,8 +92,11 @@ def warm(dtype=torch.float32) -> bool:
         for keep in (False, True):
             patch_advance(X, X.clone() if has_delta else None, X.clone(), 0.1, 0.3, keep)
     patch_ascend(X, X.clone(), 3.0, 0.3)
-    pooled_start(X, torch.randn(5, d, generator=g, dtype=dtype), torch.zeros(n * P, dtype=torch.long),
-                 torch.ones(n * P, dtype=dtype))
+    pool, index, ones = torch.randn(5, d, generator=g, dtype=dtype), torch.zeros(n * P, dtype=torch.long), \
+        torch.ones(n * P, dtype=dtype)
+    for want_delta in (False, True):
+        pooled_start(X, pool, index, ones, want_delta)
+    scaled_rows(pool, index, ones)
     return True
 
 
@@ -214,12 +217,21 @@ def patch_ascend(X, grad, eta_a, eps):
     return grad
 
 
-def pooled_start(X, pool, index, scale):
-    """(delta, X + delta) with delta's row r = pool[index[r]] * scale[r], in one pass.
+def pooled_start(X, pool, index, scale, want_delta: bool = True):
+    """(delta or None, X + delta) with delta's row r = pool[index[r]] * scale[r], in one pass.
     X: (..., P, d) contiguous; index (rows,) int64; scale (rows,) of X's dtype."""
     kernels = _load()
     d = X.shape[-1]
-    delta, x_out = torch.empty_like(X), torch.empty_like(X)
+    x_out = torch.empty_like(X)
+    delta = torch.empty_like(X) if want_delta else x_out
     kernels.pooled_start(_array(X.view(-1, d)), _array(pool), _array(index), _array(scale),
-                         _array(delta.view(-1, d)), _array(x_out.view(-1, d)))
-    return delta, x_out
+                         _array(delta.view(-1, d)), _array(x_out.view(-1, d)), want_delta)
+    return (delta if want_delta else None), x_out
+
+
+def scaled_rows(table, index, scale):
+    """table[index[r]] * scale[r] for every r: (rows, K) in one pass (a gather, then a scale, in torch)."""
+    kernels = _load()
+    out = torch.empty(index.shape[0], table.shape[1], dtype=table.dtype)
+    kernels.scaled_rows(_array(table), _array(index), _array(scale), _array(out))
+    return out

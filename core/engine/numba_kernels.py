@@ -52,40 +52,75 @@ def _clamp(z, zero, rho):
     return min(max(z, zero), rho)
 
 
+# ---- one example's activation sums: S[i, j] = sum_p sigma(Z[i, p, j]) ----
+
+
+@_inline
+def _sums(Z, i, S, q, c):
+    """S[i] for the pre-activations Z[i], Z left alone. c = (zero, rho, 1 / rho, 1 - 1/q, ...)."""
+    zero, rho, inv_rho, shift = c[0], c[1], c[2], c[3]
+    for j in range(Z.shape[2]):
+        S[i, j] = zero
+    for p in range(Z.shape[1]):
+        for j in range(Z.shape[2]):
+            z = Z[i, p, j]
+            u = _clamp(z, zero, rho)
+            S[i, j] += _slope(u * inv_rho, q) * (z - shift * u)
+
+
+@_inline
+def _sums_of_sum(Z0, D, i, S, q, c):
+    """_sums at Z0 + D, neither written."""
+    zero, rho, inv_rho, shift = c[0], c[1], c[2], c[3]
+    for j in range(Z0.shape[2]):
+        S[i, j] = zero
+    for p in range(Z0.shape[1]):
+        for j in range(Z0.shape[2]):
+            z = Z0[i, p, j] + D[i, p, j]
+            u = _clamp(z, zero, rho)
+            S[i, j] += _slope(u * inv_rho, q) * (z - shift * u)
+
+
+@_inline
+def _sums_and_slopes(Z, i, slope, S, q, c):
+    """_sums, and slope[i, p, j] = sigma'(Z[i, p, j]) (slope may be Z)."""
+    zero, rho, inv_rho, shift = c[0], c[1], c[2], c[3]
+    for j in range(Z.shape[2]):
+        S[i, j] = zero
+    for p in range(Z.shape[1]):
+        for j in range(Z.shape[2]):
+            z = Z[i, p, j]
+            u = _clamp(z, zero, rho)
+            s = _slope(u * inv_rho, q)
+            S[i, j] += s * (z - shift * u)
+            slope[i, p, j] = s
+
+
+@_inline
+def _class_sums(S, i, F, k, m, zero):
+    """F[i, c] = the sum of class c's m neuron sums: the logits."""
+    for cl in range(k):
+        total = zero
+        for a in range(m):
+            total += S[i, cl * m + a]
+        F[i, cl] = total
+
+
 # ---- the activation alone (network.activate, logits) ----
 
 
 @_kernel
 def act_slope_sum(Z, slope, S, q, c):
-    """S[i, j] = sum_p sigma(Z[i, p, j]); slope[i, p, j] = sigma'(Z[i, p, j]) (slope may be Z).
-    c = (zero, rho, 1 / rho, 1 - 1/q)."""
-    zero, rho, inv_rho, shift = c
-    N, P, K = Z.shape
-    for i in prange(N):
-        for j in range(K):
-            S[i, j] = zero
-        for p in range(P):
-            for j in range(K):
-                z = Z[i, p, j]
-                u = _clamp(z, zero, rho)
-                s = _slope(u * inv_rho, q)
-                S[i, j] += s * (z - shift * u)
-                slope[i, p, j] = s
+    """S = sum_p sigma(Z) per example and neuron, slope = sigma'(Z) (slope may be Z)."""
+    for i in prange(Z.shape[0]):
+        _sums_and_slopes(Z, i, slope, S, q, c)
 
 
 @_kernel
 def act_sum(Z, S, q, c):
-    """S[i, j] = sum_p sigma(Z[i, p, j]), Z left alone (logits only)."""
-    zero, rho, inv_rho, shift = c
-    N, P, K = Z.shape
-    for i in prange(N):
-        for j in range(K):
-            S[i, j] = zero
-        for p in range(P):
-            for j in range(K):
-                z = Z[i, p, j]
-                u = _clamp(z, zero, rho)
-                S[i, j] += _slope(u * inv_rho, q) * (z - shift * u)
+    """S = sum_p sigma(Z), Z left alone (logits only)."""
+    for i in prange(Z.shape[0]):
+        _sums(Z, i, S, q, c)
 
 
 # ---- pieces shared by the fused kernels, for one example i ----
@@ -94,39 +129,15 @@ def act_sum(Z, S, q, c):
 @_inline
 def _logits(Z, i, S, F, k, m, q, c):
     """S[i] = sum_p sigma(Z[i]) and F[i] its class sums."""
-    zero, rho, inv_rho, shift = c[0], c[1], c[2], c[3]
-    P, K = Z.shape[1], Z.shape[2]
-    for j in range(K):
-        S[i, j] = zero
-    for p in range(P):
-        for j in range(K):
-            z = Z[i, p, j]
-            u = _clamp(z, zero, rho)
-            S[i, j] += _slope(u * inv_rho, q) * (z - shift * u)
-    for cl in range(k):
-        total = zero
-        for a in range(m):
-            total += S[i, cl * m + a]
-        F[i, cl] = total
+    _sums(Z, i, S, q, c)
+    _class_sums(S, i, F, k, m, c[0])
 
 
 @_inline
 def _logits_of_sum(Z0, D, i, S, F, k, m, q, c):
     """_logits at Z0 + D, neither written."""
-    zero, rho, inv_rho, shift = c[0], c[1], c[2], c[3]
-    P, K = Z0.shape[1], Z0.shape[2]
-    for j in range(K):
-        S[i, j] = zero
-    for p in range(P):
-        for j in range(K):
-            z = Z0[i, p, j] + D[i, p, j]
-            u = _clamp(z, zero, rho)
-            S[i, j] += _slope(u * inv_rho, q) * (z - shift * u)
-    for cl in range(k):
-        total = zero
-        for a in range(m):
-            total += S[i, cl * m + a]
-        F[i, cl] = total
+    _sums_of_sum(Z0, D, i, S, q, c)
+    _class_sums(S, i, F, k, m, c[0])
 
 
 @_inline
@@ -195,25 +206,14 @@ def _grad_sq(G, cs, t, i, m, zero):
 def ce_backward(Z, y, S, F, loss, k, m, q, c):
     """The cross-entropy's side of a weight gradient, in place: Z (pre-activations) becomes
     dZ = sigma'(Z) * (softmax(F) - onehot(y)) per neuron's class; F (N, k) the logits, loss (N,)."""
-    zero, rho, inv_rho, shift = c[0], c[1], c[2], c[3]
+    zero = c[0]
     N, P, K = Z.shape
     for i in prange(N):
-        for j in range(K):
-            S[i, j] = zero
-        for p in range(P):
-            for j in range(K):
-                z = Z[i, p, j]
-                u = _clamp(z, zero, rho)
-                s = _slope(u * inv_rho, q)
-                S[i, j] += s * (z - shift * u)
-                Z[i, p, j] = s
+        _sums_and_slopes(Z, i, Z, S, q, c)
+        _class_sums(S, i, F, k, m, zero)
         top = -math.inf
         for cl in range(k):
-            total = zero
-            for a in range(m):
-                total += S[i, cl * m + a]
-            F[i, cl] = total
-            top = max(top, total)
+            top = max(top, F[i, cl])
         if not top > -math.inf:  # all -inf or NaN: let the NaN through below
             top = zero
         norm = zero
@@ -360,13 +360,26 @@ def patch_ascend(X, grad, eta_a, eps, c):
 
 
 @_kernel
-def pooled_start(X, pool, index, scale, delta, x_out):
-    """delta[r] = pool[index[r]] * scale[r]; x_out[r] = X[r] + delta[r] (rows of length d)."""
+def pooled_start(X, pool, index, scale, delta, x_out, want_delta):
+    """x_out[r] = X[r] + pool[index[r]] * scale[r], and delta[r] = pool[index[r]] * scale[r] when
+    wanted (rows of length d)."""
     rows, d = X.shape
     for r in prange(rows):
         k = index[r]
         s = scale[r]
         for j in range(d):
             v = pool[k, j] * s
-            delta[r, j] = v
+            if want_delta:
+                delta[r, j] = v
             x_out[r, j] = X[r, j] + v
+
+
+@_kernel
+def scaled_rows(table, index, scale, out):
+    """out[r] = table[index[r]] * scale[r]: a start's pre-activations from the pool's products."""
+    rows, K = out.shape
+    for r in prange(rows):
+        k = index[r]
+        s = scale[r]
+        for j in range(K):
+            out[r, j] = table[k, j] * s

@@ -279,11 +279,15 @@ def _start(geo: PairGeometry, X4, starts, n):
     if isinstance(starts, tuple):  # ("given", delta)
         delta = starts[1].reshape(R, n, P, d)
         return preact(geo.W, delta), delta.pow(2).sum(-1).view(N, P)
-    index, scale = starts.index.reshape(-1), starts.scale.reshape(-1, 1).to(X4.dtype)  # the pool's rows: unit norm
+    index, scale = starts.index.reshape(-1), starts.scale.reshape(-1).to(X4.dtype)  # the pool's rows: unit norm
     table = geo.pool_products()
     if geo.runs > 1:  # run r's rows of the table start at r * pool rows
         index = index + (torch.arange(R, device=index.device) * _POOL_ROWS).repeat_interleave(n * P)
-    return table.index_select(0, index).mul_(scale).view(N, P, -1), scale.pow(2).view(N, P)
+    if cpu_kernels.usable(table, scale):
+        D = cpu_kernels.scaled_rows(table, index.contiguous(), scale.contiguous())
+    else:
+        D = table.index_select(0, index).mul_(scale[:, None])
+    return D.view(N, P, -1), scale.pow(2).view(N, P)
 
 
 def _start_point(X, starts, weight):
@@ -294,5 +298,8 @@ def _start_point(X, starts, weight):
     if isinstance(starts, tuple):  # ("given", delta)
         return torch.addcmul(X, starts[1].reshape(N, P, d), weight)
     pool = _direction_pool(d, X.device, X.dtype)
-    scale = starts.scale.reshape(-1, 1).to(X.dtype) * weight.view(-1, 1)
-    return torch.addcmul(X.reshape(-1, d), pool.index_select(0, starts.index.reshape(-1)), scale).view(N, P, d)
+    scale = starts.scale.reshape(-1).to(X.dtype) * weight.view(-1)
+    index = starts.index.reshape(-1)
+    if cpu_kernels.usable(X, pool, scale):
+        return cpu_kernels.pooled_start(X, pool, index.contiguous(), scale, want_delta=False)[1]
+    return torch.addcmul(X.reshape(-1, d), pool.index_select(0, index), scale[:, None]).view(N, P, d)

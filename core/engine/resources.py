@@ -31,9 +31,12 @@ def sync(device: torch.device) -> None:
 def apply_threads(cfg: Config) -> None:
     """The process settings a run needs: its torch thread count (the CPU kernels' too) and an
     allocator that keeps memory."""
-    if cfg.threads > 0 and cfg.threads != torch.get_num_threads():
-        torch.set_num_threads(cfg.threads)
-    cpu_kernels.set_threads(torch.get_num_threads())
+    target = cfg.threads if cfg.threads > 0 else torch.get_num_threads()
+    # The kernels' threads first: numba starting its OpenMP threads resets the count torch reads
+    # (a threads=1 run got 2 torch threads when torch was set first).
+    cpu_kernels.set_threads(target)
+    if torch.get_num_threads() != target:
+        torch.set_num_threads(target)
     keep_freed_memory()
 
 
