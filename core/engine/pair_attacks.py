@@ -231,7 +231,7 @@ def pgd_point(geo: PairGeometry, X, y, eps, steps: int, step_size, starts) -> At
 
     def make_X():
         base, weights, rows = _delta_terms(geo, X4.reshape(N, P, d), starts, steps_taken)
-        return (base if weights is None else torch.baddbmm(base, weights, rows)).view(X.shape)
+        return (base if weights is None else base.baddbmm_(weights, rows)).view(X.shape)  # base is ours: in place
 
     return AttackPoint(Z=Z0 if D is None else Z0.add_(D), make_X=make_X)
 
