@@ -115,16 +115,16 @@ def test_delta_terms_fold_steps_whose_pair_did_not_change():
     first = torch.stack([torch.arange(N) % ARCH.k, ARCH.k + (torch.arange(N) + 1) % ARCH.k], 1)
     changed = first.clone()
     changed[3, 0] = (first[3, 0] + 2) % ARCH.k  # example 3 has another runner-up at the second step
-    steps = [(torch.randn(N, P, 2 * m, generator=g), pair, torch.rand(N, P, generator=g)) for pair in (first, changed)]
-    base, weights, rows = _delta_terms(geo, X, None, steps)
+    steps = [(torch.randn(N, P, 2 * m, generator=g), pair) for pair in (first, changed)]
+    sigma = torch.rand(N, P, 1, generator=g)
+    base, weights, rows = _delta_terms(geo, X, None, steps, sigma)
     assert weights.shape[-1] == 4 * m  # one extra block: some example changed pair
     expected = X.clone()
-    later = steps[1][2][..., None]
-    for (w, pair, _), factor in zip(steps, (later, 1.0), strict=True):
+    for w, pair in steps:
         R = geo.signed_W.index_select(0, pair.view(-1)).view(N, 2 * m, -1)
-        expected += torch.bmm(w * factor, R)
+        expected += torch.bmm(w * sigma, R)
     assert torch.allclose(torch.baddbmm(base, weights, rows), expected, atol=1e-12)
-    same = _delta_terms(geo, X, None, [steps[0], (steps[1][0], first, steps[1][2])])
+    same = _delta_terms(geo, X, None, [steps[0], (steps[1][0], first)], sigma)
     assert same[1].shape[-1] == 2 * m  # nobody changed: one block of rows
 
 
@@ -146,3 +146,16 @@ def test_batched_weight_gradient_matches_each_run_on_pairs(path):
                                               [torch.Generator().manual_seed(3 + r)])
             assert torch.allclose(grad[r], grad_r[0], atol=1e-10)
             assert loss[r].item() == pytest.approx(loss_r, rel=1e-10)
+
+
+def test_more_patches_than_neurons(path):
+    """The kernels' per-patch scratch must not be the per-neuron one: P = 25 > K = 18."""
+    cfg = CFG.replace(P=25)
+    data = make_patch_data(cfg, 6, torch.Generator().manual_seed(9))
+    W = init_weights(cfg, torch.Generator().manual_seed(9)).double().mul_(6.0)
+    X, y = data.X.double(), data.y
+    attack = PGDAttack.standard(THREAT, 0.3, 3)
+    starts = attack.start_draws(X, torch.Generator().manual_seed(2))
+    plain = attack._plain_point(W, X, y, ARCH, None, None, starts)
+    point = pgd_point(PairGeometry.of(W, ARCH), X, y, 0.3, 3, attack.step_size, starts)
+    assert torch.allclose(point.X, plain, atol=1e-9)

@@ -84,9 +84,9 @@ def warm(dtype=torch.float32) -> bool:
     activate(Z.clone(), 3, 1.0, torch.empty_like(Z))
     ce_backward(Z.clone(), y, k, m, 3, 1.0)
     one_step(Z.clone(), y, signed_M, n, k, m, 3, 1.0, 0.3, 3.0)
-    D = torch.zeros_like(Z)
-    pgd_step(Z, None, y, signed_M, n, k, m, 3, 1.0, 0.1, 0.3, torch.zeros(n, P, dtype=dtype))
-    pgd_step(Z, D, y, signed_M, n, k, m, 3, 1.0, 0.1, 0.3, torch.zeros(n, P, dtype=dtype))
+    for E in (None, torch.zeros_like(Z)):
+        pgd_step(Z, E, torch.ones(n, P, dtype=dtype), y, signed_M, n, k, m, 3, 1.0, 0.1, 0.3,
+                 torch.zeros(n, P, dtype=dtype))
     X = torch.randn(n, P, d, generator=g, dtype=dtype)
     for has_delta in (False, True):
         for keep in (False, True):
@@ -171,21 +171,21 @@ def one_step(Z, y, signed_M, n: int, k: int, m: int, q: int, rho: float, eps, et
     return F, w, pair
 
 
-def pgd_step(Z0, D, y, signed_M, n: int, k: int, m: int, q: int, rho: float, size, eps, norm_sq):
-    """The scalars of one step of pair_attacks.pgd_point at Z0 + D (D = delta W^T, None for the
-    zero start): norm_sq (N, P) is updated and D scaled by the projection in place; returns
-    (weights (N, P, 2m) on the pair's rows, signed rows (N, 2), shrink (N, P))."""
+def pgd_step(Z0, E, sigma, y, signed_M, n: int, k: int, m: int, q: int, rho: float, size, eps, norm_sq):
+    """The scalars of one step of pair_attacks.pgd_point at Z0 + sigma E (delta W^T = sigma E; E
+    None for the zero start): sigma and norm_sq (N, P) are updated in place; returns (the step's
+    weights / the new sigma (N, P, 2m) on the pair's rows, the signed rows (N, 2))."""
     kernels = _load()
     N, P, K = Z0.shape
     S, G, cs, t, w, pair = _pair_buffers(Z0, m)
     F = torch.empty(N, k, dtype=Z0.dtype)
-    shrink = torch.empty(N, P, dtype=Z0.dtype)
-    has_D = D is not None
+    has_E = E is not None
     table = _array(signed_M.view(signed_M.shape[0], m, -1))
-    kernels.pgd_step(_array(Z0), _array(D if has_D else Z0), has_D, _array(y), table, n, k, m, q,
+    kernels.pgd_step(_array(Z0), _array(E if has_E else Z0), has_E, _array(sigma), _array(y), table, n, k, m, q,
                      _act_consts(Z0, q, rho), _per_example(size, N, Z0), _per_example(eps, N, Z0), _array(norm_sq),
-                     _array(S), _array(F), _array(G), _array(cs), _array(t), _array(w), _array(pair), _array(shrink))
-    return w, pair, shrink
+                     _array(S), _array(F), _array(G), _array(cs), _array(t), _array(torch.empty_like(t)), _array(w),
+                     _array(pair))
+    return w, pair
 
 
 def _as_examples(t: torch.Tensor) -> torch.Tensor:

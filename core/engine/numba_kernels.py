@@ -69,14 +69,15 @@ def _sums(Z, i, S, q, c):
 
 
 @_inline
-def _sums_of_sum(Z0, D, i, S, q, c):
-    """_sums at Z0 + D, neither written."""
+def _sums_of_scaled_sum(Z0, E, sigma, i, S, q, c):
+    """_sums at Z0 + sigma E (sigma a scale per patch), neither written."""
     zero, rho, inv_rho, shift = c[0], c[1], c[2], c[3]
     for j in range(Z0.shape[2]):
         S[i, j] = zero
     for p in range(Z0.shape[1]):
+        f = sigma[i, p]
         for j in range(Z0.shape[2]):
-            z = Z0[i, p, j] + D[i, p, j]
+            z = Z0[i, p, j] + f * E[i, p, j]
             u = _clamp(z, zero, rho)
             S[i, j] += _slope(u * inv_rho, q) * (z - shift * u)
 
@@ -134,9 +135,9 @@ def _logits(Z, i, S, F, k, m, q, c):
 
 
 @_inline
-def _logits_of_sum(Z0, D, i, S, F, k, m, q, c):
-    """_logits at Z0 + D, neither written."""
-    _sums_of_sum(Z0, D, i, S, q, c)
+def _logits_of_scaled_sum(Z0, E, sigma, i, S, F, k, m, q, c):
+    """_logits at Z0 + sigma E, neither written."""
+    _sums_of_scaled_sum(Z0, E, sigma, i, S, q, c)
     _class_sums(S, i, F, k, m, c[0])
 
 
@@ -164,17 +165,18 @@ def _pair_gram(signed_M, G, i, row_r, row_y, r, yi, m, one):
 
 
 @_inline
-def _pair_slopes(Z0, D, has_D, i, cs, r, yi, m, q, c):
-    """cs[i, a, p] = sigma' at patch p of the pair's neuron a (of Z0 + D when has_D): patches
+def _pair_slopes(Z0, E, sigma, has_E, i, cs, r, yi, m, q, c):
+    """cs[i, a, p] = sigma' at patch p of the pair's neuron a (of Z0 + sigma E when has_E): patches
     last, so the per-patch arithmetic below runs along contiguous vectors. Neuron by neuron, the
     writes are contiguous (patch by patch with the writes strided took twice as long)."""
     zero, rho, inv_rho = c[0], c[1], c[2]
     P = Z0.shape[1]
     for a in range(2 * m):
         col = r * m + a if a < m else yi * m + a - m
-        if has_D:
+        if has_E:
             for p in range(P):
-                cs[i, a, p] = _slope(_clamp(Z0[i, p, col] + D[i, p, col], zero, rho) * inv_rho, q)
+                z = Z0[i, p, col] + sigma[i, p] * E[i, p, col]
+                cs[i, a, p] = _slope(_clamp(z, zero, rho) * inv_rho, q)
         else:
             for p in range(P):
                 cs[i, a, p] = _slope(_clamp(Z0[i, p, col], zero, rho) * inv_rho, q)
@@ -249,7 +251,7 @@ def one_step(Z, y, signed_M, n, k, m, q, c, eps, eta_a, S, F, G, cs, t, w, pair)
         pair[i, 0] = row_r
         pair[i, 1] = row_y
         _pair_gram(signed_M, G, i, row_r, row_y, r, yi, m, one)
-        _pair_slopes(Z, Z, False, i, cs, r, yi, m, q, c)
+        _pair_slopes(Z, Z, S, False, i, cs, r, yi, m, q, c)
         _grad_sq(G, cs, t, i, m, zero)
         for p in range(P):
             t[i, p] = min(eps[i] / max(math.sqrt(t[i, p]), tiny), eta_a[i])
@@ -259,19 +261,19 @@ def one_step(Z, y, signed_M, n, k, m, q, c, eps, eta_a, S, F, G, cs, t, w, pair)
 
 
 @_kernel
-def pgd_step(Z0, D, has_D, y, signed_M, n, k, m, q, c, size, eps, norm_sq, S, F, G, cs, t, w, pair, shrink):
+def pgd_step(Z0, E, has_E, sigma, y, signed_M, n, k, m, q, c, size, eps, norm_sq, S, F, G, cs, t, dot, w, pair):
     """One PGD step of the patch-wise l2 margin attack on the pre-activations (pair_attacks.pgd_point).
 
-    At the current point Z0 + D (D = delta W^T; zero when not has_D), per example: the logits,
-    the pair; per patch: |g_p|^2 and <delta_p, g_p> from the Gram rows, the step factor
-    along = size / |g_p|, the projection's shrink, |delta_p|^2 after the step (norm_sq, in place),
-    w[i, p] = along * shrink * slopes, and D[i, p] scaled by shrink. The caller then adds
-    w (R W^T) to D (a batched product)."""
+    At the current point Z0 + sigma E (delta W^T = sigma E, sigma a scale per patch; zero when not
+    has_E), per example: the logits, the pair; per patch: |g_p|^2 and <delta_p, g_p> from the Gram
+    rows, the step factor along = size / |g_p|, the projection's shrink, |delta_p|^2 after the step
+    (norm_sq, in place), sigma <- sigma * shrink, and w[i, p] = along * slopes / (the old sigma):
+    the step's part of the new E, which the caller adds as w (R W^T) (a batched product)."""
     zero, one, tiny = c[0], c[4], c[5]
     N, P, K = Z0.shape
     for i in prange(N):
-        if has_D:
-            _logits_of_sum(Z0, D, i, S, F, k, m, q, c)
+        if has_E:
+            _logits_of_scaled_sum(Z0, E, sigma, i, S, F, k, m, q, c)
         else:
             _logits(Z0, i, S, F, k, m, q, c)
         yi = y[i]
@@ -281,37 +283,33 @@ def pgd_step(Z0, D, has_D, y, signed_M, n, k, m, q, c, size, eps, norm_sq, S, F,
         pair[i, 0] = row_r
         pair[i, 1] = row_y
         _pair_gram(signed_M, G, i, row_r, row_y, r, yi, m, one)
-        _pair_slopes(Z0, D, has_D, i, cs, r, yi, m, q, c)
+        _pair_slopes(Z0, E, sigma, has_E, i, cs, r, yi, m, q, c)
         _grad_sq(G, cs, t, i, m, zero)
-        # <delta_p, g_p> = sum_a slope_a <delta_p, R_a> = sum_a +-slope_a D[p, col_a], into shrink (scratch)
+        # <delta_p, g_p> / sigma_p = sum_a slope_a <E_p, R_a> = sum_a +-slope_a E[p, col_a]
         for p in range(P):
-            shrink[i, p] = zero
-        if has_D:
+            dot[i, p] = zero
+        if has_E:
             for a in range(2 * m):
                 col = r * m + a if a < m else yi * m + a - m
                 if a < m:
                     for p in range(P):
-                        shrink[i, p] += cs[i, a, p] * D[i, p, col]
+                        dot[i, p] += cs[i, a, p] * E[i, p, col]
                 else:
                     for p in range(P):
-                        shrink[i, p] -= cs[i, a, p] * D[i, p, col]
+                        dot[i, p] -= cs[i, a, p] * E[i, p, col]
         for p in range(P):
             grad_sq = t[i, p]
             along = size[i] / max(math.sqrt(grad_sq), tiny)
-            new_sq = max(norm_sq[i, p] + 2 * along * shrink[i, p] + along * along * grad_sq, zero)
+            old = sigma[i, p]
+            new_sq = max(norm_sq[i, p] + 2 * along * old * dot[i, p] + along * along * grad_sq, zero)
             sh = min(eps[i] / max(math.sqrt(new_sq), tiny), one)
             norm_sq[i, p] = new_sq * sh * sh
-            shrink[i, p] = sh
-            t[i, p] = along * sh
+            sigma[i, p] = old * sh
+            t[i, p] = along / old
         for p in range(P):
             coef = t[i, p]
             for a in range(2 * m):
                 w[i, p, a] = coef * cs[i, a, p]
-        if has_D:
-            for p in range(P):
-                sh = shrink[i, p]
-                for j in range(K):
-                    D[i, p, j] *= sh
 
 
 # ---- the patch-wise l2 ball in input space (the plain attack loop: other objectives, few classes) ----

@@ -178,21 +178,24 @@ def one_step_point(geo: PairGeometry, X, y, eps, eta_a) -> AttackPoint:
     return AttackPoint(Z=Z, F_clean=F_clean, make_X=make_X)
 
 
-def _pgd_step(geo: PairGeometry, Z0, D, y, n, eps, size, norm_sq):
-    """One PGD step on the pre-activations at Z0 + D (D = delta W^T; None at a zero start).
+def _pgd_step(geo: PairGeometry, Z0, E, sigma, y, n, eps, size, norm_sq):
+    """One PGD step on the pre-activations at Z0 + sigma E, where delta W^T = sigma E (sigma (N, P)
+    a scale per patch; E None at a zero start).
 
-    Returns (D after the step, weights (N, P, 2m) of the step's rows, signed rows (N, 2), shrink
-    (N, P)); norm_sq (N, P) = |delta_p|^2 is updated in place. The step moves delta_p by
-    size g_p / |g_p| and the projection scales it by shrink = min(1, eps / |delta_p + step|), with
-    |g_p|^2 and <delta_p, g_p> from the Gram rows, so delta itself is never formed."""
+    The step moves delta_p by size g_p / |g_p|, and the projection scales it by shrink =
+    min(1, eps / |delta_p + step|); |g_p|^2 and <delta_p, g_p> come from the Gram rows, so delta
+    itself is never formed. The shrink goes into sigma instead of a pass over E: the step's own
+    part enters E as weights / sigma. Returns (E after the step, those weights (N, P, 2m) on the
+    step's rows, the signed rows (N, 2)); sigma and norm_sq (= |delta_p|^2) are updated in place.
+    (sigma stays above 0.08: a shrink is at least K / (K + 2.5) with PGD's step size 2.5 eps / K.)"""
     arch, m = geo.arch, geo.arch.m
     if cpu_kernels.usable(Z0):
-        weights, pair, shrink = cpu_kernels.pgd_step(Z0, D, y, geo.signed_M, n, arch.k, m, arch.q, arch.rho, size,
-                                                     eps, norm_sq)
+        weights, pair = cpu_kernels.pgd_step(Z0, E, sigma, y, geo.signed_M, n, arch.k, m, arch.q, arch.rho, size, eps,
+                                             norm_sq)
         gram_rows = _rows(geo.signed_M, pair, m)
-        D = torch.bmm(weights, gram_rows) if D is None else D.baddbmm_(weights, gram_rows)
-        return D, weights, pair, shrink
+        return (torch.bmm(weights, gram_rows) if E is None else E.baddbmm_(weights, gram_rows)), weights, pair
     N, P, _ = Z0.shape
+    D = None if E is None else E * sigma[..., None]
     pair, columns = _pair_at(geo, _logits(arch, Z0, D), y, n)
     slopes, gram_rows, gram = _pair_terms(geo, Z0, D, pair, columns)
     grad_sq = _grad_sq(slopes, gram)
@@ -204,12 +207,9 @@ def _pgd_step(geo: PairGeometry, Z0, D, y, n, eps, size, norm_sq):
         new_sq = (new_sq + 2 * along * dot).add_(norm_sq).clamp_min_(0.0)
     shrink = (_per_example(eps, N, Z0) / new_sq.sqrt().clamp_min(_TINY)).clamp_max_(1.0)
     norm_sq.copy_(new_sq.mul_(shrink).mul_(shrink))
-    weights = slopes.mul_((along * shrink)[..., None])
-    if D is None:
-        D = torch.bmm(weights, gram_rows)
-    else:
-        D.mul_(shrink[..., None]).baddbmm_(weights, gram_rows)
-    return D, weights, pair, shrink
+    weights = slopes.mul_((along / sigma)[..., None])  # = along * shrink * slopes / (sigma * shrink)
+    sigma.mul_(shrink)
+    return (torch.bmm(weights, gram_rows) if E is None else E.baddbmm_(weights, gram_rows)), weights, pair
 
 
 def pgd_point(geo: PairGeometry, X, y, eps, steps: int, step_size, starts) -> AttackPoint:
@@ -220,50 +220,45 @@ def pgd_point(geo: PairGeometry, X, y, eps, steps: int, step_size, starts) -> At
     R, n, P, d = X4.shape
     N = R * n
     y_flat = y2.reshape(-1)
-    Z0 = preact(geo.W, X4)  # (N, P, K), kept: every step's pre-activations are Z0 + D
-    D, norm_sq = _start(geo, X4, starts, n)
+    Z0 = preact(geo.W, X4)  # (N, P, K), kept: every step's pre-activations are Z0 + sigma E
+    E, norm_sq = _start(geo, X4, starts, n)
     if norm_sq is None:
         norm_sq = Z0.new_zeros(N, P)
+    sigma = Z0.new_ones(N, P)
     steps_taken = []
     for _ in range(steps):
-        D, weights, pair, shrink = _pgd_step(geo, Z0, D, y_flat, n, eps, step_size, norm_sq)
-        steps_taken.append((weights, pair, shrink))
+        E, weights, pair = _pgd_step(geo, Z0, E, sigma, y_flat, n, eps, step_size, norm_sq)
+        steps_taken.append((weights, pair))
 
     def make_X():
-        base, weights, rows = _delta_terms(geo, X4.reshape(N, P, d), starts, steps_taken)
+        # delta = sigma (delta_0 + sum_t weights_t R_t), as delta W^T = sigma E
+        base, weights, rows = _delta_terms(geo, X4.reshape(N, P, d), starts, steps_taken, sigma[..., None])
         return (base if weights is None else base.baddbmm_(weights, rows)).view(X.shape)  # base is ours: in place
 
-    return AttackPoint(Z=Z0 if D is None else Z0.add_(D), make_X=make_X)
+    return AttackPoint(Z=Z0 if E is None else Z0.addcmul_(E, sigma[..., None]), make_X=make_X)
 
 
-def _delta_terms(geo: PairGeometry, X, starts, steps_taken):
-    """X + delta as base + weights @ rows: delta = C delta_0 + sum_t c_t w_t R_t, where c_t is
-    the product of the projections' shrinks after step t (C: of all of them).
+def _delta_terms(geo: PairGeometry, X, starts, steps_taken, sigma):
+    """X + delta as base + weights @ rows, for delta = sigma (delta_0 + sum_t w_t R_t).
 
     Where an example's pair is the first step's at a later step too (nearly always: the
     runner-up rarely changes within one attack), that step's weights add onto the first step's
     and need no rows of their own; only steps where some example changed pair bring 2m more."""
-    N, P, _ = X.shape
     m = geo.arch.m
-    later = X.new_ones(N, P, 1)
-    scaled = []
-    for w, pair, shrink in reversed(steps_taken):
-        scaled.append((w * later, pair))
-        later = later * shrink[..., None]
-    base = _start_point(X, starts, later)
-    if not scaled:
+    base = _start_point(X, starts, sigma)
+    if not steps_taken:
         return base, None, None
-    scaled.reverse()
-    first_w, first_pair = scaled[0]
+    first_pair = steps_taken[0][1]
+    first_w = steps_taken[0][0] * sigma
     weights, rows = [first_w], [_rows(geo.signed_W, first_pair, m)]
-    for w, pair in scaled[1:]:
+    for w, pair in steps_taken[1:]:
         same = (pair == first_pair).all(-1)
         if bool(same.all()):
-            first_w += w
+            first_w.addcmul_(w, sigma)
         else:
             kept = same.to(w.dtype)[:, None, None]
-            first_w += w * kept
-            weights.append(w * (1 - kept))
+            first_w.addcmul_(w, sigma * kept)
+            weights.append(w * sigma * (1 - kept))
             rows.append(_rows(geo.signed_W, pair, m))
     if len(weights) == 1:
         return base, first_w, rows[0]
@@ -271,7 +266,7 @@ def _delta_terms(geo: PairGeometry, X, starts, steps_taken):
 
 
 def _start(geo: PairGeometry, X4, starts, n):
-    """(D = delta_0 W^T, |delta_0 p|^2) of the start; (None, None) for a zero start."""
+    """(delta_0 W^T, |delta_0 p|^2) of the start; (None, None) for a zero start."""
     R, _, P, d = X4.shape
     if starts is None:
         return None, None
@@ -291,7 +286,7 @@ def _start(geo: PairGeometry, X4, starts, n):
 
 
 def _start_point(X, starts, weight):
-    """X + weight * delta_0, (N, P, d); weight (N, P, 1) is the product of every projection's shrink."""
+    """X + weight * delta_0, (N, P, d); weight (N, P, 1): the product of every projection's shrink."""
     N, P, d = X.shape
     if starts is None:
         return X.clone()
