@@ -4,8 +4,9 @@
 
 The old commit's core/ is unpacked (git archive) into a temporary folder as the package
 ``oldcore`` and both steps run in this one process, in alternating rounds with the step's
-matrix products alone (core.engine.bench.step_products). Times are thread CPU time with one
-thread, so a shared machine's load shows up less than in wall time; medians of the rounds.
+textbook products alone (core.engine.bench.dense_step_products, the dense limit). Times are
+process CPU time with one thread (the CPU kernels' pool included), so a shared machine's load
+shows up less than in wall time; medians of the rounds.
 """
 
 from __future__ import annotations
@@ -32,10 +33,10 @@ def unpack(commit: str, into: Path) -> None:
 
 def rate(fn, steps: int) -> float:
     fn()
-    started = time.thread_time()
+    started = time.process_time()
     for _ in range(steps):
         fn()
-    return steps / (time.thread_time() - started)
+    return steps / (time.process_time() - started)
 
 
 def main() -> int:
@@ -46,14 +47,17 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
-    torch.set_num_threads(args.threads)
+    from core.engine.config import Config
+    from core.engine.resources import apply_threads
+
+    apply_threads(Config(threads=args.threads))  # torch's and the CPU kernels' threads, in the order that holds
     folder = Path(tempfile.mkdtemp())
     unpack(args.old, folder)
     sys.path.insert(0, str(folder))
     from oldcore.engine.train import gradient_step as old_step  # noqa: I001
     from oldcore.engine.train import training_attack as old_attack
 
-    from core.engine.bench import SETTINGS, step_products
+    from core.engine.bench import SETTINGS, dense_step_products
     from core.engine.data import make_datasets
     from core.engine.network import Arch, init_weights
     from core.engine.presets import get_preset
@@ -71,7 +75,7 @@ def main() -> int:
         gens, old_gen = [training_generator(cfg.seed)], torch.Generator().manual_seed(cfg.seed + 2)
         fns = {"old": lambda: old_step(W, data.X, data.y, arch, old, old_gen),  # noqa: B023
                "new": lambda: gradient_step(W[None], data.X[None], data.y[None], arch, attack, gens),  # noqa: B023
-               "limit": step_products(cfg, mode, torch.device("cpu"))}
+               "limit": dense_step_products(cfg, mode, torch.device("cpu"))}
         rates = {key: [] for key in fns}
         for _ in range(args.rounds):
             for key, fn in fns.items():

@@ -101,9 +101,6 @@ def dense_step_products(cfg: Config, mode: str, device: torch.device, dtype=torc
     return products
 
 
-step_products = dense_step_products  # the name bench/compare_step.py imports
-
-
 def run_bench(cfg: Config, mode: str, steps: int, rounds: int = 3, clock=time.perf_counter) -> dict:
     """Steps per second of ours, the limit, the dense limit and the peer. clock=time.process_time with
     threads=1 measures CPU time, which a shared machine's load barely moves (bench/bench_cpu.py)."""
