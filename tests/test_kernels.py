@@ -129,3 +129,20 @@ def test_a_one_thread_run_keeps_one_thread_once_the_kernels_start():
             "cpu_kernels.activate(torch.randn(3, 4, 5), 3, 1.0, None)\nprint(torch.get_num_threads())")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
     assert out.stdout.strip() == "1"
+
+
+def test_kernels_called_from_several_threads_at_once_give_each_its_own_answer():
+    """The app's server runs the engine from a thread per session; every kernel call is serialized."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    arch = Arch(3, 4, 3, 1.0)
+    inputs = [torch.randn(6, 9, 12, generator=torch.Generator().manual_seed(s)) for s in range(8)]
+    expected = [activate(Z.clone(), arch, True, consume=True) for Z in inputs]
+
+    def work(index):
+        return [activate(inputs[index].clone(), arch, True, consume=True) for _ in range(20)]
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(work, range(8)))
+    for (S, slope), runs in zip(expected, results, strict=True):
+        assert all(torch.equal(S, got_S) and torch.equal(slope, got_slope) for got_S, got_slope in runs)

@@ -20,9 +20,10 @@ from dataclasses import dataclass
 
 import torch
 
+from .attack_point import AttackPoint
 from .data import PatchData
 from .network import PAIR_MIN_CLASSES, Arch, input_grad
-from .pair_attacks import AttackPoint, PairGeometry, one_step_point, pgd_point
+from .pair_attacks import PairGeometry, one_step_point, pgd_point
 from .threats import PatchL2, ThreatModel
 
 

@@ -20,12 +20,34 @@ patch's sum of squares vectorize (the rounding of a sum, not its value, differs 
 from __future__ import annotations
 
 import os
+import threading
 
 import numpy as np
 import torch
 
 _TINY = 1e-12  # threats._TINY: guards divisions by a zero gradient or perturbation
-_kernels = None  # the numba_kernels module once imported, False when it cannot be
+_kernels = None  # the kernels (_Serialized) once numba imports, False when it cannot
+
+
+class _Serialized:
+    """numba_kernels with every call under one lock. numba's own thread pool may be its
+    "workqueue" layer (where neither OpenMP nor TBB is found), which must not be entered from two
+    threads at once, and the app's server runs the engine from one thread per browser session
+    (a kernel is milliseconds; its own threads use the cores)."""
+
+    def __init__(self, module):
+        self._module, self._lock, self._calls = module, threading.Lock(), {}
+
+    def __getattr__(self, name):
+        if name not in self._calls:
+            kernel, lock = getattr(self._module, name), self._lock
+
+            def call(*args):
+                with lock:
+                    return kernel(*args)
+
+            self._calls[name] = call
+        return self._calls[name]
 
 
 def _load():
@@ -39,7 +61,7 @@ def _load():
             except ImportError:  # numba not installed: the torch code does the work
                 _kernels = False
             else:
-                _kernels = numba_kernels
+                _kernels = _Serialized(numba_kernels)
     return _kernels
 
 

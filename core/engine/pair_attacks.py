@@ -11,8 +11,9 @@ paper's one-step attack and of PGD moves each patch along such a g_p and rescale
 * the norms the step and the projection need come from the same Gram matrix: |g_p|^2 =
   c_p (R R^T) c_p^T and <delta_p, g_p> = c_p (R delta_p), R delta_p being delta W^T at the
   pair's columns;
-* the attacked input itself is made once, at the end: X + delta = X + C delta_0 + sum over
-  steps of (coefficient * c) R, one batched product.
+* the attacked input itself is made once, at the end, and only when asked for (training asks,
+  an evaluation does not): X + delta = X + sigma (delta_0 + sum over steps of w_t R_t), one
+  batched product, sigma being the product of the projections' shrinks per patch.
 
 At figure3 size (d = K = 100, 2m = 20) a PGD step's forward product (1 unit) becomes two fifths
 of one, and the final forward disappears. The numbers are those of PGDAttack's plain loop up to
@@ -35,6 +36,7 @@ from dataclasses import dataclass
 import torch
 
 from . import cpu_kernels
+from .attack_point import AttackPoint
 from .network import Arch, activate, class_sum, margin_pair, preact
 from .threats import _POOL_ROWS, _TINY, _direction_pool
 
@@ -73,21 +75,6 @@ def _signed_blocks(A: torch.Tensor, arch: Arch) -> torch.Tensor:
     """(R, K, c) -> (R * 2k, m * c): one row per class and sign, its m rows of A side by side."""
     R, _, c = A.shape
     return torch.cat([A.view(R, arch.k, -1), A.view(R, arch.k, -1).neg()], dim=1).reshape(R * 2 * arch.k, arch.m * c)
-
-
-class AttackPoint:
-    """An attacked chunk: its inputs X, their pre-activations Z when the attack has them (else
-    None), and the logits at the clean inputs when the attack computed them (else None). X may be
-    made on first use: an evaluation that only counts correct answers reads Z and never pays it."""
-
-    def __init__(self, X=None, Z=None, F_clean=None, make_X=None):
-        self._X, self._make_X, self.Z, self.F_clean = X, make_X, Z, F_clean
-
-    @property
-    def X(self) -> torch.Tensor:
-        if self._X is None:
-            self._X, self._make_X = self._make_X(), None
-        return self._X
 
 
 def _as_batch(X, y):
