@@ -14,7 +14,7 @@ from core.engine.attacks import OneStepAttack, PGDAttack
 from core.engine.bench import run_bench
 from core.engine.config import Config
 from core.engine.data import make_patch_data
-from core.engine.metrics import clean_and_one_step_counts, correct_counts
+from core.engine.metrics import EvalSet, clean_variant_and_one_step_counts, correct_counts
 from core.engine.network import Arch, init_weights, input_grad
 from core.engine.threats import _POOL_ROWS, THREAT_MODELS, _direction_pool, get_threat_model
 
@@ -86,22 +86,31 @@ def test_pooled_starts_of_a_batch_are_each_runs_own_and_chunks_slice_them():
     assert torch.equal(part.index, both.index[:, 3:7]) and torch.equal(part.scale, both.scale[:, 3:7])
 
 
+@pytest.mark.parametrize("k", [CFG.k, 6])  # the plain one-step attack, and the pair path from k = 6
 @pytest.mark.parametrize("runs", [1, 2])
-def test_clean_accuracy_from_the_one_step_pass_matches_its_own_pass(runs):
-    parts = [setup(seed) for seed in range(runs)]
-    arch = parts[0][3]
+def test_counts_from_one_forward_pass_match_each_metric_on_its_own_inputs(runs, k):
+    """evaluate_runs counts clean, the three feature variants and the one-step attack from one
+    forward product per chunk: the same counts as a pass over each variant's own inputs."""
+    cfg = CFG.replace(k=k, d=max(CFG.d, 2 * k))
+    sets = [EvalSet.build(make_patch_data(cfg, 30, torch.Generator().manual_seed(seed)), seed) for seed in range(runs)]
+    Ws = [init_weights(cfg, torch.Generator().manual_seed(seed)).mul_(20.0) for seed in range(runs)]
     if runs == 1:
-        W, X, y = parts[0][:3]
-        eps, eta_a = 0.3, 3.0
+        ev, W, eps, eta_a = sets[0], Ws[0], 0.3, 3.0
     else:
-        W, X, y = (torch.stack([p[i] for p in parts]) for i in range(3))
-        eps = torch.tensor([0.3, 0.5]).view(-1, 1, 1, 1)
-        eta_a = torch.tensor([3.0, 1.0]).view(-1, 1, 1, 1)
+        ev, W = EvalSet.stack(sets), torch.stack(Ws)
+        eps, eta_a = torch.tensor([0.3, 0.5]).view(-1, 1, 1, 1), torch.tensor([3.0, 1.0]).view(-1, 1, 1, 1)
+    arch = Arch.from_config(cfg)
     one_step = OneStepAttack(get_threat_model("patch_l2"), eps, eta_a)
-    clean, attacked = clean_and_one_step_counts(W, X, y, arch, one_step)
-    assert torch.equal(clean, correct_counts(W, X, y, arch))
-    assert torch.equal(attacked, correct_counts(W, X, y, arch, one_step))
-    assert (attacked < clean).any()  # the attack bites, so the two counts are not the same number twice
+    counts = clean_variant_and_one_step_counts(W, ev, arch, one_step)
+    X, y = ev.test.X, ev.test.y
+    assert torch.equal(counts["acc_clean"], correct_counts(W, X, y, arch))
+    assert torch.equal(counts["acc_onestep"], correct_counts(W, X, y, arch, one_step))
+    for name, inputs in (("acc_swap", ev.X_swap), ("acc_robust_feature", ev.X_robust_only),
+                         ("acc_nonrobust_feature", ev.X_nonrobust_only)):
+        assert torch.equal(counts[name], correct_counts(W, inputs, y, arch)), name
+    assert (counts["acc_onestep"] < counts["acc_clean"]).any()  # the attack bites
+    variants = ("acc_swap", "acc_robust_feature", "acc_nonrobust_feature")
+    assert any((counts[name] != counts["acc_clean"]).any() for name in variants)  # not the clean inputs again
 
 
 def test_bench_in_thread_time_reports_the_ratios(monkeypatch):

@@ -67,9 +67,10 @@ class OneStepAttack(_Prepared):
         point = self.point(W, X, y, arch, generator)
         return point.X, point.F_clean
 
-    def point(self, W, X, y, arch: Arch, generator=None, geometry=None, starts=None) -> AttackPoint:
+    def point(self, W, X, y, arch: Arch, generator=None, geometry=None, starts=None, Z=None) -> AttackPoint:
+        """Z: X's pre-activations when the caller has them (the pair path takes them over)."""
         if _on_pairs(self.threat, self.objective, arch):
-            return one_step_point(geometry or PairGeometry.of(W, arch), X, y, self.eps, self.eta_a)
+            return one_step_point(geometry or PairGeometry.of(W, arch), X, y, self.eps, self.eta_a, Z)
         grad, F, _ = input_grad(W, X, y, arch, self.objective)
         return AttackPoint(self.threat.ascend(X, grad, self.eta_a, self.eps), None, F)
 
@@ -148,14 +149,20 @@ class PGDAttack(_Prepared):
         return point
 
 
-def swap_perturbation(data: PatchData, generator: torch.Generator) -> torch.Tensor:
+def swap_classes(data: PatchData, generator: torch.Generator) -> torch.Tensor:
+    """The other class y' of Theorem 4.3's swap, per example: uniform among the classes but y."""
+    return (data.y + torch.randint(1, data.k, data.y.shape, generator=generator).to(data.y.device)) % data.k
+
+
+def swap_perturbation(data: PatchData, generator: torch.Generator, y_other: torch.Tensor | None = None) -> torch.Tensor:
     """Theorem 4.3's model-free attack: delta_p = beta_p (v_{y'} - v_y) on J_NR, 0 on J_R.
 
     It replaces the non-robust feature of every dense patch by that of another class y',
-    drawn uniformly among the other classes. Per-patch l2 norm is sqrt(2) beta_p.
+    drawn uniformly among the other classes (swap_classes) unless given. Per-patch l2 norm is
+    sqrt(2) beta_p.
     """
     k = data.k
-    y_other = (data.y + torch.randint(1, k, data.y.shape, generator=generator).to(data.y.device)) % k
+    y_other = swap_classes(data, generator) if y_other is None else y_other
     nonrobust = (~data.robust).to(data.X.dtype)
     amount = (data.coef * nonrobust).unsqueeze(2)
     delta = torch.zeros_like(data.X)

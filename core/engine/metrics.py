@@ -10,10 +10,10 @@ from dataclasses import dataclass
 
 import torch
 
-from .attacks import OneStepAttack, PGDAttack, swap_perturbation
+from .attacks import OneStepAttack, PGDAttack, swap_classes, swap_perturbation
 from .config import Config
 from .data import PatchData
-from .network import Arch, chunk_rows, chunks, logits
+from .network import Arch, chunk_rows, chunks, logits, preact
 from .seeds import eval_pgd_generator, swap_generator
 from .threats import get_threat_model
 
@@ -65,6 +65,9 @@ def phase_transition_step(history: list[dict]) -> int | None:
     return None
 
 
+_VARIANTS = ("X_robust_only", "X_nonrobust_only", "X_swap", "y_swap")
+
+
 @dataclass
 class EvalSet:
     """The test set and its fixed variants, built once per data set (twin runs share it).
@@ -75,19 +78,20 @@ class EvalSet:
     X_robust_only: torch.Tensor  # non-robust feature terms removed: acc_robust_feature
     X_nonrobust_only: torch.Tensor  # robust feature terms removed: acc_nonrobust_feature
     X_swap: torch.Tensor  # Theorem 4.3 swap applied
+    y_swap: torch.Tensor  # (n,) the class whose non-robust feature the swap puts in
 
     @classmethod
     def build(cls, test: PatchData, seed: int) -> EvalSet:
-        swap = swap_perturbation(test, swap_generator(seed))
-        return cls(test, test.without("nonrobust"), test.without("robust"), test.X + swap)
+        y_swap = swap_classes(test, swap_generator(seed))
+        swap = swap_perturbation(test, None, y_swap)
+        return cls(test, test.without("nonrobust"), test.without("robust"), test.X + swap, y_swap)
 
     @classmethod
     def stack(cls, sets: list[EvalSet]) -> EvalSet:
         first = sets[0].test
         test = PatchData(*(torch.stack([getattr(s.test, f) for s in sets]) for f in ("X", "y", "robust", "coef")),
                          first.k)
-        return cls(test, *(torch.stack([getattr(s, f) for s in sets])
-                           for f in ("X_robust_only", "X_nonrobust_only", "X_swap")))
+        return cls(test, *(torch.stack([getattr(s, f) for s in sets]) for f in _VARIANTS))
 
     def to(self, device, dtype=None) -> EvalSet:
         def move(x):
@@ -95,13 +99,39 @@ class EvalSet:
 
         test = PatchData(move(self.test.X), self.test.y.to(device), self.test.robust.to(device),
                          move(self.test.coef), self.test.k)
-        return EvalSet(test, move(self.X_robust_only), move(self.X_nonrobust_only), move(self.X_swap))
+        return EvalSet(test, *(move(getattr(self, f)) for f in _VARIANTS))
 
     def runs(self, part: slice) -> EvalSet:
         """The runs `part` of a stacked set."""
         t = self.test
         return EvalSet(PatchData(t.X[part], t.y[part], t.robust[part], t.coef[part], t.k),
-                       self.X_robust_only[part], self.X_nonrobust_only[part], self.X_swap[part])
+                       *(getattr(self, f)[part] for f in _VARIANTS))
+
+    def variant_edits(self, W: torch.Tensor, examples: slice):
+        """How each feature variant changes the pre-activations of the examples `examples`:
+        {name: (amount (N, P), row (N, K))}, the variant's Z being Z + amount * row per patch.
+
+        Features are coordinates (data.py), so removing or swapping a patch's feature term moves
+        its pre-activations along one or two columns of W: the robust-only inputs drop beta_p
+        times column k + y on the non-robust patches, the non-robust-only ones alpha_p times
+        column y on the robust patches, and the swap adds beta_p (column k + y' - column k + y)."""
+        t, k = self.test, self.test.k
+        y, y_other = t.y[..., examples].reshape(-1), self.y_swap[..., examples].reshape(-1)
+        robust = t.robust[..., examples, :].reshape(y.shape[0], -1)
+        coef = t.coef[..., examples, :].reshape(y.shape[0], -1).to(W.dtype)
+        columns = W.transpose(-1, -2).reshape(-1, W.shape[-2])  # (R * d, K): row c of run r at r * d + c
+        run = 0 if W.dim() == 2 else (torch.arange(W.shape[0], device=W.device) * W.shape[-1]).repeat_interleave(
+            y.shape[0] // W.shape[0])
+
+        def column(index):
+            return columns.index_select(0, index + run)
+
+        on_nonrobust = coef * (~robust).to(coef.dtype)
+        return {
+            "acc_robust_feature": (-on_nonrobust, column(k + y)),
+            "acc_nonrobust_feature": (-(coef - on_nonrobust), column(y)),
+            "acc_swap": (on_nonrobust, column(k + y_other) - column(k + y)),
+        }
 
 
 def correct_counts(W, X, y, arch: Arch, attack=None, generator=None) -> torch.Tensor:
@@ -131,19 +161,29 @@ def _logits_at(W, point, arch: Arch) -> torch.Tensor:
     return logits(W, None, arch, point.Z) if point.Z is not None else logits(W, point.X, arch)
 
 
-def clean_and_one_step_counts(W, X, y, arch: Arch, one_step: OneStepAttack):
-    """(clean, attacked) correct counts per run: the one-step attack's forward pass gives the
-    clean logits anyway, so acc_clean costs no pass of its own."""
+def clean_variant_and_one_step_counts(W, ev: EvalSet, arch: Arch, one_step: OneStepAttack) -> dict:
+    """Correct counts per run at the clean inputs, the three feature variants and the one-step
+    attack, from one forward product per chunk: the variants' pre-activations are the clean ones
+    plus a change along one or two columns of W (EvalSet.variant_edits), and the one-step attack
+    starts from the clean ones (its forward pass gives the clean logits anyway)."""
+    X, y = ev.test.X, ev.test.y
     n = y.shape[-1]
-    clean = torch.zeros(W.shape[:-2], device=W.device, dtype=torch.long)
-    attacked = torch.zeros_like(clean)
+    names = ("acc_clean", "acc_robust_feature", "acc_nonrobust_feature", "acc_swap", "acc_onestep")
+    counts = {name: torch.zeros(W.shape[:-2], device=W.device, dtype=torch.long) for name in names}
     geometry = one_step.prepare(W, arch)
     for part in chunks(n, chunk_rows(n, X.shape[-2], max(W.shape[-2:]), X.device)):
         Xc, yc = X[..., part, :, :], y[..., part]
-        point = one_step.point(W, Xc, yc, arch, geometry=geometry)
-        clean += (point.F_clean.argmax(1).view(yc.shape) == yc).sum(-1)
-        attacked += (_logits_at(W, point, arch).argmax(1).view(yc.shape) == yc).sum(-1)
-    return clean, attacked
+        Z = preact(W, Xc)
+
+        def count(name, F, yc=yc):
+            counts[name] += (F.argmax(1).view(yc.shape) == yc).sum(-1)
+
+        for name, (amount, row) in ev.variant_edits(W, part).items():
+            count(name, logits(W, None, arch, torch.addcmul(Z, amount[..., None], row[:, None, :])))
+        point = one_step.point(W, Xc, yc, arch, geometry=geometry, Z=Z)
+        count("acc_clean", point.F_clean)
+        count("acc_onestep", _logits_at(W, point, arch))
+    return counts
 
 
 def accuracy(W, X, y, arch: Arch) -> float:
@@ -176,16 +216,10 @@ def evaluate_runs(W: torch.Tensor, ev: EvalSet, cfgs, step: int) -> list[dict[st
     generators = [eval_pgd_generator(c.seed, step) for c in cfgs]
     pgd = PGDAttack(threat, eps, cfg.pgd_steps, eps * (2.5 / max(1, cfg.pgd_steps)), cfg.pgd_objective)
     one_step = OneStepAttack(threat, eps, per_run(cfgs, "eta_a", W), cfg.train_objective)
-    clean, onestep = clean_and_one_step_counts(W, ev.test.X, y, arch, one_step)
-    counts = {
-        "acc_clean": (clean, y.shape[-1]),
-        "acc_pgd": (correct_counts(W, ev.test.X[..., :n, :, :], y[..., :n], arch, pgd,
-                                   generators if W.dim() > 2 else generators[0]), n),
-        "acc_swap": (correct_counts(W, ev.X_swap, y, arch), y.shape[-1]),
-        "acc_robust_feature": (correct_counts(W, ev.X_robust_only, y, arch), y.shape[-1]),
-        "acc_nonrobust_feature": (correct_counts(W, ev.X_nonrobust_only, y, arch), y.shape[-1]),
-        "acc_onestep": (onestep, y.shape[-1]),
-    }
+    counts = {name: (count, y.shape[-1]) for name, count in
+              clean_variant_and_one_step_counts(W, ev, arch, one_step).items()}
+    counts["acc_pgd"] = (correct_counts(W, ev.test.X[..., :n, :, :], y[..., :n], arch, pgd,
+                                        generators if W.dim() > 2 else generators[0]), n)
     acc = {name: (count.reshape(-1).double() / max(1, total)).tolist() for name, (count, total) in counts.items()}
     align = feature_alignments(W, cfg.k, cfg.m)
     return [{**{name: values[r] for name, values in align.items()}, **{name: values[r] for name, values in acc.items()}}

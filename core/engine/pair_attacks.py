@@ -136,15 +136,15 @@ def _logits(arch: Arch, Z: torch.Tensor, D=None) -> torch.Tensor:
     return class_sum(S, arch)
 
 
-def one_step_point(geo: PairGeometry, X, y, eps, eta_a) -> AttackPoint:
+def one_step_point(geo: PairGeometry, X, y, eps, eta_a, Z=None) -> AttackPoint:
     """The paper's one-step attack point X + clip_eps(eta_a g) (SPEC 1.5), with its pre-activations.
 
     Per patch the point is X_p + f_p g_p, f_p = min(eta_a, eps / |g_p|); its pre-activations are
-    X W^T + f c (R W^T), added in place onto the clean forward's."""
+    X W^T + f c (R W^T), added in place onto the clean forward's (Z, when given, is taken over)."""
     X4, y2 = _as_batch(X, y)
     R, n, P, d = X4.shape
     N, arch, m = R * n, geo.arch, geo.arch.m
-    Z = preact(geo.W, X4)
+    Z = preact(geo.W, X4) if Z is None else Z
     y_flat = y2.reshape(-1)
     if cpu_kernels.usable(Z):
         F_clean, weights, pair = cpu_kernels.one_step(Z, y_flat, geo.signed_M, n, arch.k, m, arch.q, arch.rho,

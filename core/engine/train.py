@@ -153,7 +153,7 @@ def _unsqueeze(ev: EvalSet) -> EvalSet:
     """One run's evaluation set as a batch of one (views, no copies)."""
     t = ev.test
     return EvalSet(PatchData(t.X[None], t.y[None], t.robust[None], t.coef[None], t.k),
-                   ev.X_robust_only[None], ev.X_nonrobust_only[None], ev.X_swap[None])
+                   ev.X_robust_only[None], ev.X_nonrobust_only[None], ev.X_swap[None], ev.y_swap[None])
 
 
 def train_runs(
