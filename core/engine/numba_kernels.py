@@ -201,6 +201,19 @@ def _grad_sq(G, cs, t, i, m, zero):
         t[i, p] = max(t[i, p], zero)
 
 
+@_inline
+def _choose_pair(F, i, yi, n, k, m, signed_M, G, pair, one):
+    """The margin's pair of example i at logits F[i]: pair[i] = its signed rows (the runner-up's,
+    then y's negated; example i is run i // n's), G[i] = R R^T; returns the runner-up."""
+    r = _runner_up(F, i, yi, k)
+    row_r = (i // n) * 2 * k + r
+    row_y = (i // n) * 2 * k + k + yi
+    pair[i, 0] = row_r
+    pair[i, 1] = row_y
+    _pair_gram(signed_M, G, i, row_r, row_y, r, yi, m, one)
+    return r
+
+
 # ---- fused kernels ----
 
 
@@ -245,12 +258,7 @@ def one_step(Z, y, signed_M, n, k, m, q, c, eps, eta_a, S, F, G, cs, t, w, pair)
     for i in prange(N):
         _logits(Z, i, S, F, k, m, q, c)
         yi = y[i]
-        r = _runner_up(F, i, yi, k)
-        row_r = (i // n) * 2 * k + r
-        row_y = (i // n) * 2 * k + k + yi
-        pair[i, 0] = row_r
-        pair[i, 1] = row_y
-        _pair_gram(signed_M, G, i, row_r, row_y, r, yi, m, one)
+        r = _choose_pair(F, i, yi, n, k, m, signed_M, G, pair, one)
         _pair_slopes(Z, Z, S, False, i, cs, r, yi, m, q, c)
         _grad_sq(G, cs, t, i, m, zero)
         for p in range(P):
@@ -277,12 +285,7 @@ def pgd_step(Z0, E, has_E, sigma, y, signed_M, n, k, m, q, c, size, eps, norm_sq
         else:
             _logits(Z0, i, S, F, k, m, q, c)
         yi = y[i]
-        r = _runner_up(F, i, yi, k)
-        row_r = (i // n) * 2 * k + r
-        row_y = (i // n) * 2 * k + k + yi
-        pair[i, 0] = row_r
-        pair[i, 1] = row_y
-        _pair_gram(signed_M, G, i, row_r, row_y, r, yi, m, one)
+        r = _choose_pair(F, i, yi, n, k, m, signed_M, G, pair, one)
         _pair_slopes(Z0, E, sigma, has_E, i, cs, r, yi, m, q, c)
         _grad_sq(G, cs, t, i, m, zero)
         # <delta_p, g_p> / sigma_p = sum_a slope_a <E_p, R_a> = sum_a +-slope_a E[p, col_a]
