@@ -16,9 +16,10 @@ from dataclasses import dataclass
 
 import torch
 
+from . import cpu_kernels
 from .config import Config
 from .data import make_datasets
-from .network import Arch, init_weights
+from .network import PAIR_MIN_CLASSES, Arch, init_weights
 from .seeds import init_generator
 from .train import gradient_step, training_attack
 
@@ -39,20 +40,30 @@ def run_work(cfg: Config, mode: str) -> Work:
     per_pass = 2.0 * cfg.P * cfg.d * K  # flops of one matmul per example
     per_elem = float(cfg.P * K)  # activation elements per example per forward
     batch = cfg.batch_size or cfg.n_train
+    # An attack step on the pair path (pair_attacks.py) replaces a forward and an input gradient
+    # by two (P x 2m)(2m x K) products: 2 * 2m / d of a pass instead of 2.
+    pairs = _on_pairs(cfg)
+    attack_step = 2 * (2 * cfg.m / cfg.d) if pairs else 2
     if mode == "std":
         matmuls, forwards = 2, 1  # preact + weight gradient
     elif cfg.train_attack == "pgd":
-        matmuls, forwards = 2 * cfg.train_attack_steps + 3, cfg.train_attack_steps + 2  # + train accuracy pass
+        matmuls, forwards = attack_step * cfg.train_attack_steps + 3, cfg.train_attack_steps + 2  # + train accuracy
     else:
-        matmuls, forwards = 4, 2  # one-step: preact + input gradient, then preact + weight gradient
+        matmuls, forwards = attack_step + 2, 2  # one-step: preact + input gradient, then preact + weight gradient
     steps = cfg.steps + 1
     logged = cfg.steps // cfg.eval_every + 1 + (cfg.steps % cfg.eval_every != 0)
-    # evaluation: 4 plain accuracies and the one-step attack (2 + 1) on n_test, PGD-K on n_pgd
-    eval_matmuls = 7 * cfg.n_test + (2 * cfg.pgd_steps + 1) * cfg.n_pgd
+    # evaluation: one forward for the clean inputs, the feature variants and the one-step attack (+ its
+    # input gradient and the attacked forward, or the pair path's updates) on n_test, PGD-K on n_pgd
+    eval_matmuls = (1 + attack_step + (0 if pairs else 1)) * cfg.n_test + (attack_step * cfg.pgd_steps + 1) * cfg.n_pgd
     eval_forwards = 6 * cfg.n_test + (cfg.pgd_steps + 1) * cfg.n_pgd
     flops = steps * batch * matmuls * per_pass + logged * eval_matmuls * per_pass
     elements = steps * batch * forwards * per_elem + logged * eval_forwards * per_elem
     return Work(flops, elements)
+
+
+def _on_pairs(cfg: Config) -> bool:
+    """Whether the config's attacks run on the pre-activations (attacks._on_pairs)."""
+    return cfg.threat_model == "patch_l2" and cfg.train_objective == "margin" and cfg.k >= PAIR_MIN_CLASSES
 
 
 def _time_step(cfg: Config, mode: str, repeats: int = 5) -> float:
@@ -77,6 +88,7 @@ def calibrate(threads: int) -> tuple[float, float]:
     (the one-step attack is the same passes twice). About 0.1 s in all.
     """
     before = torch.get_num_threads()
+    cpu_kernels.set_threads(threads)  # first: numba starting its threads resets torch's count
     torch.set_num_threads(threads)
     try:
         rows = []
@@ -86,6 +98,7 @@ def calibrate(threads: int) -> tuple[float, float]:
             flops, elements = 2 * 2.0 * n * cfg.P * cfg.d * K, float(n * cfg.P * K)
             rows.append((flops, elements, _time_step(cfg, "std")))
     finally:
+        cpu_kernels.set_threads(before)
         torch.set_num_threads(before)
     (f1, e1, t1), (f2, e2, t2) = rows
     det = f1 * e2 - f2 * e1
