@@ -27,10 +27,11 @@ from .pair_attacks import PairGeometry, one_step_point, pgd_point
 from .threats import PatchL2, ThreatModel
 
 
-def _on_pairs(threat: ThreatModel, objective: str, arch: Arch) -> bool:
+def on_pairs(threat: ThreatModel, objective: str, arch: Arch) -> bool:
     """Whether an attack runs on the pre-activations (pair_attacks.py): the margin in the patch-wise
     l2 ball, with classes enough that the pair's 2m of the k*m neurons are few (network.PAIR_MIN_CLASSES;
-    with fewer, the plain loop was faster: classroom k=5, PGD-3 step 4.3 against 5.3 ms)."""
+    with fewer, the plain loop was faster: classroom k=5, PGD-3 step 4.3 against 5.3 ms). The run-time
+    estimate asks it too."""
     return isinstance(threat, PatchL2) and objective == "margin" and arch.k >= PAIR_MIN_CLASSES
 
 
@@ -40,7 +41,7 @@ class _Prepared:
     the random starts of every example at once where the attack draws them that way, else None."""
 
     def prepare(self, W, arch: Arch):
-        return PairGeometry.of(W, arch) if _on_pairs(self.threat, self.objective, arch) else None
+        return PairGeometry.of(W, arch) if on_pairs(self.threat, self.objective, arch) else None
 
     def start_draws(self, X, generator):
         return None
@@ -69,7 +70,7 @@ class OneStepAttack(_Prepared):
 
     def point(self, W, X, y, arch: Arch, generator=None, geometry=None, starts=None, Z=None) -> AttackPoint:
         """Z: X's pre-activations when the caller has them (the pair path takes them over)."""
-        if _on_pairs(self.threat, self.objective, arch):
+        if on_pairs(self.threat, self.objective, arch):
             return one_step_point(geometry or PairGeometry.of(W, arch), X, y, self.eps, self.eta_a, Z)
         grad, F, _ = input_grad(W, X, y, arch, self.objective)
         return AttackPoint(self.threat.ascend(X, grad, self.eta_a, self.eps), None, F)
@@ -116,7 +117,7 @@ class PGDAttack(_Prepared):
         first); drawn here for X alone when not given; start: a given start instead."""
         if start is None and starts is None:
             starts = self.start_draws(X, generator)
-        if _on_pairs(self.threat, self.objective, arch):
+        if on_pairs(self.threat, self.objective, arch):
             geometry = geometry or PairGeometry.of(W, arch)
             return pgd_point(geometry, X, y, self.eps, self.steps, self.step_size,
                              ("given", start) if start is not None else starts)

@@ -147,7 +147,7 @@ def activate(Z: torch.Tensor, q: int, rho: float, slope_out: torch.Tensor | None
     kernels = _load()
     N, P, K = Z.shape
     S = torch.empty(N, K, dtype=Z.dtype)
-    c = _consts(Z, 0.0, rho, 1.0 / rho, 1.0 - 1.0 / q)
+    c = _act_consts(Z, q, rho)
     if slope_out is None:
         kernels.act_sum(_array(Z), _array(S), q, c)
     else:
@@ -156,7 +156,7 @@ def activate(Z: torch.Tensor, q: int, rho: float, slope_out: torch.Tensor | None
 
 
 def _act_consts(like: torch.Tensor, q: int, rho: float) -> tuple:
-    """(zero, rho, 1 / rho, 1 - 1/q, one, tiny) in the tensors' dtype: what the fused kernels read."""
+    """(zero, rho, 1 / rho, 1 - 1/q, one, tiny) in the tensors' dtype: what the kernels read."""
     return _consts(like, 0.0, rho, 1.0 / rho, 1.0 - 1.0 / q, 1.0, _TINY)
 
 

@@ -17,10 +17,12 @@ from dataclasses import dataclass
 import torch
 
 from . import cpu_kernels
+from .attacks import on_pairs
 from .config import Config
 from .data import make_datasets
-from .network import PAIR_MIN_CLASSES, Arch, init_weights
+from .network import Arch, init_weights
 from .seeds import init_generator
+from .threats import get_threat_model
 from .train import gradient_step, training_attack
 
 RUN_OVERHEAD_S = 0.3  # data generation of a small run, store writes, the worker's hand-off
@@ -42,7 +44,7 @@ def run_work(cfg: Config, mode: str) -> Work:
     batch = cfg.batch_size or cfg.n_train
     # An attack step on the pair path (pair_attacks.py) replaces a forward and an input gradient
     # by two (P x 2m)(2m x K) products: 2 * 2m / d of a pass instead of 2.
-    pairs = _on_pairs(cfg)
+    pairs = on_pairs(get_threat_model(cfg.threat_model), cfg.train_objective, Arch.from_config(cfg))
     attack_step = 2 * (2 * cfg.m / cfg.d) if pairs else 2
     if mode == "std":
         matmuls, forwards = 2, 1  # preact + weight gradient
@@ -59,11 +61,6 @@ def run_work(cfg: Config, mode: str) -> Work:
     flops = steps * batch * matmuls * per_pass + logged * eval_matmuls * per_pass
     elements = steps * batch * forwards * per_elem + logged * eval_forwards * per_elem
     return Work(flops, elements)
-
-
-def _on_pairs(cfg: Config) -> bool:
-    """Whether the config's attacks run on the pre-activations (attacks._on_pairs)."""
-    return cfg.threat_model == "patch_l2" and cfg.train_objective == "margin" and cfg.k >= PAIR_MIN_CLASSES
 
 
 def _time_step(cfg: Config, mode: str, repeats: int = 5) -> float:

@@ -83,7 +83,7 @@ class EvalSet:
     @classmethod
     def build(cls, test: PatchData, seed: int) -> EvalSet:
         y_swap = swap_classes(test, swap_generator(seed))
-        swap = swap_perturbation(test, None, y_swap)
+        swap = swap_perturbation(test, None, y_other=y_swap)
         return cls(test, test.without("nonrobust"), test.without("robust"), test.X + swap, y_swap)
 
     @classmethod

@@ -143,6 +143,25 @@ OBJECTIVES = {"ce": ce_and_grad, "margin": margin_and_grad}
 PAIR_MIN_CLASSES = 6
 
 
+def signed_blocks(A: torch.Tensor, arch: Arch) -> torch.Tensor:
+    """(R, K, c) -- or one run's (K, c) -- -> (R * 2k, m * c): block r * 2k + j holds class j's m
+    rows of A side by side, block r * 2k + k + j the same negated (the margin's -1 at y)."""
+    A = A if A.dim() == 3 else A.unsqueeze(0)
+    R, _, c = A.shape
+    blocks = A.view(R, arch.k, -1)
+    return torch.cat([blocks, blocks.neg()], dim=1).reshape(R * 2 * arch.k, arch.m * c)
+
+
+def pair_blocks(runner_up: torch.Tensor, y: torch.Tensor, arch: Arch, runs: int) -> torch.Tensor:
+    """(N, 2) blocks of signed_blocks for each example's margin pair: the runner-up's, then y's
+    negated one; example i belongs to run i // (N / runs)."""
+    pair = torch.cat([runner_up, y[:, None]], 1)
+    pair[:, 1] += arch.k
+    if runs > 1:
+        pair += (torch.arange(runs, device=y.device) * (2 * arch.k)).repeat_interleave(y.shape[0] // runs)[:, None]
+    return pair
+
+
 def pair_input_grad(W: torch.Tensor, slope: torch.Tensor, runner_up: torch.Tensor, y: torch.Tensor, arch: Arch):
     """The margin's input gradient, slope_r W_r - slope_y W_y per example, from 2m of the k*m neurons.
 
@@ -153,14 +172,10 @@ def pair_input_grad(W: torch.Tensor, slope: torch.Tensor, runner_up: torch.Tenso
     pass to scale the slope (figure3: 740 -> 410 us per chunk, one thread)."""
     N, P, _ = slope.shape
     k, m, d = arch.k, arch.m, W.shape[-1]
-    pair = torch.cat([runner_up, y[:, None]], 1)  # (N, 2)
-    cols = slope.view(N, P, k, m).gather(2, pair[:, None, :, None].expand(N, P, 2, m)).view(N, P, 2 * m)
-    pair[:, 1] += k  # rows k.. of `signed` are -W: the -1 at y
-    if W.dim() == 3:  # a batch of runs: example i belongs to run i // n
-        R = W.shape[0]
-        pair += (torch.arange(R, device=W.device) * (2 * k)).repeat_interleave(N // R)[:, None]
-    signed = torch.cat([W, W.neg()], dim=-2).reshape(-1, m * d)  # (R * 2k, m*d) blocks of m rows
-    rows = signed.index_select(0, pair.view(-1)).view(N, 2 * m, d)
+    classes = torch.cat([runner_up, y[:, None]], 1)  # (N, 2)
+    cols = slope.view(N, P, k, m).gather(2, classes[:, None, :, None].expand(N, P, 2, m)).view(N, P, 2 * m)
+    pair = pair_blocks(runner_up, y, arch, W.shape[0] if W.dim() == 3 else 1)
+    rows = signed_blocks(W, arch).index_select(0, pair.view(-1)).view(N, 2 * m, d)
     return torch.bmm(cols, rows)
 
 

@@ -37,7 +37,7 @@ import torch
 
 from . import cpu_kernels
 from .attack_point import AttackPoint
-from .network import Arch, activate, class_sum, margin_pair, preact
+from .network import Arch, activate, class_sum, margin_pair, pair_blocks, preact, signed_blocks
 from .threats import _POOL_ROWS, _TINY, _direction_pool
 
 
@@ -49,7 +49,7 @@ class PairGeometry:
 
     W: torch.Tensor  # (R, K, d)
     arch: Arch
-    signed_W: torch.Tensor  # (R * 2k, m * d): block c < k is class c's rows, block k + c minus them
+    signed_W: torch.Tensor  # (R * 2k, m * d): network.signed_blocks of W
     signed_M: torch.Tensor  # (R * 2k, m * K): the same for the rows of W W^T
     _pool_products: torch.Tensor | None = None
 
@@ -57,7 +57,7 @@ class PairGeometry:
     def of(cls, W: torch.Tensor, arch: Arch) -> PairGeometry:
         W3 = W if W.dim() == 3 else W.unsqueeze(0)
         M = torch.matmul(W3, W3.transpose(1, 2))
-        return cls(W3, arch, _signed_blocks(W3, arch), _signed_blocks(M, arch))
+        return cls(W3, arch, signed_blocks(W3, arch), signed_blocks(M, arch))
 
     @property
     def runs(self) -> int:
@@ -69,12 +69,6 @@ class PairGeometry:
             pool = _direction_pool(self.W.shape[-1], self.W.device, self.W.dtype)
             self._pool_products = torch.matmul(pool, self.W.transpose(1, 2)).reshape(-1, self.W.shape[1])
         return self._pool_products
-
-
-def _signed_blocks(A: torch.Tensor, arch: Arch) -> torch.Tensor:
-    """(R, K, c) -> (R * 2k, m * c): one row per class and sign, its m rows of A side by side."""
-    R, _, c = A.shape
-    return torch.cat([A.view(R, arch.k, -1), A.view(R, arch.k, -1).neg()], dim=1).reshape(R * 2 * arch.k, arch.m * c)
 
 
 def _as_batch(X, y):
@@ -95,17 +89,14 @@ def _signs(m: int, like: torch.Tensor) -> torch.Tensor:
     return torch.cat([like.new_ones(m), like.new_full((m,), -1.0)])
 
 
-def _pair_at(geo: PairGeometry, F: torch.Tensor, y: torch.Tensor, n: int):
+def _pair_at(geo: PairGeometry, F: torch.Tensor, y: torch.Tensor):
     """The margin's pair at logits F: (signed rows (N, 2) into the signed tables, the pair's
     neurons (N, 2m) among the K, runner-up first)."""
-    k, m = geo.arch.k, geo.arch.m
+    m = geo.arch.m
     _, runner_up = margin_pair(F, y)
-    pair = torch.cat([runner_up, y[:, None]], 1)  # (N, 2)
-    columns = (pair[:, :, None] * m + torch.arange(m, device=F.device)).view(-1, 2 * m)
-    pair[:, 1] += k  # the y block is the negated one
-    if geo.runs > 1:  # example i belongs to run i // n
-        pair += (torch.arange(geo.runs, device=F.device) * (2 * k)).repeat_interleave(n)[:, None]
-    return pair, columns
+    classes = torch.cat([runner_up, y[:, None]], 1)  # (N, 2)
+    columns = (classes[:, :, None] * m + torch.arange(m, device=F.device)).view(-1, 2 * m)
+    return pair_blocks(runner_up, y, geo.arch, geo.runs), columns
 
 
 def _rows(table: torch.Tensor, pair: torch.Tensor, m: int) -> torch.Tensor:
@@ -152,7 +143,7 @@ def one_step_point(geo: PairGeometry, X, y, eps, eta_a, Z=None) -> AttackPoint:
         gram_rows = _rows(geo.signed_M, pair, m)
     else:
         F_clean = _logits(arch, Z)
-        pair, columns = _pair_at(geo, F_clean, y_flat, n)
+        pair, columns = _pair_at(geo, F_clean, y_flat)
         slopes, gram_rows, gram = _pair_terms(geo, Z, None, pair, columns)
         factor = torch.minimum(_per_example(eps, N, Z) / _grad_sq(slopes, gram).sqrt_().clamp_min(_TINY),
                                _per_example(eta_a, N, Z))
@@ -183,7 +174,7 @@ def _pgd_step(geo: PairGeometry, Z0, E, sigma, y, n, eps, size, norm_sq):
         return (torch.bmm(weights, gram_rows) if E is None else E.baddbmm_(weights, gram_rows)), weights, pair
     N, P, _ = Z0.shape
     D = None if E is None else E * sigma[..., None]
-    pair, columns = _pair_at(geo, _logits(arch, Z0, D), y, n)
+    pair, columns = _pair_at(geo, _logits(arch, Z0, D), y)
     slopes, gram_rows, gram = _pair_terms(geo, Z0, D, pair, columns)
     grad_sq = _grad_sq(slopes, gram)
     along = _per_example(size, N, Z0) / grad_sq.sqrt().clamp_min(_TINY)  # the step's factor on g_p
