@@ -97,12 +97,46 @@ def test_pgd_point_is_the_plain_loops_point(path, runs, steps, start):
 
 
 def test_the_attacks_take_the_pair_path_from_pair_min_classes_on():
+    """Training from PAIR_MIN_CLASSES on; an evaluation, which only counts, at any k. The margin in
+    the patch-wise l2 ball only, whoever asks."""
     W, X, y = run()
     attack = PGDAttack.standard(THREAT, 0.3, 2)
+    few = Arch(PAIR_MIN_CLASSES - 1, 3, 3, 1.0)
     assert attack.prepare(W, ARCH) is not None
-    assert attack.prepare(W, Arch(PAIR_MIN_CLASSES - 1, 3, 3, 1.0)) is None
-    assert PGDAttack.standard(THREAT, 0.3, 2, objective="ce").prepare(W, ARCH) is None
-    assert PGDAttack.standard(get_threat_model("l2"), 0.3, 2).prepare(W, ARCH) is None
+    assert attack.prepare(W, few) is None
+    assert attack.prepare(W[: few.k * few.m], few, counting=True) is not None
+    assert attack.prepare(W[:6], Arch(2, 3, 3, 1.0), counting=True) is not None
+    others = (PGDAttack.standard(THREAT, 0.3, 2, objective="ce"), PGDAttack.standard(get_threat_model("l2"), 0.3, 2),
+              OneStepAttack(get_threat_model("linf"), 0.3, 3.0))
+    for other in others:
+        assert other.prepare(W, ARCH) is None and other.prepare(W[: few.k * few.m], few, counting=True) is None
+
+
+@pytest.mark.parametrize("k", [2, 3, PAIR_MIN_CLASSES - 1])
+def test_an_evaluation_below_pair_min_classes_counts_what_the_plain_loop_counts(path, k):
+    """Below PAIR_MIN_CLASSES an evaluation takes the pair path (it never forms the attacked
+    inputs) and training the plain loop: both give the plain loop's points, so the counts agree."""
+    from core.engine.metrics import correct_counts
+
+    cfg = CFG.replace(k=k)
+    arch = Arch.from_config(cfg)
+    data = make_patch_data(cfg, 40, torch.Generator().manual_seed(k))
+    W = init_weights(cfg, torch.Generator().manual_seed(k)).double()
+    for j in range(k):  # each class's neurons on its non-robust feature: a net that classifies, which eps breaks
+        W[j * cfg.m:(j + 1) * cfg.m, k + j] += 2.0
+    X, y = data.X.double(), data.y
+    for attack in (PGDAttack.standard(THREAT, 0.3, 4), OneStepAttack(THREAT, 0.3, 3.0)):
+        starts = attack.start_draws(X, torch.Generator().manual_seed(1))
+        geometry = attack.prepare(W, arch, counting=True)
+        assert geometry is not None and attack.prepare(W, arch) is None
+        counted = correct_counts(W, X, y, arch, attack, torch.Generator().manual_seed(1))
+        plain = attack.point(W, X, y, arch, starts=starts)  # no geometry: the training choice, plain
+        paired = attack.point(W, X, y, arch, geometry=geometry, starts=starts)
+        assert plain.Z is None and paired.Z is not None
+        assert torch.allclose(paired.Z, preact(W, plain.X), atol=1e-9)
+        plain_correct = (logits(W, plain.X, arch).argmax(1) == y).sum()
+        assert counted == plain_correct
+        assert plain_correct < (logits(W, X, arch).argmax(1) == y).sum()  # the attack bites
 
 
 def test_delta_terms_fold_steps_whose_pair_did_not_change():

@@ -86,7 +86,7 @@ def test_pooled_starts_of_a_batch_are_each_runs_own_and_chunks_slice_them():
     assert torch.equal(part.index, both.index[:, 3:7]) and torch.equal(part.scale, both.scale[:, 3:7])
 
 
-@pytest.mark.parametrize("k", [CFG.k, 6])  # the plain one-step attack, and the pair path from k = 6
+@pytest.mark.parametrize("k", [CFG.k, 6])  # counting takes the pair path at any k; training from k = 6
 @pytest.mark.parametrize("runs", [1, 2])
 def test_counts_from_one_forward_pass_match_each_metric_on_its_own_inputs(runs, k):
     """evaluate_runs counts clean, the three feature variants and the one-step attack from one

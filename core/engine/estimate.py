@@ -44,19 +44,27 @@ def run_work(cfg: Config, mode: str) -> Work:
     batch = cfg.batch_size or cfg.n_train
     # An attack step on the pair path (pair_attacks.py) replaces a forward and an input gradient
     # by two (P x 2m)(2m x K) products: 2 * 2m / d of a pass instead of 2.
-    pairs = on_pairs(get_threat_model(cfg.threat_model), cfg.train_objective, Arch.from_config(cfg))
-    attack_step = 2 * (2 * cfg.m / cfg.d) if pairs else 2
+    threat, arch = get_threat_model(cfg.threat_model), Arch.from_config(cfg)
+
+    def attack_step(objective, counting=False):
+        return 2 * (2 * cfg.m / cfg.d) if on_pairs(threat, objective, arch, counting) else 2
+
+    train_step = attack_step(cfg.train_objective)
     if mode == "std":
         matmuls, forwards = 2, 1  # preact + weight gradient
     elif cfg.train_attack == "pgd":
-        matmuls, forwards = attack_step * cfg.train_attack_steps + 3, cfg.train_attack_steps + 2  # + train accuracy
+        matmuls, forwards = train_step * cfg.train_attack_steps + 3, cfg.train_attack_steps + 2  # + train accuracy
     else:
-        matmuls, forwards = attack_step + 2, 2  # one-step: preact + input gradient, then preact + weight gradient
+        matmuls, forwards = train_step + 2, 2  # one-step: preact + input gradient, then preact + weight gradient
     steps = cfg.steps + 1
     logged = cfg.steps // cfg.eval_every + 1 + (cfg.steps % cfg.eval_every != 0)
     # evaluation: one forward for the clean inputs, the feature variants and the one-step attack (+ its
-    # input gradient and the attacked forward, or the pair path's updates) on n_test, PGD-K on n_pgd
-    eval_matmuls = (1 + attack_step + (0 if pairs else 1)) * cfg.n_test + (attack_step * cfg.pgd_steps + 1) * cfg.n_pgd
+    # input gradient and the attacked forward, or the pair path's updates) on n_test, PGD-K on n_pgd;
+    # an evaluation only counts, so it takes the pair path at any k (attacks.on_pairs)
+    one_step_pairs = on_pairs(threat, cfg.train_objective, arch, counting=True)
+    one_step = attack_step(cfg.train_objective, counting=True) + (0 if one_step_pairs else 1)
+    pgd_step = attack_step(cfg.pgd_objective, counting=True)
+    eval_matmuls = (1 + one_step) * cfg.n_test + (pgd_step * cfg.pgd_steps + 1) * cfg.n_pgd
     eval_forwards = 6 * cfg.n_test + (cfg.pgd_steps + 1) * cfg.n_pgd
     flops = steps * batch * matmuls * per_pass + logged * eval_matmuls * per_pass
     elements = steps * batch * forwards * per_elem + logged * eval_forwards * per_elem

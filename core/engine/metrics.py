@@ -143,7 +143,7 @@ def correct_counts(W, X, y, arch: Arch, attack=None, generator=None) -> torch.Te
     correct = torch.zeros(W.shape[:-2], device=W.device, dtype=torch.long)
     geometry = starts = None
     if attack is not None:  # what every chunk shares: W's pair geometry, the starts of all examples
-        geometry, starts = attack.prepare(W, arch), attack.start_draws(X, generator)
+        geometry, starts = attack.prepare(W, arch, counting=True), attack.start_draws(X, generator)
     for part in chunks(n, chunk_rows(n, X.shape[-2], max(W.shape[-2:]), X.device)):
         Xc, yc = X[..., part, :, :], y[..., part]
         if attack is None:
@@ -170,7 +170,7 @@ def clean_variant_and_one_step_counts(W, ev: EvalSet, arch: Arch, one_step: OneS
     n = y.shape[-1]
     names = ("acc_clean", "acc_robust_feature", "acc_nonrobust_feature", "acc_swap", "acc_onestep")
     counts = {name: torch.zeros(W.shape[:-2], device=W.device, dtype=torch.long) for name in names}
-    geometry = one_step.prepare(W, arch)
+    geometry = one_step.prepare(W, arch, counting=True)
     for part in chunks(n, chunk_rows(n, X.shape[-2], max(W.shape[-2:]), X.device)):
         Xc, yc = X[..., part, :, :], y[..., part]
         Z = preact(W, Xc)
