@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import torch
 
-from . import cpu_kernels
+from . import cpu_cache, cpu_kernels
 
 
 @dataclass(frozen=True)
@@ -222,12 +222,29 @@ def weight_grad_into(grad_W: torch.Tensor, W: torch.Tensor, X: torch.Tensor, y: 
 # Floats of (P, width) work per chunk. With torch's elementwise passes a CPU chunk is sized to a
 # core's cache, 2^18 floats (1 MiB): five passes over a chunk cost less while it stays there (~1.5x
 # faster than one big chunk at figure3 size). The fused CPU kernels (cpu_kernels.py) work each
-# example's block in cache themselves, so there larger chunks only mean fewer calls: the figure3
-# twin run took 22.4 s at 2^19, 20.4-21.3 s at 2^20, 19.8 s at 2^21 and 20.5 s at 2^22 (2 cores).
-# On a GPU, 64M: big enough to fill it.
+# example's block in cache themselves, so there larger chunks mean fewer calls, as long as the
+# chunk's tensors (the inputs, Z, PGD's E, the attacked inputs: about four) still fit in the
+# last-level cache (kernel_budget). On a Xeon whose figure3 twin run took 22.4 s at 2^19,
+# 20.4-21.3 s at 2^20, 19.8 s at 2^21 and 20.5 s at 2^22, and on an EPYC with 32 MB of L3 where
+# 2^20 took 29.5-39.3 s against 34.6-41.1 s at 2^21 (3 alternating rounds). On a GPU, 64M: big
+# enough to fill it.
 CPU_BUDGET = 2**18
-CPU_KERNEL_BUDGET = 2**21
+CPU_KERNEL_BUDGET_MAX = 2**21
 GPU_BUDGET = 64 * 2**20
+
+
+def kernel_budget(cache_bytes: int | None) -> int:
+    """Floats per chunk with the kernels: the largest power of two whose ~4 float32 tensors fill at
+    most half the last-level cache (cache_bytes / 32), between CPU_BUDGET and CPU_KERNEL_BUDGET_MAX;
+    the maximum when the cache size is unknown. A machine always gets the same chunks, so its runs
+    repeat to the last digit."""
+    if not cache_bytes:
+        return CPU_KERNEL_BUDGET_MAX
+    fits = 1 << max(0, (cache_bytes // 32).bit_length() - 1)
+    return max(CPU_BUDGET, min(CPU_KERNEL_BUDGET_MAX, fits))
+
+
+CPU_KERNEL_BUDGET = kernel_budget(cpu_cache.last_level_bytes())
 
 
 def _budget(device) -> int:
