@@ -6,7 +6,6 @@ no longer fit in the last-level cache streams from memory on every pass.
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 
 SYSFS_CACHES = Path("/sys/devices/system/cpu/cpu0/cache")
@@ -21,9 +20,9 @@ def parse_size(text: str) -> int | None:
     return int(digits) * scale if digits.isdigit() else None
 
 
-@functools.lru_cache(maxsize=4)
 def last_level_bytes(root: Path = SYSFS_CACHES) -> int | None:
-    """Bytes of the highest-level data or unified cache that cpu0 sees; None without sysfs."""
+    """Bytes of the highest-level data or unified cache that cpu0 sees; None without sysfs.
+    (Read once, when network.py sets its chunk budget.)"""
     best: tuple[int, int] | None = None  # (level, bytes)
     for index in sorted(root.glob("index*")):
         try:

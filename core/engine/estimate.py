@@ -46,10 +46,10 @@ def run_work(cfg: Config, mode: str) -> Work:
     # by two (P x 2m)(2m x K) products: 2 * 2m / d of a pass instead of 2.
     threat, arch = get_threat_model(cfg.threat_model), Arch.from_config(cfg)
 
-    def attack_step(objective, counting=False):
-        return 2 * (2 * cfg.m / cfg.d) if on_pairs(threat, objective, arch, counting) else 2
+    def attack_step(pairs: bool) -> float:
+        return 2 * (2 * cfg.m / cfg.d) if pairs else 2
 
-    train_step = attack_step(cfg.train_objective)
+    train_step = attack_step(on_pairs(threat, cfg.train_objective, arch))
     if mode == "std":
         matmuls, forwards = 2, 1  # preact + weight gradient
     elif cfg.train_attack == "pgd":
@@ -62,8 +62,8 @@ def run_work(cfg: Config, mode: str) -> Work:
     # input gradient and the attacked forward, or the pair path's updates) on n_test, PGD-K on n_pgd;
     # an evaluation only counts, so it takes the pair path at any k (attacks.on_pairs)
     one_step_pairs = on_pairs(threat, cfg.train_objective, arch, counting=True)
-    one_step = attack_step(cfg.train_objective, counting=True) + (0 if one_step_pairs else 1)
-    pgd_step = attack_step(cfg.pgd_objective, counting=True)
+    one_step = attack_step(one_step_pairs) + (0 if one_step_pairs else 1)
+    pgd_step = attack_step(on_pairs(threat, cfg.pgd_objective, arch, counting=True))
     eval_matmuls = (1 + one_step) * cfg.n_test + (pgd_step * cfg.pgd_steps + 1) * cfg.n_pgd
     eval_forwards = 6 * cfg.n_test + (cfg.pgd_steps + 1) * cfg.n_pgd
     flops = steps * batch * matmuls * per_pass + logged * eval_matmuls * per_pass

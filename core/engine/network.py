@@ -224,10 +224,9 @@ def weight_grad_into(grad_W: torch.Tensor, W: torch.Tensor, X: torch.Tensor, y: 
 # faster than one big chunk at figure3 size). The fused CPU kernels (cpu_kernels.py) work each
 # example's block in cache themselves, so there larger chunks mean fewer calls, as long as the
 # chunk's tensors (the inputs, Z, PGD's E, the attacked inputs: about four) still fit in the
-# last-level cache (kernel_budget). On a Xeon whose figure3 twin run took 22.4 s at 2^19,
-# 20.4-21.3 s at 2^20, 19.8 s at 2^21 and 20.5 s at 2^22, and on an EPYC with 32 MB of L3 where
-# 2^20 took 29.5-39.3 s against 34.6-41.1 s at 2^21 (3 alternating rounds). On a GPU, 64M: big
-# enough to fill it.
+# last-level cache (kernel_budget). The figure3 twin run took 22.4 s at 2^19, 20.4-21.3 s at
+# 2^20, 19.8 s at 2^21 and 20.5 s at 2^22 on a Xeon; on an EPYC with 32 MB of L3, 29.5-39.3 s at
+# 2^20 against 34.6-41.1 s at 2^21 (3 alternating rounds). On a GPU, 64M: big enough to fill it.
 CPU_BUDGET = 2**18
 CPU_KERNEL_BUDGET_MAX = 2**21
 GPU_BUDGET = 64 * 2**20

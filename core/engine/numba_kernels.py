@@ -56,6 +56,14 @@ def _clamp(z, zero, rho):
 
 
 @_inline
+def _act(z, q, zero, rho, inv_rho, shift):
+    """(sigma'(z), sigma(z)) of the smoothed ReLU: sigma(z) = sigma'(z) (z - (1 - 1/q) clamp(z, 0, rho))."""
+    u = _clamp(z, zero, rho)
+    s = _slope(u * inv_rho, q)
+    return s, s * (z - shift * u)
+
+
+@_inline
 def _sums(Z, i, S, q, c):
     """S[i] for the pre-activations Z[i], Z left alone. c = (zero, rho, 1 / rho, 1 - 1/q, ...)."""
     zero, rho, inv_rho, shift = c[0], c[1], c[2], c[3]
@@ -63,9 +71,7 @@ def _sums(Z, i, S, q, c):
         S[i, j] = zero
     for p in range(Z.shape[1]):
         for j in range(Z.shape[2]):
-            z = Z[i, p, j]
-            u = _clamp(z, zero, rho)
-            S[i, j] += _slope(u * inv_rho, q) * (z - shift * u)
+            S[i, j] += _act(Z[i, p, j], q, zero, rho, inv_rho, shift)[1]
 
 
 @_inline
@@ -77,9 +83,7 @@ def _sums_of_scaled_sum(Z0, E, sigma, i, S, q, c):
     for p in range(Z0.shape[1]):
         f = sigma[i, p]
         for j in range(Z0.shape[2]):
-            z = Z0[i, p, j] + f * E[i, p, j]
-            u = _clamp(z, zero, rho)
-            S[i, j] += _slope(u * inv_rho, q) * (z - shift * u)
+            S[i, j] += _act(Z0[i, p, j] + f * E[i, p, j], q, zero, rho, inv_rho, shift)[1]
 
 
 @_inline
@@ -90,10 +94,8 @@ def _sums_and_slopes(Z, i, slope, S, q, c):
         S[i, j] = zero
     for p in range(Z.shape[1]):
         for j in range(Z.shape[2]):
-            z = Z[i, p, j]
-            u = _clamp(z, zero, rho)
-            s = _slope(u * inv_rho, q)
-            S[i, j] += s * (z - shift * u)
+            s, value = _act(Z[i, p, j], q, zero, rho, inv_rho, shift)
+            S[i, j] += value
             slope[i, p, j] = s
 
 
@@ -214,6 +216,16 @@ def _choose_pair(F, i, yi, n, k, m, signed_M, G, pair, one):
     return r
 
 
+
+@_inline
+def _step_weights(t, cs, w, i, m):
+    """w[i, p] = t[i, p] * the pair's 2m slopes at patch p: a step's weights on the pair's rows."""
+    for p in range(w.shape[1]):
+        coef = t[i, p]
+        for a in range(2 * m):
+            w[i, p, a] = coef * cs[i, a, p]
+
+
 # ---- fused kernels ----
 
 
@@ -263,9 +275,7 @@ def one_step(Z, y, signed_M, n, k, m, q, c, eps, eta_a, S, F, G, cs, t, w, pair)
         _grad_sq(G, cs, t, i, m, zero)
         for p in range(P):
             t[i, p] = min(eps[i] / max(math.sqrt(t[i, p]), tiny), eta_a[i])
-        for p in range(P):
-            for a in range(2 * m):
-                w[i, p, a] = t[i, p] * cs[i, a, p]
+        _step_weights(t, cs, w, i, m)
 
 
 @_kernel
@@ -309,10 +319,7 @@ def pgd_step(Z0, E, has_E, sigma, y, signed_M, n, k, m, q, c, size, eps, norm_sq
             norm_sq[i, p] = new_sq * sh * sh
             sigma[i, p] = old * sh
             t[i, p] = along / old
-        for p in range(P):
-            coef = t[i, p]
-            for a in range(2 * m):
-                w[i, p, a] = coef * cs[i, a, p]
+        _step_weights(t, cs, w, i, m)
 
 
 # ---- the patch-wise l2 ball in input space (the plain attack loop: other objectives, few classes) ----
