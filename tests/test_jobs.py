@@ -9,6 +9,7 @@ import time
 
 import psutil
 import pytest
+from _waiting import wait_for  # tests/ is on the path
 
 from core.engine.metrics import METRICS
 from core.engine.presets import get_preset
@@ -37,15 +38,6 @@ def no_stall(manager):
     manager._debug = None
     yield
     manager._debug = None
-
-
-def wait_for(predicate, timeout=20.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return False
 
 
 def test_submit_streams_then_finishes(manager):

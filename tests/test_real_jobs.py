@@ -1,9 +1,9 @@
 """Real-image runs as background jobs: they stream epoch rows and percent, store their result, can be stopped."""
 
 import json
-import time
 
 import pytest
+from _waiting import wait_for  # tests/ is on the path
 
 from core.cli.runs import cmd_list
 from core.real import RealConfig, real_claims
@@ -27,15 +27,6 @@ def manager(tmp_path_factory):
     assert m.wait_ready(90)
     yield m
     m.shutdown()
-
-
-def wait_for(predicate, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def test_a_real_run_finishes_with_metrics_and_result(manager, capsys):
@@ -76,7 +67,7 @@ def test_a_real_run_finishes_with_metrics_and_result(manager, capsys):
 
 def test_a_real_run_can_be_stopped_and_a_bad_config_fails_cleanly(manager):
     run_id = manager.submit_real(micro(epochs=200), client_id="t")
-    assert wait_for(lambda: manager.store.last_metric_step(run_id) is not None)  # in the fresh nets' training
+    assert wait_for(lambda: manager.store.last_metric_step(run_id) is not None, 30)  # in the fresh nets' training
     assert manager.cancel(run_id)
     assert manager.wait([run_id], timeout=10)
     run = manager.store.get_run(run_id)

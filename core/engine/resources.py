@@ -31,13 +31,18 @@ def sync(device: torch.device) -> None:
 def apply_threads(cfg: Config) -> None:
     """The process settings a run needs: its torch thread count (the CPU kernels' too) and an
     allocator that keeps memory."""
-    target = cfg.threads if cfg.threads > 0 else torch.get_num_threads()
+    set_threads(cfg.threads if cfg.threads > 0 else torch.get_num_threads())
+    keep_freed_memory()
+
+
+def set_threads(n: int) -> None:
+    """torch's and the CPU kernels' thread count, also between two steps of a run (a job worker given
+    idle cores): the engine's numbers do not depend on it (tests/test_shared_cores.py checks)."""
     # The kernels' threads first: numba starting its OpenMP threads resets the count torch reads
     # (a threads=1 run got 2 torch threads when torch was set first).
-    cpu_kernels.set_threads(target)
-    if torch.get_num_threads() != target:
-        torch.set_num_threads(target)
-    keep_freed_memory()
+    cpu_kernels.set_threads(n)
+    if torch.get_num_threads() != n:
+        torch.set_num_threads(n)
 
 
 # glibc's mallopt parameters (malloc.h)

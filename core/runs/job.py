@@ -57,6 +57,7 @@ class Job:
     state: JobState = JobState.QUEUED
     worker: object | None = None  # the core.runs.supervisor.Worker it runs on, while on one
     started: float | None = None  # monotonic, when handed to a worker
+    threads: int = 0  # the thread count its worker was last told (0: not on a worker yet)
     cancel_at: float | None = None  # monotonic, when a stop was asked for
     cancel: tuple[str, str] = DEFAULT_CANCEL  # (status, reason) of that stop
     kill: tuple[str, str] | None = field(default=None)  # what to record once its worker is killed

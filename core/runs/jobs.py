@@ -275,6 +275,7 @@ class JobManager:
                         item = None
                 self._pool.check_deadlines(list(self._jobs.values()), self.grace_s, self.wall_time_s)
                 self._dispatch()
+                self._share_cores()
 
     def _handle(self, kind: str, worker, msg) -> None:
         if kind == "event":
@@ -307,8 +308,24 @@ class JobManager:
             order = protocol.JobOrder(seq=job.seq, run_id=job.run_id, mode=job.mode, config=job.config,
                                       store=self.store_path, flush_s=self.flush_s, wall_s=self.wall_time_s,
                                       threads=self.threads_per_worker, debug=job.debug)
-            if not self._pool.assign(worker, job, order):  # the worker is dying: the job goes back to the front
+            if self._pool.assign(worker, job, order):
+                job.threads = self.threads_per_worker
+            else:  # the worker is dying: the job goes back to the front
                 self._queue.appendleft(job)
+
+    def _share_cores(self) -> None:
+        """The cores of idle workers go to the running runs, and come back when new runs start: a twin
+        pair alone on 2 cores runs its adversarial half on both once the standard half is done (figure3's
+        twin 38.5 -> 32 s, docs/engine.md). The new count applies at the run's next step; the numbers do not
+        depend on it (tests/test_shared_cores.py)."""
+        if self._pool.gpus:
+            return
+        busy = [w.job for w in self._workers if w.job is not None]
+        share = cores_per_run(len(busy), self.threads_per_worker)
+        for job in busy:
+            if job.mode in MODES and job.state is JobState.RUNNING and job.threads != share:
+                if job.worker.send(protocol.threads_line(job.seq, share)):
+                    job.threads = share
 
     def _end(self, job: Job) -> None:
         if job.state is not JobState.ENDED:
@@ -338,3 +355,9 @@ def get_manager(store_path=None, **kwargs) -> JobManager:
         if manager is None or manager._closing:
             manager = _managers[key] = JobManager(store_path, **kwargs)
         return manager
+
+
+def cores_per_run(busy: int, threads_per_worker: int) -> int:
+    """Threads for each of ``busy`` running runs: the machine's cores shared out, never fewer than a
+    worker's own."""
+    return max(threads_per_worker, cpu_count() // max(1, busy))

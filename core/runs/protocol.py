@@ -4,6 +4,7 @@ One message per line, both ways. The server writes orders on the worker's stdin:
 
 - ``job``: train one run (``JobOrder``: its run id, mode, config and where to write);
 - ``cancel``: stop job ``seq`` at its next step and record ``status`` with ``reason``;
+- ``threads``: job ``seq`` takes ``n`` threads from its next step on (the manager shares idle cores);
 - ``stop``: finish and exit (closing stdin means the same, and tells the worker the server is gone).
 
 The worker answers with events on its stdout:
@@ -20,7 +21,7 @@ import json
 from dataclasses import asdict, dataclass
 
 # orders (server -> worker)
-JOB, CANCEL, STOP = "job", "cancel", "stop"
+JOB, CANCEL, THREADS, STOP = "job", "cancel", "threads", "stop"
 # events (worker -> server)
 READY, DONE = "ready", "done"
 DONE_ERROR = "error"  # the status of a done event whose run the worker could not finish in the store
@@ -48,7 +49,7 @@ class JobOrder:
 def encode(kind: str, **fields) -> str:
     """One message as a line: ``{"op": kind, ...}`` for orders, ``{"event": kind, ...}`` for events."""
     key = "event" if kind in (READY, DONE) else "op"
-    if key == "op" and kind not in (JOB, CANCEL, STOP):
+    if key == "op" and kind not in (JOB, CANCEL, THREADS, STOP):
         raise ProtocolError(f"unknown message {kind!r}")
     return json.dumps({key: kind, **fields}) + "\n"
 
@@ -59,6 +60,10 @@ def job_line(order: JobOrder) -> str:
 
 def cancel_line(seq: int, status: str, reason: str) -> str:
     return encode(CANCEL, seq=seq, status=status, reason=reason)
+
+
+def threads_line(seq: int, n: int) -> str:
+    return encode(THREADS, seq=seq, n=n)
 
 
 def stop_line() -> str:
@@ -82,7 +87,7 @@ def decode(line: str) -> tuple[str, dict]:
     if not isinstance(msg, dict):
         raise ProtocolError(f"not a message: {line[:80]!r}")
     kind = msg.pop("op", None) or msg.pop("event", None)
-    if kind not in (JOB, CANCEL, STOP, READY, DONE):
+    if kind not in (JOB, CANCEL, THREADS, STOP, READY, DONE):
         raise ProtocolError(f"unknown message {kind!r}")
     return kind, msg
 
@@ -94,3 +99,8 @@ def job_order(fields: dict) -> JobOrder:
 def cancel_of(fields: dict) -> tuple[int, tuple[str, str]]:
     """(seq, (status, reason)) of a cancel order."""
     return fields["seq"], (fields.get("status", DEFAULT_CANCEL[0]), fields.get("reason", DEFAULT_CANCEL[1]))
+
+
+def threads_of(fields: dict) -> tuple[int, int]:
+    """(seq, n) of a threads order; n is at least 1."""
+    return fields["seq"], max(1, int(fields["n"]))

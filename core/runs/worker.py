@@ -32,6 +32,7 @@ class Inbox:
     def __init__(self):
         self.jobs: queue.Queue = queue.Queue()  # JobOrder, or None to stop
         self.cancels: dict[int, tuple[str, str]] = {}  # job seq -> (final status, reason)
+        self.threads: dict[int, int] = {}  # job seq -> the thread count the manager now gives it
         self.orphaned = False  # stdin closed: the server is gone
 
     def read(self, stream) -> None:
@@ -40,6 +41,9 @@ class Inbox:
             if kind == protocol.CANCEL:
                 seq, what = protocol.cancel_of(fields)
                 self.cancels[seq] = what
+            elif kind == protocol.THREADS:
+                seq, n = protocol.threads_of(fields)
+                self.threads[seq] = n
             elif kind == protocol.JOB:
                 self.jobs.put(protocol.job_order(fields))
             else:
@@ -55,7 +59,7 @@ def run_job(msg: JobOrder, inbox: Inbox, stores: dict) -> str:
     import torch
 
     from ..engine.config import Config
-    from ..engine.resources import resolve_device
+    from ..engine.resources import resolve_device, set_threads
     from ..engine.train import train
     from .recorder import RunRecorder
     from .store import RunStore
@@ -68,7 +72,9 @@ def run_job(msg: JobOrder, inbox: Inbox, stores: dict) -> str:
     debug = msg.debug or {}
     deadline = time.monotonic() + msg.wall_s
 
-    def should_stop() -> bool:
+    def should_stop() -> bool:  # asked between two steps, so it is also where a new thread count applies
+        if (n := inbox.threads.pop(seq, None)) and not cfg.threads:  # a config's own count stays
+            set_threads(n)
         return seq in inbox.cancels or inbox.orphaned or recorder.gone or time.monotonic() > deadline
 
     def callback(event) -> None:
@@ -79,7 +85,7 @@ def run_job(msg: JobOrder, inbox: Inbox, stores: dict) -> str:
     try:
         cfg = Config.from_dict(msg.config)
         device = resolve_device(cfg.device)
-        torch.set_num_threads(cfg.threads or msg.threads)
+        set_threads(cfg.threads or msg.threads)  # back to the worker's own share: the last run may have had more
         store.start_run(run_id, str(device))
         result = train(cfg, mode, callback=callback, should_stop=should_stop)
         status, error = result.status, result.reason
@@ -109,6 +115,7 @@ def _finish(msg: JobOrder, inbox: Inbox, store, status: str, error: str | None, 
         else:
             status, error = "failed", f"wall-time limit of {msg.wall_s:g} s reached {kept}"
     inbox.cancels.pop(seq, None)
+    inbox.threads.pop(seq, None)
     store.finish_run(run_id, status, error, only_if_active=True)
     return status
 
