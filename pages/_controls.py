@@ -132,7 +132,8 @@ def estimate(cfg: Config | None) -> None:
     std_s, adv_s, wall_s, device, memory = _estimate(json.dumps(cfg.to_dict(), sort_keys=True))
     where = "measured on this server's CPU; a GPU is faster" if device == "cuda" else "on this server's CPU"
     text = (f"⏱️ About **{_seconds(wall_s)}** for both runs side by side (standard {_seconds(std_s)}, "
-            f"adversarial {_seconds(adv_s)}; {where}) · memory about {memory / 2**20:.0f} MiB per run.")
+            f"adversarial {_seconds(adv_s)} on one worker each; the longer run takes the free cores once it is "
+            f"alone; {where}) · memory about {memory / 2**20:.0f} MiB per run.")
     if presentation():
         st.caption(f"⏱️ About **{_seconds(wall_s)}** for both runs.")
         return

@@ -8,7 +8,7 @@ import torch
 import core.engine.inspect as inspect_mod
 from core.engine.config import Config
 from core.engine.data import make_datasets
-from core.engine.estimate import estimate_runtime, run_work
+from core.engine.estimate import estimate_runtime, run_work, side_by_side_s
 from core.engine.inspect import (
     DECOMPOSITION,
     adversarial_patches,
@@ -92,7 +92,16 @@ def test_estimate_counts_more_work_for_adversarial_and_pgd_training():
     pgd = run_work(SMALL.replace(train_attack="pgd", train_attack_steps=5), "adv")
     assert std.flops < adv.flops < pgd.flops
     est = estimate_runtime(SMALL, threads=1)
-    assert 0 < est.std_s <= est.adv_s == est.wall_s < 60
+    assert 0 < est.std_s <= est.wall_s <= est.adv_s < 60
+    assert estimate_runtime(SMALL.replace(threads=1), threads=1).wall_s == est.adv_s  # pinned: no shared cores
+
+
+def test_the_pair_estimate_counts_the_cores_the_longer_run_is_given():
+    assert side_by_side_s(1.0, 4.0, threads=1, cores=1) == 4.0  # nothing to share
+    assert side_by_side_s(1.0, 4.0, threads=1, cores=2) == pytest.approx(1.0 + 3.0 / 1.8)  # 2 cores once alone
+    assert side_by_side_s(4.0, 1.0, threads=1, cores=2) == side_by_side_s(1.0, 4.0, threads=1, cores=2)
+    # 8 cores, workers of 2: 4 threads each while both run, 8 for the longer one alone
+    assert side_by_side_s(1.0, 4.0, threads=2, cores=8) == pytest.approx(1.0 / 1.8 + 3.0 / 3.4)
 
 
 def _frame(steps=30, robust_wins=True):
