@@ -72,17 +72,17 @@ class Supervisor:
         self.store_path = store_path
         self.events = events
         self._worker_env = worker_env
-        self.gpus = gpus
+        self._gpus = gpus
         self.start_failures = 0
         self.workers = [self._spawn(slot) for slot in range(max_workers)]
 
     def _spawn(self, slot: int) -> Worker:
         env = {**os.environ, **self._worker_env, "PYTHONPATH": os.pathsep.join(
             p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH")) if p)}
-        if self.gpus > 1:  # spread workers over the GPUs; each sees one as cuda:0
-            visible = os.environ.get("CUDA_VISIBLE_DEVICES", ",".join(map(str, range(self.gpus)))).split(",")
+        if self._gpus > 1:  # spread workers over the GPUs; each sees one as cuda:0
+            visible = os.environ.get("CUDA_VISIBLE_DEVICES", ",".join(map(str, range(self._gpus)))).split(",")
             env["CUDA_VISIBLE_DEVICES"] = visible[slot % len(visible)]
-        return Worker(slot, env, self.events, [self.store_path, *(["--cuda"] if self.gpus else [])])
+        return Worker(slot, env, self.events, [self.store_path, *(["--cuda"] if self._gpus else [])])
 
     def all_ready(self) -> bool:
         return all(w.ready for w in self.workers)
