@@ -65,6 +65,8 @@ def run_job(msg: JobOrder, inbox: Inbox, stores: dict) -> str:
     from .store import RunStore
 
     seq, run_id, mode = msg.seq, msg.run_id, msg.mode
+    for late in [s for s in list(inbox.threads) if s < seq]:  # orders that came after their run ended
+        inbox.threads.pop(late, None)
     store = stores.get(msg.store)
     if store is None:
         store = stores[msg.store] = RunStore(msg.store)
