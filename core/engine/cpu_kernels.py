@@ -196,16 +196,17 @@ def ce_backward(Z: torch.Tensor, y: torch.Tensor, k: int, m: int, q: int, rho: f
 
 def _pair_buffers(Z: torch.Tensor, m: int):
     """Scratch of the pair kernels as numpy arrays: S (N, K), R R^T (N, 2m, 2m), the pair's slopes
-    (N, 2m, P), a per-patch row (N, P); and their outputs as tensors: the weights (N, P, 2m), the
-    signed rows (N, 2)."""
+    (N, 2m, P), a per-patch row (N, P); and their outputs as tensors: the weights (N, 2m, P; the
+    callers get the (N, P, 2m) view), the signed rows (N, 2)."""
     N, P, K = Z.shape
     return (_scratch(Z, N, K), _scratch(Z, N, 2 * m, 2 * m), _scratch(Z, N, 2 * m, P), _scratch(Z, N, P),
-            torch.empty(N, P, 2 * m, dtype=Z.dtype), torch.empty(N, 2, dtype=torch.long))
+            torch.empty(N, 2 * m, P, dtype=Z.dtype), torch.empty(N, 2, dtype=torch.long))
 
 
 def one_step(Z, y, signed_M, n: int, k: int, m: int, q: int, rho: float, eps, eta_a):
     """pair_attacks.one_step_point's scalars at pre-activations Z (N, P, K): returns (clean
-    logits (N, k), the step's weights (N, P, 2m) on the pair's rows, the signed rows (N, 2))."""
+    logits (N, k), the step's weights (N, P, 2m; a transposed view) on the pair's rows, the signed
+    rows (N, 2))."""
     kernels = _load()
     N = Z.shape[0]
     S, G, cs, t, w, pair = _pair_buffers(Z, m)
@@ -213,13 +214,13 @@ def one_step(Z, y, signed_M, n: int, k: int, m: int, q: int, rho: float, eps, et
     kernels.one_step(_array(Z), _array(y), _array(signed_M.view(signed_M.shape[0], m, -1)), n, k, m, q,
                      _act_consts(Z, q, rho), _per_example(eps, N, Z), _per_example(eta_a, N, Z),
                      S, _array(F), G, cs, t, _array(w), _array(pair))
-    return F, w, pair
+    return F, w.transpose(1, 2), pair
 
 
 def pgd_step(Z0, E, sigma, y, signed_M, n: int, k: int, m: int, q: int, rho: float, size, eps, norm_sq):
     """The scalars of one step of pair_attacks.pgd_point at Z0 + sigma E (delta W^T = sigma E; E
     None for the zero start): sigma and norm_sq (N, P) are updated in place; returns (the step's
-    weights / the new sigma (N, P, 2m) on the pair's rows, the signed rows (N, 2))."""
+    weights / the new sigma (N, P, 2m; a transposed view) on the pair's rows, the signed rows (N, 2))."""
     kernels = _load()
     N, P, K = Z0.shape
     S, G, cs, t, w, pair = _pair_buffers(Z0, m)
@@ -228,7 +229,7 @@ def pgd_step(Z0, E, sigma, y, signed_M, n: int, k: int, m: int, q: int, rho: flo
     kernels.pgd_step(_array(Z0), _array(E if has_E else Z0), has_E, _array(sigma), _array(y), table, n, k, m, q,
                      _act_consts(Z0, q, rho), _per_example(size, N, Z0), _per_example(eps, N, Z0), _array(norm_sq),
                      S, _scratch(Z0, N, k), G, cs, t, np.empty_like(t), _array(w), _array(pair))
-    return w, pair
+    return w.transpose(1, 2), pair
 
 
 def _as_examples(t: torch.Tensor) -> torch.Tensor:
