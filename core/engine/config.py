@@ -144,7 +144,8 @@ class Config(DataConfig):
     device: str = knob("auto", choices=DEVICES, group=TRAINING, label="device",
                        help="auto = CUDA when present, else CPU.")
     threads: int = knob(0, low=0, high=1024, group=TRAINING, label="CPU threads", step=1,  # 0 = torch's default
-                        help="Torch threads per run; 0 = the job worker's share of the cores.")
+                        help="Torch threads per run; 0 = the job worker's share of the cores, more while other "
+                             "workers are idle (the numbers do not depend on it).")
 
     def __post_init__(self) -> None:
         check_knobs(self)
