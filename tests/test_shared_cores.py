@@ -37,7 +37,7 @@ def test_the_threads_order_reaches_the_workers_inbox():
     (5, 1, 2, 1),  # more runs than cores: never below a worker's own
 ])
 def test_cores_are_shared_out_among_running_runs(monkeypatch, busy, per_worker, cores, share):
-    monkeypatch.setattr("core.runs.jobs.cpu_count", lambda: cores)
+    monkeypatch.setattr("core.engine.resources.cpu_count", lambda: cores)
     assert cores_per_run(busy, per_worker) == share
 
 

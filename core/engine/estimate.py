@@ -21,6 +21,7 @@ from .attacks import on_pairs
 from .config import Config
 from .data import make_datasets
 from .network import Arch, init_weights
+from .resources import cores_per_run, cpu_count, default_workers
 from .seeds import init_generator
 from .threats import get_threat_model
 from .train import gradient_step, training_attack
@@ -117,8 +118,6 @@ def calibrate(threads: int) -> tuple[float, float]:
 
 def worker_threads() -> int:
     """Threads each job worker gets from the job manager (its cores shared among its workers)."""
-    from .resources import cpu_count, default_workers
-
     return max(1, cpu_count() // default_workers())
 
 
@@ -137,19 +136,17 @@ class Estimate:
 
 def side_by_side_s(std_s: float, adv_s: float, threads: int, cores: int) -> float:
     """Both runs of a pair on their own workers of ``threads`` threads, when the job manager shares the
-    cores among the runs running (core.runs.jobs.cores_per_run): each gets max(threads, cores // 2)
-    while both run, and the longer one max(threads, cores) once the shorter is done."""
-    def speed(n: int) -> float:
-        return 1 + SHARE_EFFICIENCY * (n / threads - 1)
+    cores among the runs running (resources.cores_per_run): both share them while both run, and the
+    longer one has them to itself once the shorter is done."""
+    def speed(busy: int) -> float:
+        return 1 + SHARE_EFFICIENCY * (cores_per_run(busy, threads, cores) / threads - 1)
 
     short, long = sorted((std_s, adv_s))
-    return short / speed(max(threads, cores // 2)) + (long - short) / speed(max(threads, cores))
+    return short / speed(2) + (long - short) / speed(1)
 
 
 def estimate_runtime(cfg: Config, threads: int | None = None) -> Estimate:
     """Seconds for the standard run, the adversarial run, and the pair side by side (CPU model)."""
-    from .resources import cpu_count
-
     threads = threads or worker_threads()
     a, b = calibrate(threads)
     times = {}

@@ -124,6 +124,12 @@ def gpu_count() -> int:
     return torch.cuda.device_count()
 
 
+def cores_per_run(busy: int, threads_per_worker: int, cores: int | None = None) -> int:
+    """Threads for each of ``busy`` running runs: the machine's cores shared out, never fewer than a
+    worker's own (the job manager's rule, core.runs.jobs; the run-time estimate counts it too)."""
+    return max(threads_per_worker, (cores or cpu_count()) // max(1, busy))
+
+
 def default_workers() -> int:
     """At least two, so twin runs go side by side; one per GPU, or one per two CPU cores."""
     gpus = gpu_count()

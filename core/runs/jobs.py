@@ -29,7 +29,7 @@ import weakref
 from collections import deque
 
 from ..engine.config import MODES
-from ..engine.resources import cpu_count, default_workers, gpu_count
+from ..engine.resources import cores_per_run, cpu_count, default_workers, gpu_count
 from . import protocol
 from .job import Job, JobState
 from .owners import LOCAL, NotAllowed, Requester, check
@@ -354,9 +354,3 @@ def get_manager(store_path=None, **kwargs) -> JobManager:
         if manager is None or manager._closing:
             manager = _managers[key] = JobManager(store_path, **kwargs)
         return manager
-
-
-def cores_per_run(busy: int, threads_per_worker: int) -> int:
-    """Threads for each of ``busy`` running runs: the machine's cores shared out, never fewer than a
-    worker's own."""
-    return max(threads_per_worker, cpu_count() // max(1, busy))
