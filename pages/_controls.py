@@ -110,7 +110,9 @@ def checks(cfg: Config | None) -> None:
         st.caption(f":{color}-badge[{icon} {check.name}] {check.why}")
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
+# ttl: the estimate's calibration follows the machine (core.engine.estimate.RECALIBRATE_S), so the
+# page asks again after as long; a config's estimate is otherwise one dictionary lookup.
+@st.cache_data(show_spinner=False, max_entries=64, ttl=60)
 def _estimate(config_json: str) -> tuple[float, float, float, str, int]:
     from core.engine.estimate import estimate_runtime
     from core.engine.resources import estimate_memory
