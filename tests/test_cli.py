@@ -39,3 +39,12 @@ def test_single_mode_run(tmp_path):
     path = tmp_path / "std.json"
     assert main(["run", "--mode", "std", "--set", "steps=5", "--quiet", "--json", str(path)]) == 0
     assert set(json.loads(path.read_text())["runs"]) == {"std"}
+
+
+def test_bench_prints_the_machine_on_one_line():
+    from core.cli.main import _bench_number
+
+    cpu = {"model": "AMD EPYC", "capability": "AVX512", "last_level_cache_bytes": 32 * 2**20, "cores": 2}
+    assert _bench_number(cpu) == "AMD EPYC · AVX512 · last-level cache 32 MiB · 2 cores"
+    assert _bench_number({**cpu, "last_level_cache_bytes": None}) == "AMD EPYC · AVX512 · 2 cores"
+    assert _bench_number(0.0004) == "0.0004" and _bench_number(53.55) == "53.550"

@@ -121,6 +121,9 @@ def test_bench_in_thread_time_reports_the_ratios(monkeypatch):
     for key in ("steps_per_s", "limit_steps_per_s", "peer_steps_per_s"):
         assert report[key] > 0
     assert report["limit_fraction"] == pytest.approx(report["steps_per_s"] / report["limit_steps_per_s"])
+    cpu = report["cpu"]  # which machine the figures are of: the same model name came with AVX2 and with AVX-512
+    assert cpu["model"] and cpu["capability"] in ("DEFAULT", "AVX2", "AVX512", "NEON", "SVE256", "ZVECTOR", "VSX")
+    assert cpu["cores"] >= 1
 
 
 @pytest.mark.parametrize("q", [2, 3, 4])

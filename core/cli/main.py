@@ -116,7 +116,13 @@ def cmd_run(args) -> int:
 
 
 def _bench_number(value) -> str:
-    """Three decimals, or three significant digits where those would print 0.000 (a tiny step's GFLOP)."""
+    """Three decimals, or three significant digits where those would print 0.000 (a tiny step's GFLOP);
+    the CPU's description on one line."""
+    if isinstance(value, dict):
+        cache = value.get("last_level_cache_bytes")
+        parts = [value["model"], value["capability"]]
+        parts += [f"last-level cache {cache / 2**20:.0f} MiB"] if cache else []
+        return " · ".join([*parts, f"{value['cores']} cores"])
     if not isinstance(value, float):
         return str(value)
     return f"{value:.3f}" if value == 0 or abs(value) >= 0.01 else f"{value:.3g}"

@@ -30,11 +30,12 @@ import time
 
 import torch
 
+from . import cpu_cache
 from .config import Config
 from .data import make_datasets
 from .network import Arch, chunk_rows, chunks, init_weights
 from .products import record, replay, total_flops
-from .resources import apply_threads, resolve_device, sync
+from .resources import apply_threads, cpu_count, resolve_device, sync
 from .seeds import init_generator, training_generator
 from .train import gradient_step, training_attack
 
@@ -164,6 +165,8 @@ def run_bench(cfg: Config, mode: str, steps: int, rounds: int = 3, clock=time.pe
         "matmul_peak_fraction": gflops / matmul,
         "device": str(device) if device.type == "cpu" else torch.cuda.get_device_name(device),
         "threads": torch.get_num_threads(),
+        # the host's, also beside a GPU (it runs the step's Python and small ops)
+        "cpu": {**cpu_cache.describe(), "cores": cpu_count()},
     }
 
 
