@@ -133,16 +133,21 @@ def estimate(cfg: Config | None) -> None:
         return
     std_s, adv_s, wall_s, device, memory = _estimate(json.dumps(cfg.to_dict(), sort_keys=True))
     where = "measured on this server's CPU; a GPU is faster" if device == "cuda" else "on this server's CPU"
-    text = (f"⏱️ About **{_seconds(wall_s)}** for both runs side by side (standard {_seconds(std_s)}, "
-            f"adversarial {_seconds(adv_s)} on one worker each; the longer run takes the free cores once it is "
-            f"alone; {where}) · memory about {memory / 2**20:.0f} MiB per run.")
+    text = (f"⏱️ About **{_seconds(wall_s)}** for both runs (standard {_seconds(std_s)}, adversarial "
+            f"{_seconds(adv_s)}; {where}) · about {memory / 2**20:.0f} MiB of memory per run.")
     if presentation():
         st.caption(f"⏱️ About **{_seconds(wall_s)}** for both runs.")
         return
     load, cores = busy()
     if load > cores:  # the estimate is for a quiet machine; say so rather than promise it
         text += f" The server is busy now (load {load:.1f} on {cores} cores): expect it to take several times longer."
-    st.caption(text)
+    st.caption(text, help=ESTIMATE_HELP)
+
+
+# How the estimate is made, for whoever wonders why "both runs" is less than the two added up.
+ESTIMATE_HELP = ("Each run trains on a worker of its own and the two run side by side; once the shorter one is "
+                 "done, the longer one takes the free cores. The times come from a short timing of this server, "
+                 "repeated every minute; they are for a quiet server.")
 
 
 def busy() -> tuple[float, int]:

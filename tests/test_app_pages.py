@@ -98,6 +98,15 @@ def test_a_bad_link_value_is_reported_not_applied(app_env):
     assert at.session_state["lab_config"]["eps"] == 0.3
 
 
+def test_the_lab_says_how_long_the_pair_will_take_before_it_starts(app_env):
+    at = app()
+    no_exceptions(at)
+    estimate = [c for c in at.caption if c.value.startswith("⏱️ About")]
+    assert len(estimate) == 1
+    assert "for both runs (standard" in estimate[0].value and "MiB of memory per run" in estimate[0].value
+    assert "side by side" in estimate[0].help  # how the pair's time is counted, one hover away
+
+
 def test_presentation_mode_hides_advanced_controls(app_env):
     at = app()
     assert at.number_input(key="lab_f_k") is not None
