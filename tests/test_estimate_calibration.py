@@ -51,6 +51,7 @@ def test_a_machine_that_stays_slower_is_followed(timings):
 
 
 def test_the_estimate_shrinks_when_the_machine_is_quiet_again(timings):
+    """Both estimates come from the fixed readings below, never from a clock: the comparison is the model's."""
     readings, _ = timings
     readings += [(0.012, 0.006), (0.004, 0.002)]
     first = estimate.estimate_runtime(SMALL, threads=1)

@@ -112,13 +112,14 @@ def calibrate(threads: int, now: float | None = None) -> tuple[float, float]:
     return _fit(t1, t2)
 
 
-_SHAPES = (200, 8)  # d: matmul-heavy, elementwise-heavy
+# The two timed shapes: d = 200 (matmul-heavy) and d = 8 (elementwise-heavy)
+_SHAPES = tuple(Config(k=4, P=50, s=1, d=d, m=10, n_train=64, n_test=1, steps=1, device="cpu") for d in (200, 8))
 
 
-def _shape_work(d: int) -> tuple[float, float, Config]:
-    cfg = Config(k=4, P=50, s=1, d=d, m=10, n_train=64, n_test=1, steps=1, device="cpu")
+def _step_work(cfg: Config) -> tuple[float, float]:
+    """(flops, activation elements) of one standard step: a forward and a weight gradient."""
     K, n = cfg.k * cfg.m, cfg.n_train
-    return 2 * 2.0 * n * cfg.P * cfg.d * K, float(n * cfg.P * K), cfg
+    return 2 * 2.0 * n * cfg.P * cfg.d * K, float(n * cfg.P * K)
 
 
 def _time_shapes(threads: int) -> tuple[float, float]:
@@ -128,7 +129,7 @@ def _time_shapes(threads: int) -> tuple[float, float]:
     cpu_kernels.set_threads(threads)  # first: numba starting its threads resets torch's count
     torch.set_num_threads(threads)
     try:
-        t1, t2 = (_time_step(_shape_work(d)[2], "std") for d in _SHAPES)
+        t1, t2 = (_time_step(cfg, "std") for cfg in _SHAPES)
     finally:
         cpu_kernels.set_threads(before)
         torch.set_num_threads(before)
@@ -137,7 +138,7 @@ def _time_shapes(threads: int) -> tuple[float, float]:
 
 def _fit(t1: float, t2: float) -> tuple[float, float]:
     """(a, b) with a * flops + b * elements = the step's time at both shapes."""
-    (f1, e1, _), (f2, e2, _) = (_shape_work(d) for d in _SHAPES)
+    (f1, e1), (f2, e2) = (_step_work(cfg) for cfg in _SHAPES)
     det = f1 * e2 - f2 * e1
     a = (t1 * e2 - t2 * e1) / det
     b = (f1 * t2 - f2 * t1) / det
