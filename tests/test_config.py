@@ -91,6 +91,14 @@ def test_every_preset_is_valid_and_described():
     assert big.d >= 1000 and big.n_train >= 2000
 
 
+def test_every_larger_preset_trains_with_multi_step_pgd():
+    """At figure3 and paper-scale the paper's one-step attack leaves PGD accuracy near 0 (docs/engine.md):
+    a preset that a class or a paper reads as "adversarial training improves robustness" trains with PGD."""
+    for name in ("classroom", "figure3", "paper-scale"):
+        cfg = PRESETS[name].config()
+        assert (cfg.train_attack, cfg.train_attack_steps) == ("pgd", 3), name
+
+
 @pytest.mark.parametrize(
     "argv",
     [
