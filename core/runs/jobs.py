@@ -31,6 +31,7 @@ from collections import deque
 from ..engine.config import MODES
 from ..engine.resources import cores_per_run, cpu_count, default_workers, gpu_count
 from . import protocol
+from .foreign_load import ForeignLoad
 from .job import Job, JobState
 from .owners import LOCAL, NotAllowed, Requester, check
 from .store import RunStore, code_version, config_key, new_id, owner_id
@@ -58,6 +59,7 @@ class JobManager:
         self.flush_s = flush_s
         self.threads_per_worker = max(1, cpu_count() // self.max_workers)
         self._debug: dict | None = None  # test hook, copied into each job: see core.runs.worker._stall
+        self._foreign_load = ForeignLoad()  # cores other processes keep busy: not shared out to runs
         self.store.mark_orphans_interrupted()
         code_version(), owner_id()  # computed once here rather than in the first submit
         self._lock = threading.RLock()
@@ -316,11 +318,14 @@ class JobManager:
     def _share_cores(self) -> None:
         """The cores of idle workers go to the running runs, and come back when new runs start: a twin
         pair alone on 2 cores runs its adversarial half on both once the standard half is done (figure3's
-        twin 38.5 -> 32 s, docs/engine.md). The new count applies at the run's next step; the numbers do not
+        twin 38.5 -> 32 s, docs/engine.md), unless other processes keep those cores busy (foreign_load.py).
+        The new count applies at the run's next step; the numbers do not
         depend on it (tests/test_shared_cores.py). Runs on a GPU count too: they hold a worker and a
         share of the cores for their CPU side."""
         busy = [w.job for w in self._workers if w.job is not None]
-        share = cores_per_run(len(busy), self.threads_per_worker)
+        # Only cores idle in fact: other processes' work (another job, a test suite) takes its cores first.
+        cores = max(1, cpu_count() - self._foreign_load.whole_cores(w.pid for w in self._workers))
+        share = cores_per_run(len(busy), self.threads_per_worker, cores)
         for job in busy:
             if job.mode in MODES and job.state is JobState.RUNNING and job.threads != share:
                 if job.worker.send(protocol.threads_line(job.seq, share)):
