@@ -9,6 +9,7 @@ and 6.8 s on 2, and the Lab's classroom twin did not end within 4 minutes in the
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterable
 
@@ -19,9 +20,15 @@ IGNORED_CORES = 0.25  # less than 0.75 of a core of other work counts as none (a
 
 
 def system_busy_s() -> float:
-    """CPU seconds the whole machine has spent busy since boot, all cores together (time stolen by a
-    hypervisor counts: a core it takes is not ours either)."""
-    t = psutil.cpu_times()
+    """CPU seconds the cores this process may run on have spent busy since boot, all together (on a
+    big host with a few cores given to us, the others' work is not ours to count). Time stolen by a
+    hypervisor counts: a core it takes is not ours either."""
+    per_cpu = psutil.cpu_times(percpu=True)
+    allowed = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else range(len(per_cpu))
+    return sum(_busy(per_cpu[i]) for i in allowed if i < len(per_cpu))
+
+
+def _busy(t) -> float:
     return t.user + t.nice + t.system + getattr(t, "irq", 0.0) + getattr(t, "softirq", 0.0) + getattr(t, "steal", 0.0)
 
 
