@@ -67,6 +67,8 @@ def test_a_worker_that_starts_or_ends_within_a_window_is_not_taken_for_another_p
 
 
 def test_the_real_counters_read_this_machine_and_this_process():
+    """The readers work where the manager runs them: CPU-time counters since boot and since this process
+    started (it imported torch), never a speed, so load on the machine cannot make them fail."""
     assert system_busy_s() > 0
     assert process_busy_s(os.getpid()) > 0
     assert process_busy_s(2**22 + 12345) is None  # no such process

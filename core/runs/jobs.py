@@ -319,9 +319,9 @@ class JobManager:
         """The cores of idle workers go to the running runs, and come back when new runs start: a twin
         pair alone on 2 cores runs its adversarial half on both once the standard half is done (figure3's
         twin 38.5 -> 32 s, docs/engine.md), unless other processes keep those cores busy (foreign_load.py).
-        The new count applies at the run's next step; the numbers do not
-        depend on it (tests/test_shared_cores.py). Runs on a GPU count too: they hold a worker and a
-        share of the cores for their CPU side."""
+        The new count applies at the run's next step; the numbers do not depend on it
+        (tests/test_shared_cores.py). Runs on a GPU count too: they hold a worker and a share of the
+        cores for their CPU side."""
         busy = [w.job for w in self._workers if w.job is not None]
         # Only cores idle in fact: other processes' work (another job, a test suite) takes its cores first.
         cores = max(1, cpu_count() - self._foreign_load.whole_cores(w.pid for w in self._workers))
