@@ -83,13 +83,19 @@ def cmd_run(args) -> int:
 
     from ..engine.resources import check_memory, resolve_device
     from ..engine.train import run_twins
+    from .threads import ThreadsFollowLoad
 
     cfg = build_config(args)
-    check_memory(cfg, resolve_device(cfg.device))
+    device = resolve_device(cfg.device)
+    check_memory(cfg, device)
     modes = MODES if args.mode == "both" else (args.mode,)
     bars = {}
+    # A run pinned to a thread count keeps it; otherwise it leaves the cores other processes use to them.
+    follow = ThreadsFollowLoad() if device.type == "cpu" and not cfg.threads else None
 
     def on_progress(event):
+        if follow is not None:
+            follow(event)
         bar = bars.get(event.mode)
         if bar is None:
             bar = bars[event.mode] = tqdm(total=event.steps, desc=event.mode, unit="step", file=sys.stderr,

@@ -1,0 +1,36 @@
+"""A command-line run on the cores other processes leave idle, as the job manager does for the app's runs.
+
+``python -m core run`` used torch's default thread count (every core) whatever else the machine was
+doing. A run with 2 threads on 2 cores that another process also uses waits at each parallel region
+for its second thread: 100 classroom adversarial steps took 6.8 s on 2 threads beside a 2-thread job,
+2.4 s on 1 (docs/engine.md, 2026-12-03). The follower reads the other processes' cores over windows of
+2 s (foreign_load.py, with this process as "ours") and sets the thread count between two steps; a run's
+numbers do not depend on it (tests/test_shared_cores.py).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+import torch
+
+from ..engine.resources import set_threads
+from ..runs.foreign_load import ForeignLoad
+
+
+class ThreadsFollowLoad:
+    """A progress callback: at most the threads the run started with, less the cores others keep busy."""
+
+    def __init__(self, load: ForeignLoad | None = None, apply: Callable[[int], None] = set_threads):
+        self._load, self._apply = load or ForeignLoad(), apply
+        self._pid = os.getpid()
+        self.most = torch.get_num_threads()  # torch's default, or what OMP_NUM_THREADS / --set threads asked
+        self.threads = self.most
+        self._load.cores([self._pid])  # the first window starts now
+
+    def __call__(self, event=None) -> None:
+        threads = max(1, self.most - self._load.whole_cores([self._pid]))
+        if threads != self.threads:
+            self._apply(threads)
+            self.threads = threads
