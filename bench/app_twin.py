@@ -3,7 +3,8 @@
     PYTHONPATH=. python bench/app_twin.py --preset classroom --rounds 4
 
 Each round submits the preset's pair fresh (no cache) to a JobManager on a temporary store, as the
-Lab's Run does, and waits for both runs; it prints the round's wall time and when each half ended.
+Lab's Run does, and waits for both runs; it prints the round's wall time and when each half ended,
+after the Lab's estimate for the pair.
 The workers start (and load their kernels) before the first round, as they do on a server's first
 visit, so no round pays for that. docs/engine.md keeps the numbers.
 """
@@ -15,6 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from core.engine.estimate import estimate_runtime
 from core.engine.presets import get_preset
 from core.runs.jobs import JobManager
 
@@ -30,6 +32,9 @@ def main() -> None:
         try:
             if not manager.wait_ready(300):
                 raise SystemExit("the workers did not start within 300 s")
+            est = estimate_runtime(cfg)  # what the Lab's caption says for this pair, timed as its server does
+            print(f"{args.preset} estimate: {est.wall_s:.1f} s for both (standard {est.std_s:.1f} s, adversarial "
+                  f"{est.adv_s:.1f} s)", flush=True)
             for round_ in range(args.rounds):
                 started = time.time()
                 ids = manager.submit_twins(cfg, preset=args.preset, fresh=True)

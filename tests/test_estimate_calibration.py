@@ -24,6 +24,7 @@ def timings(monkeypatch):
 
     monkeypatch.setattr(estimate, "_timings", {})
     monkeypatch.setattr(estimate, "_time_shapes", fake)
+    monkeypatch.setattr(estimate, "_time_own_step", lambda cfg, mode, threads: None)  # the model alone
     return readings, calls
 
 
@@ -66,3 +67,80 @@ def test_each_thread_count_has_its_own_timings(timings):
     estimate.calibrate(1, now=0.0)
     estimate.calibrate(2, now=1.0)
     assert calls == [1, 2]
+
+
+# ---- the probe: a step at the config's own shapes -------------------------------------------------------
+
+@pytest.fixture
+def probe(monkeypatch):
+    """A step's seconds from a fixed part and a part per example, instead of a clock; the probed configs."""
+    probed = []
+
+    def fake(cfg, mode, repeats=5):
+        probed.append(cfg)
+        return 0.010 + 0.002 * cfg.n_train
+
+    monkeypatch.setattr(estimate, "_probed", {})
+    monkeypatch.setattr(estimate, "_time_step", fake)
+    return probed
+
+
+def test_a_large_batch_is_timed_on_a_few_examples_and_its_fixed_part_not_scaled(probe):
+    cfg = Config(k=10, P=100, s=2, d=1000, m=10, n_train=2000, device="cpu", train_attack="pgd")
+    for mode in ("std", "adv"):
+        probe.clear()
+        seconds = estimate.own_step_s(cfg, mode, threads=1, now=0.0)
+        assert seconds == pytest.approx(0.010 + 0.002 * 2000)  # the two timings separate the fixed part
+        assert len(probe) == 2 and 0 < probe[1].n_train < probe[0].n_train < 2000
+        for timed in probe:  # within the probe's bounds: work and memory an estimate may spend in the server
+            assert estimate.step_work(timed, mode).flops <= estimate.PROBE_FLOPS
+            assert timed.n_train * timed.P * timed.d <= estimate.PROBE_FLOATS
+            assert (timed.steps, timed.n_test, timed.device) == (1, 1, "cpu")
+
+
+def test_a_small_batch_is_timed_whole(probe):
+    assert estimate.own_step_s(SMALL, "adv", threads=1, now=0.0) == pytest.approx(0.010 + 0.002 * SMALL.n_train)
+    assert [c.n_train for c in probe] == [SMALL.n_train]
+
+
+def test_a_shape_too_big_for_the_server_is_not_timed_and_the_model_stands(probe):
+    huge = Config(k=10, P=1000, s=2, d=100_000, m=10, n_train=100, n_test=10, steps=10, device="cpu")
+    assert estimate.own_step_s(huge, "std", threads=1, now=0.0) is None
+    pgd = Config(k=10, P=10, s=2, d=20_000, m=10, n_train=10, device="cpu", train_attack="pgd")
+    assert estimate.own_step_s(pgd, "adv", threads=1, now=0.0) is None  # its start pool alone is 80M floats
+    assert probe == []
+    est = estimate.estimate_runtime(huge, threads=1)
+    assert 0 < est.std_s < float("inf")
+
+
+def test_a_probe_is_kept_a_minute_for_every_config_of_the_same_shapes(probe):
+    estimate.own_step_s(SMALL, "std", threads=1, now=0.0)
+    for other in (SMALL.replace(seed=7), SMALL.replace(steps=500, eta=0.1), SMALL.replace(train_attack="pgd")):
+        estimate.own_step_s(other, "std", threads=1, now=30.0)
+    assert len(probe) == 1
+    estimate.own_step_s(SMALL.replace(d=12), "std", threads=1, now=30.0)  # another shape
+    estimate.own_step_s(SMALL, "std", threads=1, now=estimate.RECALIBRATE_S)  # a minute on
+    assert len(probe) == 3
+
+
+def test_the_estimate_follows_the_timed_step(monkeypatch):
+    """With the probe's step twice as slow, both runs' estimates double (less the fixed hand-off)."""
+    monkeypatch.setattr(estimate, "_timings", {})
+    monkeypatch.setattr(estimate, "_time_shapes", lambda threads: (0.004, 0.002))
+    seconds = {}
+    for slow in (1.0, 2.0):
+        monkeypatch.setattr(estimate, "_probed", {})
+        monkeypatch.setattr(estimate, "_time_step", lambda cfg, mode, repeats=5, slow=slow: slow * 0.01)
+        seconds[slow] = estimate.estimate_runtime(SMALL, threads=1)
+    for mode in ("std_s", "adv_s"):
+        fast, slow = (getattr(seconds[s], mode) - estimate.RUN_OVERHEAD_S for s in (1.0, 2.0))
+        assert slow == pytest.approx(2 * fast)
+
+
+def test_a_probe_of_pgd_training_leaves_no_start_pool_behind():
+    from core.engine import threats
+
+    cfg = SMALL.replace(d=37, train_attack="pgd")  # a d no other test draws a pool for
+    before = set(threats._pools)
+    assert estimate.own_step_s(cfg, "adv", threads=1) > 0  # a real timing
+    assert set(threats._pools) == before

@@ -1,11 +1,14 @@
-"""How long a twin run will take, before it starts: a work-count model calibrated once.
+"""How long a twin run will take, before it starts: a work-count model, scaled to a timed step.
 
 Every cost of a run is a pass of the network over a batch of examples: the matrix product
 Z = X W^T (or dZ W, dZ^T X), each 2 n P d K flops, followed by an elementwise pass over the
 n P K pre-activations. So a run's time is about a * flops + b * elements, with a and b
-measured once per process by timing two small gradient steps of different shapes (one
-matmul-heavy, one elementwise-heavy). Good to a factor of about 1.5 on a quiet machine;
-the dashboard shows it as "about", never as a promise.
+measured by timing two small gradient steps of different shapes (one matmul-heavy, one
+elementwise-heavy). That model gives the run's shape (its training steps against its
+evaluations); its scale comes from timing one training step of the config itself, on at most
+PROBE_FLOPS of its batch (own_step_s), because a product's rate depends on its shape. Good to
+about 1.3x on a quiet machine (docs/engine.md); the dashboard shows it as "about", never as a
+promise.
 
 The timing is repeated at most once a minute and the fastest of the last few kept: a server's
 first calibration often runs while its job workers are starting (importing torch, loading
@@ -18,6 +21,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -29,7 +33,7 @@ from .data import make_datasets
 from .network import Arch, init_weights
 from .resources import cores_per_run, cpu_count, default_workers
 from .seeds import init_generator
-from .threats import get_threat_model
+from .threats import _POOL_ROWS, get_threat_model, transient_pools
 from .train import gradient_step, training_attack
 
 RUN_OVERHEAD_S = 0.3  # data generation of a small run, store writes, the worker's hand-off
@@ -45,39 +49,50 @@ class Work:
     elements: float
 
 
-def run_work(cfg: Config, mode: str) -> Work:
-    """Count the passes train() makes: training steps plus evaluation at logged steps."""
+def _attack_step(cfg: Config, pairs: bool) -> float:
+    """Matrix products of one attack step, in passes: on the pair path (pair_attacks.py) a forward and an
+    input gradient become two (P x 2m)(2m x K) products, 2 * 2m / d of a pass instead of 2."""
+    return 2 * (2 * cfg.m / cfg.d) if pairs else 2
+
+
+def step_work(cfg: Config, mode: str) -> Work:
+    """One training step over its batch."""
     K = cfg.k * cfg.m
     per_pass = 2.0 * cfg.P * cfg.d * K  # flops of one matmul per example
     per_elem = float(cfg.P * K)  # activation elements per example per forward
     batch = cfg.batch_size or cfg.n_train
-    # An attack step on the pair path (pair_attacks.py) replaces a forward and an input gradient
-    # by two (P x 2m)(2m x K) products: 2 * 2m / d of a pass instead of 2.
     threat, arch = get_threat_model(cfg.threat_model), Arch.from_config(cfg)
-
-    def attack_step(pairs: bool) -> float:
-        return 2 * (2 * cfg.m / cfg.d) if pairs else 2
-
-    train_step = attack_step(on_pairs(threat, cfg.train_objective, arch))
+    train_step = _attack_step(cfg, on_pairs(threat, cfg.train_objective, arch))
     if mode == "std":
         matmuls, forwards = 2, 1  # preact + weight gradient
     elif cfg.train_attack == "pgd":
         matmuls, forwards = train_step * cfg.train_attack_steps + 3, cfg.train_attack_steps + 2  # + train accuracy
     else:
         matmuls, forwards = train_step + 2, 2  # one-step: preact + input gradient, then preact + weight gradient
+    return Work(batch * matmuls * per_pass, batch * forwards * per_elem)
+
+
+def eval_work(cfg: Config) -> Work:
+    """One evaluation: a forward for the clean inputs, the feature variants and the one-step attack (+ its
+    input gradient and the attacked forward, or the pair path's updates) on n_test, PGD-K on n_pgd; an
+    evaluation only counts, so it takes the pair path at any k (attacks.on_pairs)."""
+    K = cfg.k * cfg.m
+    per_pass, per_elem = 2.0 * cfg.P * cfg.d * K, float(cfg.P * K)
+    threat, arch = get_threat_model(cfg.threat_model), Arch.from_config(cfg)
+    one_step_pairs = on_pairs(threat, cfg.train_objective, arch, counting=True)
+    one_step = _attack_step(cfg, one_step_pairs) + (0 if one_step_pairs else 1)
+    pgd_step = _attack_step(cfg, on_pairs(threat, cfg.pgd_objective, arch, counting=True))
+    matmuls = (1 + one_step) * cfg.n_test + (pgd_step * cfg.pgd_steps + 1) * cfg.n_pgd
+    forwards = 6 * cfg.n_test + (cfg.pgd_steps + 1) * cfg.n_pgd
+    return Work(matmuls * per_pass, forwards * per_elem)
+
+
+def run_work(cfg: Config, mode: str) -> Work:
+    """Count the passes train() makes: training steps plus evaluation at logged steps."""
     steps = cfg.steps + 1
     logged = cfg.steps // cfg.eval_every + 1 + (cfg.steps % cfg.eval_every != 0)
-    # evaluation: one forward for the clean inputs, the feature variants and the one-step attack (+ its
-    # input gradient and the attacked forward, or the pair path's updates) on n_test, PGD-K on n_pgd;
-    # an evaluation only counts, so it takes the pair path at any k (attacks.on_pairs)
-    one_step_pairs = on_pairs(threat, cfg.train_objective, arch, counting=True)
-    one_step = attack_step(one_step_pairs) + (0 if one_step_pairs else 1)
-    pgd_step = attack_step(on_pairs(threat, cfg.pgd_objective, arch, counting=True))
-    eval_matmuls = (1 + one_step) * cfg.n_test + (pgd_step * cfg.pgd_steps + 1) * cfg.n_pgd
-    eval_forwards = 6 * cfg.n_test + (cfg.pgd_steps + 1) * cfg.n_pgd
-    flops = steps * batch * matmuls * per_pass + logged * eval_matmuls * per_pass
-    elements = steps * batch * forwards * per_elem + logged * eval_forwards * per_elem
-    return Work(flops, elements)
+    step, evaluation = step_work(cfg, mode), eval_work(cfg)
+    return Work(steps * step.flops + logged * evaluation.flops, steps * step.elements + logged * evaluation.elements)
 
 
 def _time_step(cfg: Config, mode: str, repeats: int = 5) -> float:
@@ -85,13 +100,27 @@ def _time_step(cfg: Config, mode: str, repeats: int = 5) -> float:
     train, _ = make_datasets(cfg)
     W = init_weights(cfg, init_generator(0))
     arch, attack = Arch.from_config(cfg), training_attack(cfg, mode)
-    gradient_step(W, train.X, train.y, arch, attack, None)  # warm-up: allocator, kernels
+    generator = torch.Generator().manual_seed(0)  # PGD's random start is part of a step's cost
+    gradient_step(W, train.X, train.y, arch, attack, generator)  # warm-up: allocator, kernels
     best = float("inf")
     for _ in range(repeats):
         started = time.perf_counter()
-        gradient_step(W, train.X, train.y, arch, attack, None)
+        gradient_step(W, train.X, train.y, arch, attack, generator)
         best = min(best, time.perf_counter() - started)
     return best
+
+
+@contextmanager
+def _threads(threads: int):
+    """torch and the CPU kernels on ``threads`` threads for a timing, as before afterwards."""
+    before = torch.get_num_threads()
+    cpu_kernels.set_threads(threads)  # first: numba starting its threads resets torch's count
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        cpu_kernels.set_threads(before)
+        torch.set_num_threads(before)
 
 
 _timings: dict[int, deque] = {}  # threads -> (when, (t_matmul, t_elementwise)) of recent timings
@@ -125,15 +154,8 @@ def _step_work(cfg: Config) -> tuple[float, float]:
 def _time_shapes(threads: int) -> tuple[float, float]:
     """Seconds of a standard step at each of the two shapes (the one-step attack is the same
     passes twice). About 0.1 s in all."""
-    before = torch.get_num_threads()
-    cpu_kernels.set_threads(threads)  # first: numba starting its threads resets torch's count
-    torch.set_num_threads(threads)
-    try:
-        t1, t2 = (_time_step(cfg, "std") for cfg in _SHAPES)
-    finally:
-        cpu_kernels.set_threads(before)
-        torch.set_num_threads(before)
-    return t1, t2
+    with _threads(threads):
+        return tuple(_time_step(cfg, "std") for cfg in _SHAPES)
 
 
 def _fit(t1: float, t2: float) -> tuple[float, float]:
@@ -146,6 +168,62 @@ def _fit(t1: float, t2: float) -> tuple[float, float]:
     if a <= 0 or b <= 0:
         a, b = t1 / (f1 + 20 * e1), 20 * t1 / (f1 + 20 * e1)
     return a, b
+
+
+# The probe: training steps of the config itself. The two shapes above fit a * flops + b * elements, but a
+# product's rate depends on its shape (d = 1000 products ran at ~105 GFLOP/s where the fit said 157) and
+# the fused kernels' cost per element on the size, so the model alone said 41 s for figure3's adversarial
+# run (measured 20 s) and 19 min for paper-scale's (measured 22). A step at the config's own shapes corrects it.
+PROBE_FLOPS = 2e9  # a timed step at most ~20 ms on 2 cores: the server times each new shape in 0.1-0.4 s
+PROBE_FLOATS = 2e7  # 80 MB at most for each of the probe's tensors: examples, weights, PGD's start pool
+FIT_MIN_EXAMPLES = 8  # fewer examples cannot tell a step's fixed part (the PGD start pool) from its per-example part
+_probed: dict[tuple, tuple[float, float | None]] = {}  # shape key -> (when, seconds of a step), RECALIBRATE_S long
+_PROBED_KEPT = 256  # distinct shapes remembered; a class dials a few dozen
+
+
+def _probe_config(cfg: Config, n: int) -> Config:
+    return cfg.replace(n_train=n, batch_size=0, n_test=1, steps=1, device="cpu", threads=0)
+
+
+def own_step_s(cfg: Config, mode: str, threads: int, now: float | None = None) -> float | None:
+    """Seconds of one training step of ``cfg`` on this CPU with ``threads`` threads, timed at the config's own
+    shapes on at most PROBE_FLOPS of its batch and extrapolated to the whole batch; None when even one
+    example would be more work than an estimate may do in the server (the model alone is used then).
+    Timed again after RECALIBRATE_S; the step's time does not depend on the seed, the step count or the
+    learning rates, so those are not part of the key."""
+    now = time.monotonic() if now is None else now
+    attack = () if mode == "std" else (cfg.train_attack, cfg.train_attack_steps, cfg.train_objective)
+    key = (mode, threads, cfg.k, cfg.P, cfg.s, cfg.d, cfg.m, cfg.n_train, cfg.batch_size, cfg.q, cfg.threat_model,
+           *attack)
+    with _timings_lock:
+        if key in _probed and now - _probed[key][0] < RECALIBRATE_S:
+            return _probed[key][1]
+        seconds = _time_own_step(cfg, mode, threads)
+        if len(_probed) >= _PROBED_KEPT:
+            _probed.pop(next(iter(_probed)))  # the oldest
+        _probed[key] = (now, seconds)
+    return seconds
+
+
+def _time_own_step(cfg: Config, mode: str, threads: int) -> float | None:
+    batch = cfg.batch_size or cfg.n_train
+    one = step_work(cfg.replace(n_train=1, batch_size=0), mode).flops
+    n = min(batch, int(PROBE_FLOPS // one), int(PROBE_FLOATS // (cfg.P * cfg.d)))
+    pool = _POOL_ROWS * cfg.d if mode == "adv" and cfg.train_attack == "pgd" else 0  # PGD's random starts
+    if n < 1 or cfg.k * cfg.m * cfg.d > PROBE_FLOATS or pool > PROBE_FLOATS:
+        return None
+    with _threads(threads), transient_pools():
+        t = _time_step(_probe_config(cfg, n), mode, repeats=3)
+        if n == batch:
+            return t
+        if n < FIT_MIN_EXAMPLES:
+            return t * batch / n
+        few = n // 4
+        t_few = _time_step(_probe_config(cfg, few), mode, repeats=3)
+    per_example = (t - t_few) / (n - few)
+    if per_example <= 0:  # noise: scale the larger timing
+        return t * batch / n
+    return t + per_example * (batch - n)
 
 
 def worker_threads() -> int:
@@ -181,11 +259,16 @@ def estimate_runtime(cfg: Config, threads: int | None = None) -> Estimate:
     """Seconds for the standard run, the adversarial run, and the pair side by side (CPU model)."""
     threads = threads or worker_threads()
     a, b = calibrate(threads)
+    device = "cuda" if cfg.device == "cuda" or (cfg.device == "auto" and torch.cuda.is_available()) else "cpu"
     times = {}
     for mode in ("std", "adv"):
         work = run_work(cfg, mode)
-        times[mode] = RUN_OVERHEAD_S + a * work.flops + b * work.elements
-    device = "cuda" if cfg.device == "cuda" or (cfg.device == "auto" and torch.cuda.is_available()) else "cpu"
+        seconds = a * work.flops + b * work.elements
+        own = own_step_s(cfg, mode, threads) if device == "cpu" else None
+        if own is not None:  # the model's shape of the run (steps, evaluations), scaled to the timed step
+            step = step_work(cfg, mode)
+            seconds *= own / (a * step.flops + b * step.elements)
+        times[mode] = RUN_OVERHEAD_S + seconds
     if device == "cpu" and not cfg.threads:  # a run pinned to its own thread count keeps it (worker.py)
         wall = side_by_side_s(times["std"], times["adv"], threads, cpu_count())
     else:  # GPU workers are not given more threads

@@ -8,6 +8,7 @@ norm, and draw a ``random_start`` inside the ball. Perturbations have the data's
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -72,6 +73,18 @@ class ThreatModel:
 # dtype) from a fixed seed, so runs stay reproducible; which directions a run gets is its own seed's.
 _POOL_ROWS = 4096
 _pools: dict = {}
+
+
+@contextmanager
+def transient_pools():
+    """Pools drawn inside are dropped on the way out: the run-time estimate's probe (estimate.py) times
+    a PGD step in the server, which would otherwise keep a pool for every d a class dials."""
+    before = set(_pools)
+    try:
+        yield
+    finally:
+        for key in set(_pools) - before:
+            del _pools[key]
 
 
 def _direction_pool(dim: int, device, dtype) -> torch.Tensor:
