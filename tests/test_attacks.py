@@ -82,3 +82,24 @@ def test_pgd_lowers_the_classification_margin(name):
     assert (after > before).all()
     one_step, _ = OneStepAttack(threat, cfg.eps, 10.0).perturb(W, data.X, data.y, arch)
     assert (threat.norm(one_step) <= cfg.eps * (1 + 1e-5)).all()
+
+
+def test_start_pools_kept_in_a_process_are_bounded_and_redraw_the_same(monkeypatch):
+    """A server asked for one d after another keeps pools up to POOLS_KEPT_BYTES, oldest dropped first,
+    the newest always; a pool drawn again after it was dropped is the same pool (runs stay reproducible)."""
+    from collections import OrderedDict
+
+    from core.engine import threats
+
+    monkeypatch.setattr(threats, "_pools", OrderedDict())
+    one = 4096 * 50 * 4  # a float32 pool at d = 50
+    monkeypatch.setattr(threats, "POOLS_KEPT_BYTES", int(2.5 * one))
+    first = threats._direction_pool(50, "cpu", torch.float32).clone()
+    for d in (51, 52, 53):
+        threats._direction_pool(d, "cpu", torch.float32)
+    assert [key[0] for key in threats._pools] == [52, 53]  # 50 and 51 dropped, oldest first
+    big = threats._direction_pool(400, "cpu", torch.float32)  # bigger than the bound: kept alone
+    assert list(threats._pools) == [(400, "cpu", torch.float32)] and threats._direction_pool(400, "cpu",
+                                                                                           torch.float32) is big
+    assert torch.equal(threats._direction_pool(50, "cpu", torch.float32), first)
+    assert torch.allclose(first.norm(dim=1), torch.ones(4096))

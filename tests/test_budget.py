@@ -48,6 +48,20 @@ def test_the_estimates_grow_with_their_knobs():
     assert patch_view_cost(cfg).bytes >= test.X.numel() * test.X.element_size()
 
 
+def test_pgd_start_pool_counts_so_a_huge_d_with_a_tiny_test_set_is_refused(monkeypatch):
+    """The pool of PGD's start directions is 4096 rows of d: at d = 200000 it alone is ~9 GB to draw, while
+    ten test examples of two patches are 64 MB. Before it was counted the server would have drawn it."""
+    from core.engine.threats import pool_bytes
+
+    monkeypatch.delenv(budget.MEMORY_ENV, raising=False)
+    cfg = get_preset("classroom").config().replace(d=200_000, P=2, s=1, n_train=10, n_test=10)
+    for what, cost in (("Theory", minima_cost(cfg, 6, 100)), ("The patch view", patch_view_cost(cfg))):
+        assert cost.bytes >= pool_bytes(cfg.d)
+        with pytest.raises(ConfigError, match="MB, over its budget") as err:
+            check_server(what, cost)
+        assert "d" in str(err.value).rsplit("shrink", 1)[1]
+
+
 def theory_link(**params) -> AppTest:
     at = AppTest.from_file(APP, default_timeout=60)
     for key, value in params.items():
@@ -66,6 +80,17 @@ def test_a_link_naming_a_huge_test_set_is_refused_on_the_theory_page(app_env, mo
     assert at.session_state["lab_values"]["n_test"] == 20000
     message = " ".join(w.value for w in at.warning)
     assert "n\\_test" in message and "RFL\\_SERVER\\_MEMORY\\_MB" in message and "shrink" in message
+
+
+def test_a_link_naming_a_huge_d_is_refused_on_the_theory_page_for_its_start_pool(app_env, monkeypatch):
+    """Tiny data, huge d: only PGD's start pool (~9 GB to draw) is too big, at the default budget."""
+    monkeypatch.delenv(budget.MEMORY_ENV, raising=False)
+    monkeypatch.setattr("core.engine.theory.evaluate_constructed", refuse)
+    at = theory_link(d="200000", P="2", s="1", n_train="10", n_test="10")
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.session_state["lab_values"]["d"] == 200000
+    message = " ".join(w.value for w in at.warning)
+    assert "constructed minima" in message and "shrink" in message and "MB" in message
 
 
 def test_a_link_naming_endless_dynamics_is_refused(app_env, monkeypatch):

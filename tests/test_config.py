@@ -82,6 +82,17 @@ def test_memory_budget_is_enforced_before_work():
     assert err.value.field == "n_train" and "GiB" in str(err.value) and "shrink" in str(err.value)
 
 
+def test_a_tiny_run_with_a_huge_d_is_refused_for_its_pgd_start_pool():
+    """Ten examples of two patches at d = 1e6 are 160 MB of data, but PGD's start pool (evaluation always
+    attacks) is 4096 rows of d: ~49 GB to draw. The estimate said 0.7 GiB before it counted the pool."""
+    import torch
+
+    cfg = Config(k=2, P=2, s=1, d=1_000_000, m=1, n_train=10, n_test=10)
+    assert estimate_memory(cfg) > 4096 * 1_000_000 * 12
+    with pytest.raises(ConfigError, match="GiB"):
+        check_memory(cfg, torch.device("cpu"), budget=8 * 2**30)
+
+
 def test_every_preset_is_valid_and_described():
     assert {"classroom", "figure3", "paper-scale", "dense-loses", "eps-too-small"} <= set(PRESETS)
     for preset in PRESETS.values():

@@ -17,6 +17,7 @@ import os
 from dataclasses import dataclass
 
 from .config import Config, ConfigError
+from .threats import pool_bytes
 
 BYTES = 4  # float32
 DEFAULT_MEMORY_MB = 2048
@@ -63,7 +64,7 @@ def minima_cost(cfg: Config, scales: int, pgd_cap: int) -> Cost:
     data = BYTES * n * cfg.P * (cfg.d * 4 + 2)
     activations = BYTES * n * cfg.P * cfg.k * cfg.m * 3
     per_eval = 3 * _forward_flops(cfg, n) + _forward_flops(cfg, n_pgd) * (3 * cfg.pgd_steps + 1)
-    return Cost(data + activations, 2 * scales * per_eval, ("n_test", "P", "d"))
+    return Cost(data + activations + pool_bytes(cfg.d, BYTES), 2 * scales * per_eval, ("n_test", "P", "d"))
 
 
 def dynamics_cost(cfg: Config) -> Cost:
@@ -76,10 +77,12 @@ def dynamics_cost(cfg: Config) -> Cost:
 
 
 def patch_view_cost(cfg: Config) -> Cost:
-    """inspect.run_test_set: the run's n_test examples kept, its n_train ones drawn and skipped."""
+    """inspect.run_test_set: the run's n_test examples kept, its n_train ones drawn and skipped; and the
+    view's PGD start pool."""
     kept = BYTES * cfg.n_test * cfg.P * (cfg.d + 2)
     drawn = (cfg.n_train + cfg.n_test) * cfg.P * cfg.d * 20.0  # ~20 flops a Gaussian sample
-    return Cost(kept + BYTES * 4_000_000, drawn, ("n_test", "P", "d") if cfg.n_test >= cfg.n_train else
+    pool = pool_bytes(cfg.d, BYTES)  # the view's PGD start pool (inspect.adversarial_patches)
+    return Cost(kept + BYTES * 4_000_000 + pool, drawn, ("n_test", "P", "d") if cfg.n_test >= cfg.n_train else
                 ("n_train", "P", "d"))
 
 

@@ -9,6 +9,7 @@ import torch
 from . import cpu_kernels
 from .config import Config, ConfigError
 from .network import chunk_rows
+from .threats import pool_bytes
 
 BYTES = 4  # float32 throughout
 
@@ -84,7 +85,9 @@ def estimate_memory(cfg: Config, device: torch.device | None = None) -> int:
     rows = chunk_rows(max(cfg.n_train, cfg.n_test), cfg.P, max(K, cfg.d), device)
     work = rows * cfg.P * (4 * K + 4 * cfg.d)  # Z, slope, dZ, temporaries, chunk copies
     weights = K * cfg.d * 4
-    return BYTES * (train + test + work + weights) + 64 * 2**20  # plus torch's own
+    # PGD's start directions (evaluation always attacks with PGD): 4096 rows of d, 8 GB at d = 1e5 before
+    # it was counted here, which let a tiny run with a huge d through to the OOM killer
+    return BYTES * (train + test + work + weights) + pool_bytes(cfg.d, BYTES) + 64 * 2**20  # plus torch's own
 
 
 def memory_budget(device: torch.device) -> int:

@@ -8,6 +8,7 @@ norm, and draw a ``random_start`` inside the ball. Perturbations have the data's
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -72,7 +73,17 @@ class ThreatModel:
 # product); an index and a sign per patch cost 1/50 of that. The pool is drawn once per (d, device,
 # dtype) from a fixed seed, so runs stay reproducible; which directions a run gets is its own seed's.
 _POOL_ROWS = 4096
-_pools: dict = {}
+# Pools are kept per process up to this many bytes, oldest dropped first (the newest always): a server
+# whose Theory page or patch view is asked for one d after another must not keep a pool for each
+# (d = 100000 is 1.6 GB).
+POOLS_KEPT_BYTES = 256 * 2**20
+_pools: OrderedDict = OrderedDict()
+
+
+def pool_bytes(dim: int, itemsize: int = 4) -> int:
+    """Peak bytes of drawing one pool: its float64 draw (normalized in place) and the copy kept in the
+    run's dtype. Counted by resources.estimate_memory and the server's budget (budget.py)."""
+    return _POOL_ROWS * dim * (8 + itemsize)
 
 
 @contextmanager
@@ -89,10 +100,17 @@ def transient_pools():
 
 def _direction_pool(dim: int, device, dtype) -> torch.Tensor:
     key = (dim, str(device), dtype)
-    if key not in _pools:
-        pool = torch.randn(_POOL_ROWS, dim, generator=direction_pool_generator(), dtype=torch.float64)
-        _pools[key] = (pool / pool.norm(dim=1, keepdim=True)).to(device=device, dtype=dtype)
-    return _pools[key]
+    if key in _pools:
+        _pools.move_to_end(key)
+        return _pools[key]
+    pool = torch.randn(_POOL_ROWS, dim, generator=direction_pool_generator(), dtype=torch.float64)
+    pool = pool.div_(pool.norm(dim=1, keepdim=True)).to(device=device, dtype=dtype)  # in place: one float64 copy
+    kept = sum(p.numel() * p.element_size() for p in _pools.values())
+    size = pool.numel() * pool.element_size()
+    while _pools and kept + size > POOLS_KEPT_BYTES:
+        kept -= (old := _pools.popitem(last=False)[1]).numel() * old.element_size()
+    _pools[key] = pool  # the newest is always kept, however big: a run asks for its pool at every step
+    return pool
 
 
 @dataclass(frozen=True)
