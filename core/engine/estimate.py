@@ -145,12 +145,6 @@ def calibrate(threads: int, now: float | None = None) -> tuple[float, float]:
 _SHAPES = tuple(Config(k=4, P=50, s=1, d=d, m=10, n_train=64, n_test=1, steps=1, device="cpu") for d in (200, 8))
 
 
-def _step_work(cfg: Config) -> tuple[float, float]:
-    """(flops, activation elements) of one standard step: a forward and a weight gradient."""
-    K, n = cfg.k * cfg.m, cfg.n_train
-    return 2 * 2.0 * n * cfg.P * cfg.d * K, float(n * cfg.P * K)
-
-
 def _time_shapes(threads: int) -> tuple[float, float]:
     """Seconds of a standard step at each of the two shapes (the one-step attack is the same
     passes twice). About 0.1 s in all."""
@@ -160,7 +154,7 @@ def _time_shapes(threads: int) -> tuple[float, float]:
 
 def _fit(t1: float, t2: float) -> tuple[float, float]:
     """(a, b) with a * flops + b * elements = the step's time at both shapes."""
-    (f1, e1), (f2, e2) = (_step_work(cfg) for cfg in _SHAPES)
+    (f1, e1), (f2, e2) = ((w.flops, w.elements) for w in (step_work(cfg, "std") for cfg in _SHAPES))
     det = f1 * e2 - f2 * e1
     a = (t1 * e2 - t2 * e1) / det
     b = (f1 * t2 - f2 * t1) / det
