@@ -89,8 +89,9 @@ def test_a_tiny_run_with_a_huge_d_is_refused_for_its_pgd_start_pool():
 
     cfg = Config(k=2, P=2, s=1, d=1_000_000, m=1, n_train=10, n_test=10)
     assert estimate_memory(cfg) > 4096 * 1_000_000 * 12
-    with pytest.raises(ConfigError, match="GiB"):
+    with pytest.raises(ConfigError, match="GiB") as err:
         check_memory(cfg, torch.device("cpu"), budget=8 * 2**30)
+    assert err.value.field == "d" and "start pool" in str(err.value)  # the knob that is too big, not n_test
 
 
 def test_every_preset_is_valid_and_described():

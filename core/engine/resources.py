@@ -105,11 +105,16 @@ def check_memory(cfg: Config, device: torch.device, budget: int | None = None) -
     need = estimate_memory(cfg, device)
     budget = memory_budget(device) if budget is None else budget
     if need > budget:
-        biggest = max(("n_train", cfg.n_train * 2), ("n_test", cfg.n_test * 6), key=lambda kv: kv[1])[0]
+        # the knob behind the biggest share: the training or test data (floats per example and patch,
+        # as estimate_memory counts them), or d alone for PGD's start pool
+        shares = {"n_train": cfg.n_train * 2 * cfg.P * cfg.d, "n_test": cfg.n_test * 6 * cfg.P * cfg.d,
+                  "d": pool_bytes(cfg.d, BYTES) / BYTES}
+        biggest = max(shares, key=shares.get)
+        shrink = "d (PGD's start pool is 4096 rows of d)" if biggest == "d" else f"{biggest}, P or d"
         raise ConfigError(
             biggest,
             f"this run needs about {need / 2**30:.1f} GiB but the budget on {device.type} is "
-            f"{budget / 2**30:.1f} GiB (half of free memory); shrink {biggest}, P or d",
+            f"{budget / 2**30:.1f} GiB (half of free memory); shrink {shrink}",
         )
     return need
 
