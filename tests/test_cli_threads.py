@@ -62,3 +62,23 @@ def test_the_cli_run_follows_the_load_and_a_pinned_run_does_not(monkeypatch, tmp
         assert len(made) == 1  # pinned: no follower
     finally:
         set_threads(before)  # the pinned run set this process's count; later tests expect the default
+
+
+def test_the_real_image_cli_follows_the_load_too(monkeypatch):
+    from test_real_cli import MICRO  # pytest puts tests/ on the path, as for _browser
+
+    from core.cli import real
+    from core.cli import threads as threads_module
+
+    made, applied = [], []
+
+    class Recording(ThreadsFollowLoad):
+        def __init__(self, apply):
+            super().__init__(load=OtherWork(1), apply=applied.append)
+            made.append(self)
+
+    monkeypatch.setattr(threads_module, "ThreadsFollowLoad", Recording)
+    before = torch.get_num_threads()
+    assert real.main(["--quick", "--device", "cpu", "--quiet", *MICRO]) == 0
+    assert len(made) == 1 and made[0].threads == max(1, before - 1)
+    assert applied in ([], [before - 1])  # one change at most: the reading did not move

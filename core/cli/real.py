@@ -82,17 +82,25 @@ def summary_table(result) -> str:
 
 
 def cmd_real(args) -> int:
+    import torch
     from tqdm import tqdm
 
+    from ..engine.resources import resolve_device
     from ..real.pipeline import run_real
+    from .threads import ThreadsFollowLoad
 
     bar = None
     try:
         cfg = build_config(args)
+        # as `core run`: on the CPU, unless pinned, the cores other processes keep busy are left to them
+        follow = (ThreadsFollowLoad(apply=torch.set_num_threads)
+                  if not cfg.threads and resolve_device(cfg.device).type == "cpu" else None)
         bar = tqdm(total=100, unit="%", file=sys.stderr, disable=args.quiet,
                    bar_format="{desc:<18}{percentage:3.0f}%|{bar}| {elapsed}<{remaining} {postfix}")
 
         def on_progress(event):
+            if follow is not None:
+                follow(event)
             bar.set_description_str(event.stage)
             bar.update(max(0, round(100 * event.fraction) - bar.n))
             row = event.metrics or {}
