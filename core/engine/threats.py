@@ -8,6 +8,7 @@ norm, and draw a ``random_start`` inside the ball. Perturbations have the data's
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -78,6 +79,7 @@ _POOL_ROWS = 4096
 # (d = 100000 is 1.6 GB).
 POOLS_KEPT_BYTES = 256 * 2**20
 _pools: OrderedDict = OrderedDict()
+_pools_lock = threading.RLock()
 
 
 def pool_bytes(dim: int, itemsize: int = 4) -> int:
@@ -90,27 +92,30 @@ def pool_bytes(dim: int, itemsize: int = 4) -> int:
 def transient_pools():
     """Pools drawn inside are dropped on the way out: the run-time estimate's probe (estimate.py) times
     a PGD step in the server, which would otherwise keep a pool for every d a class dials."""
-    before = set(_pools)
+    with _pools_lock:
+        before = set(_pools)
     try:
         yield
     finally:
-        for key in set(_pools) - before:
-            del _pools[key]
+        with _pools_lock:
+            for key in set(_pools) - before:
+                _pools.pop(key, None)
 
 
 def _direction_pool(dim: int, device, dtype) -> torch.Tensor:
     key = (dim, str(device), dtype)
-    if key in _pools:
-        _pools.move_to_end(key)
-        return _pools[key]
-    pool = torch.randn(_POOL_ROWS, dim, generator=direction_pool_generator(), dtype=torch.float64)
-    pool = pool.div_(pool.norm(dim=1, keepdim=True)).to(device=device, dtype=dtype)  # in place: one float64 copy
-    kept = sum(p.numel() * p.element_size() for p in _pools.values())
-    size = pool.numel() * pool.element_size()
-    while _pools and kept + size > POOLS_KEPT_BYTES:
-        kept -= (old := _pools.popitem(last=False)[1]).numel() * old.element_size()
-    _pools[key] = pool  # the newest is always kept, however big: a run asks for its pool at every step
-    return pool
+    with _pools_lock:  # the server draws pages from one thread per session: one cache, changed by one at a time
+        if key in _pools:
+            _pools.move_to_end(key)
+            return _pools[key]
+        pool = torch.randn(_POOL_ROWS, dim, generator=direction_pool_generator(), dtype=torch.float64)
+        pool = pool.div_(pool.norm(dim=1, keepdim=True)).to(device=device, dtype=dtype)  # in place: one float64 copy
+        kept = sum(p.numel() * p.element_size() for p in _pools.values())
+        size = pool.numel() * pool.element_size()
+        while _pools and kept + size > POOLS_KEPT_BYTES:
+            kept -= (old := _pools.popitem(last=False)[1]).numel() * old.element_size()
+        _pools[key] = pool  # the newest is always kept, however big: a run asks for its pool at every step
+        return pool
 
 
 @dataclass(frozen=True)
