@@ -92,6 +92,7 @@ def test_estimate_counts_more_work_for_adversarial_and_pgd_training(monkeypatch)
     # the machine's timing fixed (a quiet 2-core reading), so the bounds below are the model's, not the clock's
     monkeypatch.setattr(estimate_mod, "_timings", {})
     monkeypatch.setattr(estimate_mod, "_time_shapes", lambda threads: (0.004, 0.002))
+    monkeypatch.setattr(estimate_mod, "_time_own_step", lambda cfg, mode, threads: None)  # no clock: the model
     std, adv = run_work(SMALL, "std"), run_work(SMALL, "adv")
     pgd = run_work(SMALL.replace(train_attack="pgd", train_attack_steps=5), "adv")
     assert std.flops < adv.flops < pgd.flops

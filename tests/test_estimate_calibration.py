@@ -144,3 +144,13 @@ def test_a_probe_of_pgd_training_leaves_no_start_pool_behind():
     before = set(threats._pools)
     assert estimate.own_step_s(cfg, "adv", threads=1) > 0  # a real timing
     assert set(threats._pools) == before
+
+
+def test_an_adversarial_run_is_never_estimated_shorter_than_the_standard_one(monkeypatch):
+    """At a tiny config both probes are noise-sized; a noisy pair of readings must not invert the order."""
+    monkeypatch.setattr(estimate, "_timings", {})
+    monkeypatch.setattr(estimate, "_time_shapes", lambda threads: (0.004, 0.002))
+    monkeypatch.setattr(estimate, "_probed", {})
+    monkeypatch.setattr(estimate, "_time_own_step", lambda cfg, mode, threads: 0.02 if mode == "std" else 0.01)
+    est = estimate.estimate_runtime(SMALL, threads=1)
+    assert est.std_s <= est.wall_s <= est.adv_s

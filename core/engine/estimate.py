@@ -263,6 +263,8 @@ def estimate_runtime(cfg: Config, threads: int | None = None) -> Estimate:
             step = step_work(cfg, mode)
             seconds *= own / (a * step.flops + b * step.elements)
         times[mode] = RUN_OVERHEAD_S + seconds
+    # an adversarial run does the standard run's work and more: two noisy probes of a tiny config must not say otherwise
+    times["adv"] = max(times["adv"], times["std"])
     if device == "cpu" and not cfg.threads:  # a run pinned to its own thread count keeps it (worker.py)
         wall = side_by_side_s(times["std"], times["adv"], threads, cpu_count())
     else:  # GPU workers are not given more threads
