@@ -26,12 +26,11 @@ from dataclasses import dataclass
 
 import torch
 
-from . import cpu_kernels
 from .attacks import on_pairs
 from .config import Config
 from .data import make_datasets
 from .network import Arch, init_weights
-from .resources import cores_per_run, cpu_count, default_workers
+from .resources import cores_per_run, cpu_count, default_workers, set_threads
 from .seeds import init_generator
 from .threats import _POOL_ROWS, get_threat_model, transient_pools
 from .train import gradient_step, training_attack
@@ -114,13 +113,11 @@ def _time_step(cfg: Config, mode: str, repeats: int = 5) -> float:
 def _threads(threads: int):
     """torch and the CPU kernels on ``threads`` threads for a timing, as before afterwards."""
     before = torch.get_num_threads()
-    cpu_kernels.set_threads(threads)  # first: numba starting its threads resets torch's count
-    torch.set_num_threads(threads)
+    set_threads(threads)
     try:
         yield
     finally:
-        cpu_kernels.set_threads(before)
-        torch.set_num_threads(before)
+        set_threads(before)
 
 
 _timings: dict[int, deque] = {}  # threads -> (when, (t_matmul, t_elementwise)) of recent timings
@@ -201,7 +198,7 @@ def own_step_s(cfg: Config, mode: str, threads: int, now: float | None = None) -
 
 def _time_own_step(cfg: Config, mode: str, threads: int) -> float | None:
     batch = cfg.batch_size or cfg.n_train
-    one = step_work(cfg.replace(n_train=1, batch_size=0), mode).flops
+    one = step_work(cfg, mode).flops / batch  # an example's flops: the count is linear in the batch
     n = min(batch, int(PROBE_FLOPS // one), int(PROBE_FLOATS // (cfg.P * cfg.d)))
     pool = _POOL_ROWS * cfg.d if mode == "adv" and cfg.train_attack == "pgd" else 0  # PGD's random starts
     if n < 1 or cfg.k * cfg.m * cfg.d > PROBE_FLOATS or pool > PROBE_FLOATS:
