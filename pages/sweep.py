@@ -105,7 +105,7 @@ with left:
     if error is not None:
         st.error(md_message(str(error)), icon="⚠️")
     elif on_cluster:
-        st.info(f"{len(spec)} runs, about {estimate_seconds(spec, workers=max(1, status.threads)):.0f} s "
+        st.info(f"{len(spec)} runs, about {estimate_seconds(spec, cluster_threads=max(1, status.threads)):.0f} s "
                 "on the cluster.")
     else:
         st.info(f"{len(spec)} runs, about {estimate_seconds(spec):.0f} s on this machine.")

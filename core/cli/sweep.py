@@ -92,8 +92,9 @@ def _sweep(args) -> int:
         raise ConfigError("jobs", f"need at least one worker, got {args.jobs}")
     spec = SweepSpec.from_strings(base, args.grid, args.seeds, args.mode)
     backend = "dask" if args.scheduler else args.backend
+    seconds = estimate_seconds(spec, jobs=args.jobs)
     print(f"{len(spec)} runs ({' x '.join(f'{n}:{len(v)}' for n, v in spec.grid)}, {len(spec.seeds)} seed(s), "
-          f"{'+'.join(spec.modes)}); about {estimate_seconds(spec):.0f} s on this machine", file=sys.stderr)
+          f"{'+'.join(spec.modes)}); about {seconds:.0f} s on this machine", file=sys.stderr)
     bar = tqdm(total=len(spec), unit="run", file=sys.stderr, disable=args.quiet)
 
     def on_row(row):

@@ -176,6 +176,12 @@ def _probe_config(cfg: Config, n: int) -> Config:
     return cfg.replace(n_train=n, batch_size=0, n_test=1, steps=1, device="cpu", threads=0)
 
 
+def step_shape(cfg: Config, mode: str) -> tuple:
+    """What a training step's time depends on: not the seed, the step count or the learning rates."""
+    attack = () if mode == "std" else (cfg.train_attack, cfg.train_attack_steps, cfg.train_objective)
+    return (mode, cfg.k, cfg.P, cfg.s, cfg.d, cfg.m, cfg.n_train, cfg.batch_size, cfg.q, cfg.threat_model, *attack)
+
+
 def own_step_s(cfg: Config, mode: str, threads: int, now: float | None = None) -> float | None:
     """Seconds of one training step of ``cfg`` on this CPU with ``threads`` threads, timed at the config's own
     shapes on at most PROBE_FLOPS of its batch and extrapolated to the whole batch; None when even one
@@ -183,9 +189,7 @@ def own_step_s(cfg: Config, mode: str, threads: int, now: float | None = None) -
     Timed again after RECALIBRATE_S; the step's time does not depend on the seed, the step count or the
     learning rates, so those are not part of the key."""
     now = time.monotonic() if now is None else now
-    attack = () if mode == "std" else (cfg.train_attack, cfg.train_attack_steps, cfg.train_objective)
-    key = (mode, threads, cfg.k, cfg.P, cfg.s, cfg.d, cfg.m, cfg.n_train, cfg.batch_size, cfg.q, cfg.threat_model,
-           *attack)
+    key = (threads, *step_shape(cfg, mode))
     with _timings_lock:
         if key in _probed and now - _probed[key][0] < RECALIBRATE_S:
             return _probed[key][1]
@@ -215,6 +219,24 @@ def _time_own_step(cfg: Config, mode: str, threads: int) -> float | None:
     if per_example <= 0:  # noise: scale the larger timing
         return t * batch / n
     return t + per_example * (batch - n)
+
+
+def _model_s(work: Work, threads: int) -> float:
+    a, b = calibrate(threads)
+    return a * work.flops + b * work.elements
+
+
+def timed_scale(cfg: Config, mode: str, threads: int) -> float | None:
+    """The config's timed step over the model's step (own_step_s); None when the shape is too big to time."""
+    own = own_step_s(cfg, mode, threads)
+    return None if own is None else own / _model_s(step_work(cfg, mode), threads)
+
+
+def run_seconds(cfg: Config, mode: str, threads: int, scale: float | None = None,
+                overhead_s: float = RUN_OVERHEAD_S) -> float:
+    """Seconds of one run on ``threads`` threads: the model's shape of the run (its steps against its
+    evaluations), times ``scale`` (timed_scale) when a step of its shape was timed."""
+    return overhead_s + _model_s(run_work(cfg, mode), threads) * (1.0 if scale is None else scale)
 
 
 def worker_threads() -> int:
@@ -249,17 +271,9 @@ def side_by_side_s(std_s: float, adv_s: float, threads: int, cores: int) -> floa
 def estimate_runtime(cfg: Config, threads: int | None = None) -> Estimate:
     """Seconds for the standard run, the adversarial run, and the pair side by side (CPU model)."""
     threads = threads or worker_threads()
-    a, b = calibrate(threads)
     device = "cuda" if cfg.device == "cuda" or (cfg.device == "auto" and torch.cuda.is_available()) else "cpu"
-    times = {}
-    for mode in ("std", "adv"):
-        work = run_work(cfg, mode)
-        seconds = a * work.flops + b * work.elements
-        own = own_step_s(cfg, mode, threads) if device == "cpu" else None
-        if own is not None:  # the model's shape of the run (steps, evaluations), scaled to the timed step
-            step = step_work(cfg, mode)
-            seconds *= own / (a * step.flops + b * step.elements)
-        times[mode] = RUN_OVERHEAD_S + seconds
+    times = {mode: run_seconds(cfg, mode, threads, timed_scale(cfg, mode, threads) if device == "cpu" else None)
+             for mode in ("std", "adv")}
     # an adversarial run does the standard run's work and more: two noisy probes of a tiny config must not say otherwise
     times["adv"] = max(times["adv"], times["std"])
     if device == "cpu" and not cfg.threads:  # a run pinned to its own thread count keeps it (worker.py)

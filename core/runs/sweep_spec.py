@@ -8,9 +8,10 @@ time for the UI. Nothing here starts a process: ``core.runs.sweep`` runs a spec.
 
 from __future__ import annotations
 
-import math
-
+import heapq
 import itertools
+import math
+import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 
@@ -136,16 +137,57 @@ def device_type(cfg: Config) -> str:
     return resolve_device(cfg.device).type
 
 
-def estimate_seconds(spec: SweepSpec, *, workers: int | None = None, gflops_per_core: float = 20.0) -> float:
-    """Rough wall time: floating-point work of training and evaluation over the machine's rate.
+WORKER_START_S = 3.0  # a loky worker's spawn, torch's import and the CPU kernels' load (measured 2-3 s)
+GPU_CORES = 50  # a GPU taken as this many CPU cores: a guess until one is measured (docs/engine.md, "The GPU path")
+RUN_OVERHEAD_S = 0.1  # a sweep's run in a warm worker: its data, no store write in between (the Lab's run: 0.3)
+PROBED_SHAPES = 4  # timed steps an estimate may take in the server: each up to ~0.5 s, once a minute per shape
 
-    20 GFLOP/s per core is what the fused CPU kernels reach at classroom size (measured); a
-    GPU is taken as 50 cores. Plus ~5 s for starting workers (spawn, import torch).
+
+def estimate_seconds(spec: SweepSpec, *, jobs: int | None = None, cluster_threads: int | None = None) -> float:
+    """Rough wall time of the sweep: its runs' seconds (the Lab's estimate of a run, engine/estimate.py) spread
+    over the workers that run_sweep would start (``jobs`` as its own), plus their start.
+
+    A run's seconds are its work model scaled to a timed step of its shape. A grid over d or P has many
+    shapes, so only PROBED_SHAPES of them are timed, the ones with the most work in each mode, and the
+    others take the median of their mode's scales. On a Dask cluster of ``cluster_threads`` threads, each
+    runs one torch thread, timed here: the estimate says what this machine would take with that many cores.
+    Measured against the old rule of 20 GFLOP/s per core in docs/engine.md.
     """
-    from joblib import cpu_count
+    from ..engine.estimate import run_seconds, run_work, step_shape, timed_scale
+    from .sweep import make_tasks, plan_workers
 
-    from ..engine.estimate import run_work  # the same count of a run's matrix products as the Lab's estimate
+    runs = [(cfg, mode) for _, _, mode, cfg in sweep_points(spec)]
+    if device_type(spec.base) == "cuda":  # nothing times a GPU here: its rate is the CPU model's times GPU_CORES
+        return WORKER_START_S + sum(run_seconds(cfg, mode, 1, None, RUN_OVERHEAD_S) for cfg, mode in runs) / GPU_CORES
+    if cluster_threads is None:
+        workers, threads = plan_workers(len(runs), spec.base, "loky", jobs)
+    else:
+        workers, threads = cluster_threads, spec.base.threads or 1
+    shapes: dict[tuple, list] = {}
+    for cfg, mode in runs:
+        shapes.setdefault(step_shape(cfg, mode), []).append((cfg, mode))
+    scales, fallback = {}, {}
+    for mode in spec.modes:  # each mode's own steps: a PGD step's scale is not a standard step's
+        groups = [group for group in shapes.values() if group[0][1] == mode]
+        groups.sort(key=lambda group: -sum(run_work(*run).flops for run in group))
+        for group in groups[:max(1, PROBED_SHAPES // len(spec.modes))]:
+            if (scale := timed_scale(*group[0], threads)) is not None:
+                scales[step_shape(*group[0])] = scale
+                fallback.setdefault(mode, []).append(scale)
+    seconds = [run_seconds(cfg, mode, threads, scales.get(step_shape(cfg, mode), _median(fallback.get(mode))),
+                           RUN_OVERHEAD_S) for cfg, mode in runs]
+    return WORKER_START_S + _makespan([sum(seconds[i] for i in task) for task in make_tasks(runs, workers)], workers)
 
-    total = sum(run_work(cfg, mode).flops for _, _, mode, cfg in sweep_points(spec))
-    cores = 50 if device_type(spec.base) == "cuda" else (workers or max(1, cpu_count()))
-    return 5.0 + total / (gflops_per_core * 1e9 * cores * 0.85)
+
+def _median(values: list[float] | None) -> float | None:
+    return statistics.median(values) if values else None
+
+
+def _makespan(durations: list[float], workers: int) -> float:
+    """When the last task ends if each, in order, goes to the first worker free (as joblib and Dask hand them
+    out). A grid's tasks alternate short standard and long adversarial runs, so one worker can get both
+    standard runs and an adversarial one: 2 figure3 points took 26 s where their sum over 2 workers was 18."""
+    free = [0.0] * workers
+    for duration in durations:
+        heapq.heapreplace(free, free[0] + duration)
+    return max(free)
