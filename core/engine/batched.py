@@ -18,6 +18,7 @@ batch.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import fields
 
 import torch
 
@@ -32,7 +33,8 @@ PER_RUN = ("seed", "alpha", "beta", "s", "sigma_p", "jitter", "sigma_0", "eps", 
 
 def batch_key(cfg: Config, mode: str):
     """Runs with equal keys can share a batch (None would mean "train this one alone")."""
-    shared = {name: value for name, value in cfg.to_dict().items() if name not in PER_RUN}
+    # the fields by getattr, not cfg.to_dict(): asdict's deep copies made this most of a 40 000-run sweep's planning
+    shared = {f.name: getattr(cfg, f.name) for f in fields(cfg) if f.name not in PER_RUN}
     return (mode, tuple(sorted(shared.items())))
 
 

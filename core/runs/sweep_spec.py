@@ -126,9 +126,14 @@ class SweepSpec:
 
 
 def sweep_points(spec: SweepSpec) -> list[tuple[dict, int, str, Config]]:
-    """Every run of the sweep, point-major: (point, seed, mode, config)."""
-    return [(point, seed, mode, spec.base.replace(**point, seed=seed))
-            for point in spec.points() for seed in spec.seeds for mode in spec.modes]
+    """Every run of the sweep, point-major: (point, seed, mode, config); the modes of a (point, seed) share
+    one config (each config is validated when built: most of the time a big grid takes to list)."""
+    runs = []
+    for point in spec.points():
+        for seed in spec.seeds:
+            cfg = spec.base.replace(**point, seed=seed)
+            runs += [(point, seed, mode, cfg) for mode in spec.modes]
+    return runs
 
 
 def device_type(cfg: Config) -> str:
