@@ -56,13 +56,21 @@ def worker_table(status: ClusterStatus) -> list[dict]:
             for w in status.workers]
 
 
-def build_spec(preset: str, grids: list[str], seeds: int, mode: str, overrides: list[str]):
+# A grid of thousands of runs takes seconds to check and to estimate (every point's config is built
+# and validated): each is done once per input, not on every click of every session.
+@st.cache_resource(max_entries=64, show_spinner=False)
+def build_spec(preset: str, grids: tuple[str, ...], seeds: int, mode: str, overrides: tuple[str, ...]):
     try:
         base = PRESETS[preset].config().with_overrides(overrides)
         spec = SweepSpec(base, tuple(parse_grid(g, base) for g in grids), seeds, mode)
         return spec, None
     except ConfigError as err:
         return None, err
+
+
+@st.cache_data(ttl=60, max_entries=64, show_spinner=False)  # the estimate's timings are kept a minute too
+def sweep_seconds(spec_inputs: tuple, cluster_threads: int | None) -> float:
+    return estimate_seconds(build_spec(*spec_inputs)[0], cluster_threads=cluster_threads)
 
 
 st.title("Sweep: where does the picture flip?")
@@ -86,8 +94,10 @@ with left:
 
 grids = [f"{x}={x_values}"] + ([f"{y}={y_values}"] if y_values is not None else [])
 overrides = [f"eval_every={PRESETS[preset].config().steps}"] if eval_every else []
-spec, error = (None, ConfigError("grid", "the two knobs must differ")) if y == x else build_spec(
-    preset, grids, int(seeds), mode, overrides)
+spec_inputs = (preset, tuple(grids), int(seeds), mode, tuple(overrides))
+spec, error = (None, ConfigError("grid", "the two knobs must differ")) if y == x else build_spec(*spec_inputs)
+
+
 
 address = scheduler_setting()
 status = cluster(address) if address else None
@@ -105,10 +115,9 @@ with left:
     if error is not None:
         st.error(md_message(str(error)), icon="⚠️")
     elif on_cluster:
-        st.info(f"{len(spec)} runs, about {estimate_seconds(spec, cluster_threads=max(1, status.threads)):.0f} s "
-                "on the cluster.")
+        st.info(f"{len(spec)} runs, about {sweep_seconds(spec_inputs, max(1, status.threads)):.0f} s on the cluster.")
     else:
-        st.info(f"{len(spec)} runs, about {estimate_seconds(spec):.0f} s on this machine.")
+        st.info(f"{len(spec)} runs, about {sweep_seconds(spec_inputs, None):.0f} s on this machine.")
     if st.button("Run sweep", type="primary", disabled=error is not None, key=keys.SWEEP_RUN):
         backend = {"backend": "dask", "scheduler": status.address} if on_cluster else {}
         runner = SweepRunner(spec, preset=preset, **backend).start()
