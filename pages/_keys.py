@@ -66,6 +66,7 @@ RUNS_UPLOAD = "runs_upload"  # runs' JSON import (widget)
 # ---- Sweep ----
 SWEEP_ID = "sweep_id"  # sweep writes the started sweep's id and reads it back on every rerun
 SWEEP_POLLING = "sweep_polling"  # sweep writes and reads it: poll while the sweep runs, one rerun when it ends
+SWEEP_FIGURES = "sweep_figures"  # sweep writes and reads it: ((sweep id, rows), figures), redrawn on new rows only
 SWEEP_PRESET = "sweep_preset"  # sweep's preset box (widget); sweep reads it when a cell opens in the Lab
 SWEEP_X = "sweep_x"  # sweep's first knob (widget)
 SWEEP_Y = "sweep_y"  # sweep's second knob (widget)

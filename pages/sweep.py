@@ -153,8 +153,14 @@ def tab_title(name: str) -> str:
     return QUANTITIES.get(name, name)
 
 
+# While a sweep runs the page polls it. Each poll drew every panel (8 at two fields), which took the
+# server 0.6-0.8 s and the browser ~0.8 s of CPU: a 56-run sweep that takes 53 s alone took 96 s in the
+# page (docs/engine.md). Now a poll every 2 s, and panels made again only when new rows came in.
+POLL_S = 2.0
+
+
 def live(runner: SweepRunner) -> None:
-    """Polls once a second while the sweep runs; one full rerun when it ends stops the polling."""
+    """Polls every POLL_S while the sweep runs; one full rerun when it ends stops the polling."""
     if not runner.running and st.session_state.get(keys.SWEEP_POLLING):
         st.session_state.sweep_polling = False
         st.rerun()
@@ -174,7 +180,11 @@ def live(runner: SweepRunner) -> None:
         st.caption("The first cells appear as soon as their runs finish.")
         return
     frame = runner.frame()
-    figures = phase_figures(frame, runner.spec.base, runner.spec.fields)
+    drawn = st.session_state.get(keys.SWEEP_FIGURES)
+    if drawn is None or drawn[0] != (runner.id, len(frame)):
+        drawn = (runner.id, len(frame)), phase_figures(frame, runner.spec.base, runner.spec.fields)
+        st.session_state[keys.SWEEP_FIGURES] = drawn
+    figures = drawn[1]
     names = list(figures)
     tabs = st.tabs([tab_title(n) for n in names])
     for tab, name in zip(tabs, names, strict=True):
@@ -206,4 +216,4 @@ with right:
         st.caption("Choose the knobs and press Run sweep. Try s = 1,2,4,8 against β = 0.1:0.7:7: "
                    "standard training flips from non-robust to robust features along the density curve.")
     else:
-        st.fragment(live, run_every=1.0 if runner.running else None)(runner)
+        st.fragment(live, run_every=POLL_S if runner.running else None)(runner)

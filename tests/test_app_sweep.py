@@ -107,3 +107,34 @@ def test_a_rerun_with_the_same_grid_neither_rebuilds_nor_reestimates_it(app_env,
     assert estimated == [56]  # the default grid, 4 x 7 points x both modes, estimated once
     at.text_input(key="sweep_xv_s").set_value("1,2").run()
     assert estimated == [56, 28] and at.info[0].value.startswith("28 runs")
+
+
+def test_the_panels_are_drawn_again_only_when_new_runs_came_in(app_env, monkeypatch):
+    """Every poll drew every panel (0.6-0.8 s of the server at 8 panels): a finished sweep's reruns draw none."""
+    import time
+
+    from core.figures import phase
+
+    drawn, real = [], phase.phase_figures
+
+    def counted(frame, *args, **kwargs):
+        drawn.append(len(frame))
+        return real(frame, *args, **kwargs)
+
+    monkeypatch.setattr(phase, "phase_figures", counted)
+    # the page alone: after AppTest's switch_page, a button's click does not reach the script
+    at = AppTest.from_file(str(Path(APP).parent / "pages" / "sweep.py"), default_timeout=60).run()
+    at.selectbox(key="sweep_y").set_value("(none)").run()
+    at.text_input(key="sweep_xv_s").set_value("1,2").run()
+    at.radio(key="sweep_mode").set_value("std").run()
+    at.button(key="sweep_run").click().run()
+    for _ in range(240):  # bounded: two classroom runs on this machine's workers, polled as the fragment does
+        if any(p.text.endswith("— done") for p in at.get("progress")):
+            break
+        time.sleep(0.5)
+        at.run()
+    assert any(p.text == "2 of 2 runs finished — done" for p in at.get("progress"))
+    assert drawn and drawn[-1] == 2 and len(drawn) == len(set(drawn))  # once per row count
+    for _ in range(3):
+        at.run()
+    assert drawn[-1] == 2 and len(drawn) == len(set(drawn)) and not at.exception

@@ -185,3 +185,24 @@ def test_phase_figures_draw_heatmaps_with_the_theory_curves():
     assert not any("heuristic" in (t.name or "") for t in figures["corr_gap_std"].data)
     line = phase_figures(frame[frame["s"] == 1], BASE, ("beta",))
     assert {t.name for t in line["acc_pgd"].data} == {"std", "adv"}
+
+
+def test_the_theory_curves_are_computed_once_per_plane_not_per_panel_or_redraw(monkeypatch):
+    """The Sweep page redraws every panel while a sweep runs: the curves depend on the base config, the
+    fields and their ranges only, so a redraw with more runs computes none of them again."""
+    import pandas as pd
+
+    from core.figures import phase
+
+    evaluated = []
+    real = phase.density_ratio
+    monkeypatch.setattr(phase, "density_ratio", lambda c, eps: evaluated.append(1) or real(c, eps))
+    phase._theory_lines.cache_clear()
+    rows = [{"s": s, "beta": b, "seed": seed, "mode": mode, **{m: 0.5 for m in METRICS}, "status": "finished"}
+            for seed in (0, 1) for s in (1, 2, 4) for b in (0.2, 0.4) for mode in ("std", "adv")]
+    first = phase.phase_figures(pd.DataFrame(rows[:12]), BASE, ("s", "beta"))  # seed 0: the whole plane
+    assert len(evaluated) == 3 * 31 * 31  # std: one density plane; adv: two (the swap plane needs none)
+    again = phase.phase_figures(pd.DataFrame(rows), BASE, ("s", "beta"))
+    assert len(evaluated) == 3 * 31 * 31
+    for before, after in zip(first["corr_gap_adv"].data[1:], again["corr_gap_adv"].data[1:], strict=True):
+        assert before.name == after.name and (before.z == after.z).all()
