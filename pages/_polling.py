@@ -49,17 +49,18 @@ def poll_seconds() -> float:
     return interval
 
 
-def live_fragment(panel, active: bool, *args) -> None:
-    """Draw panel(*args) as a fragment that refreshes on this session's share while `active`, else once.
+def live_fragment(panel, active: bool, *args, at_least_s: float = MIN_POLL_S) -> None:
+    """Draw panel(*args) as a fragment that refreshes on this session's share while `active`, else once;
+    never more often than every `at_least_s` (a panel whose refresh costs more than most asks for more).
 
     Each refresh counts the session as polling and, when the share has moved 2x away from the interval
     the fragment was registered with, reruns the page once to register the new one."""
-    interval = poll_seconds() if active else None
+    interval = max(at_least_s, poll_seconds()) if active else None
 
     @functools.wraps(panel)  # the fragment's identity stays the panel's
     def paced(*a):
         if interval:
-            now = poll_seconds()
+            now = max(at_least_s, poll_seconds())
             if now >= 2 * interval or now <= interval / 2:
                 st.rerun()
         panel(*a)

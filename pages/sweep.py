@@ -19,6 +19,7 @@ from core.runs.sweep_spec import SweepSpec, estimate_seconds, parse_grid
 from pages import _keys as keys
 from pages._common import apply_setup, leave_pages_v1, md_message
 from pages._fields import FIELDS
+from pages._polling import live_fragment
 
 leave_pages_v1()  # first, before anything is drawn: see pages/_common.py
 
@@ -155,12 +156,13 @@ def tab_title(name: str) -> str:
 
 # While a sweep runs the page polls it. Each poll drew every panel (8 at two fields), which took the
 # server 0.6-0.8 s and the browser ~0.8 s of CPU: a 56-run sweep that takes 53 s alone took 96 s in the
-# page (docs/engine.md). Now a poll every 2 s, and panels made again only when new rows came in.
+# page (docs/engine.md). Now a poll every 2 s at most (less often when many sessions poll: the server's
+# shared budget, pages/_polling.py), and panels made again only when new rows came in.
 POLL_S = 2.0
 
 
 def live(runner: SweepRunner) -> None:
-    """Polls every POLL_S while the sweep runs; one full rerun when it ends stops the polling."""
+    """Polls while the sweep runs; one full rerun when it ends stops the polling."""
     if not runner.running and st.session_state.get(keys.SWEEP_POLLING):
         st.session_state.sweep_polling = False
         st.rerun()
@@ -216,4 +218,4 @@ with right:
         st.caption("Choose the knobs and press Run sweep. Try s = 1,2,4,8 against β = 0.1:0.7:7: "
                    "standard training flips from non-robust to robust features along the density curve.")
     else:
-        st.fragment(live, run_every=POLL_S if runner.running else None)(runner)
+        live_fragment(live, runner.running, runner, at_least_s=POLL_S)
