@@ -1,7 +1,7 @@
 """Sweeps on a real Dask cluster: a `dask scheduler` and `dask worker` processes that do not have this project.
 
-One cluster serves the module: the scheduler and two workers run in a temporary folder with no
-PYTHONPATH, so ``import core`` fails there until a sweep ships the code (checked first). The
+One cluster serves the module: the scheduler and two workers run in a temporary folder without the
+project on PYTHONPATH, so ``import core`` fails there until a sweep ships the code (checked first). The
 tests compare the cluster's CSV with loky's, kill a worker mid-sweep, stop a sweep, fail a task,
 and point the command line at a closed port. Every process is killed in teardown.
 """
@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
+from _subprocess_env import without_project
 
 from core.engine.presets import get_preset
 from core.runs.cluster import ClusterError, cluster_status, run_tasks
@@ -35,8 +36,8 @@ def free_port() -> int:
 
 
 def bare_env() -> dict:
-    """This machine's environment without the project: no PYTHONPATH."""
-    return {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    """This machine's environment without the project: the project's root off PYTHONPATH."""
+    return without_project()
 
 
 class Cluster:

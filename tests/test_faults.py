@@ -5,7 +5,6 @@ Faults: a writer killed mid-write, a server killed mid-run, two servers on one s
 (SQLite's max_page_count), a file that is not a database, a file of a newer schema, an older file.
 """
 
-import os
 import signal
 import sqlite3
 import subprocess
@@ -13,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from _subprocess_env import with_project  # tests/ is on the path
 from streamlit.testing.v1 import AppTest
 
 from core.engine.metrics import METRICS
@@ -21,7 +21,7 @@ from core.runs.schema import SCHEMA_VERSION, StoreError
 from core.runs.store import RunStore
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
-ENV = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+ENV = with_project()
 
 
 @pytest.fixture

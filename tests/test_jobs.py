@@ -9,7 +9,8 @@ import time
 
 import psutil
 import pytest
-from _waiting import wait_for  # tests/ is on the path
+from _subprocess_env import with_project  # tests/ is on the path
+from _waiting import wait_for
 
 from core.engine.metrics import METRICS
 from core.engine.presets import get_preset
@@ -219,7 +220,7 @@ time.sleep(60)
 def test_a_dead_server_leaves_interrupted_runs(tmp_path):
     path = tmp_path / "runs.sqlite"
     server = subprocess.Popen([sys.executable, "-c", SERVER, str(path)], stdout=subprocess.PIPE, text=True,
-                              env={**os.environ, "PYTHONPATH": os.getcwd()})
+                              env=with_project())
     running, queued = json.loads(server.stdout.readline())
     server.kill()  # no shutdown, no atexit: as if the machine lost the process
     server.wait()

@@ -11,6 +11,7 @@ import time
 
 import pytest
 import torch
+from _subprocess_env import with_project  # tests/ is on the path
 
 import core.runs.store as store_module
 from core.engine.config import Config
@@ -155,7 +156,7 @@ def test_reader_in_another_process_sees_rows_while_writing(store, cfg):
     run_id = store.create_run(cfg, "std")
     store.start_run(run_id, "cpu")
     reader = subprocess.Popen([sys.executable, "-c", READER, str(store.path), run_id], stdout=subprocess.PIPE,
-                              text=True, env={**os.environ, "PYTHONPATH": os.getcwd()})
+                              text=True, env=with_project())
     assert reader.stdout.readline().strip() == "ready"
     for step in range(20):
         store.log_batch(run_id, rows=[row(step)], step=step)
