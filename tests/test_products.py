@@ -123,8 +123,10 @@ def test_the_dense_limit_runs_the_textbook_products():
 
 def test_bench_limit_is_the_recorded_products(monkeypatch):
     monkeypatch.setattr("core.engine.bench.matmul_gflops", lambda device: 1.0)  # the 2048^3 products take seconds
-    report = run_bench(TINY, "std", steps=2, rounds=1, clock=time.thread_time)
+    report = run_bench(TINY, "std", steps=2, rounds=3, clock=time.thread_time)
     assert report["limit_steps_per_s"] > 0 and report["dense_limit_steps_per_s"] > 0
+    rounds = report["limit_fraction_rounds"]
+    assert len(rounds) == 3 and min(rounds) <= report["limit_fraction"] <= max(rounds)
     assert report["limit_fraction"] == pytest.approx(report["steps_per_s"] / report["limit_steps_per_s"])
     assert report["dense_limit_fraction"] == pytest.approx(report["steps_per_s"] / report["dense_limit_steps_per_s"])
     assert report["products_per_step"] == 2

@@ -19,7 +19,8 @@ in the same run, so every figure is a ratio of numbers measured under the same l
   ceiling the step's thin products do not reach on every CPU.
 
 Ours and the two limits are timed in alternating rounds and the medians kept, so a burst of
-load from elsewhere on a shared machine hits all alike. ``gflops`` counts the recorded
+load from elsewhere on a shared machine hits all alike; ``limit_fraction_rounds`` keeps each round's
+own fraction, the spread behind the median. ``gflops`` counts the recorded
 products' FLOPs (``step_gflop`` per step, over ``products_per_step`` calls).
 """
 
@@ -153,6 +154,8 @@ def run_bench(cfg: Config, mode: str, steps: int, rounds: int = 3, clock=time.pe
         "steps_per_s": steps_per_s,
         "limit_steps_per_s": limit_steps_per_s,
         "limit_fraction": steps_per_s / limit_steps_per_s,
+        # each round's ours over the limit timed beside it: how far one median can move on a shared machine
+        "limit_fraction_rounds": [ours / limit for ours, limit in zip(rates["ours"], rates["limit"], strict=True)],
         "dense_limit_steps_per_s": dense_limit_steps_per_s,
         "dense_limit_fraction": steps_per_s / dense_limit_steps_per_s,
         "peer_steps_per_s": peer_steps_per_s,
