@@ -1,10 +1,15 @@
 """Wall time of R runs trained as one batch against the same R runs one by one, on one device.
 
     PYTHONPATH=. python bench/bench_gpu_sweep.py --runs 64 --device cuda [--preset classroom] [--json out.json]
+                                                 [--one-by-one N]
 
 An eps grid of the preset, standard and adversarial halves; both ways train exactly the same
 runs (core.engine.batched.train_batch against core.engine.train.train). On a GPU one small run
 leaves the device idle, so the batch should win by far (goal: 20x at 64 runs).
+
+--one-by-one N times only the first N runs of each half one by one and scales their time to the
+whole half (runs of one shape take the same time to within noise): on a lent GPU's few minutes the
+slow side must not eat the budget. The report says how many were timed.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ def main() -> int:
     ap.add_argument("--preset", default="classroom")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--json")
+    ap.add_argument("--one-by-one", type=int, default=0, help="runs of each half timed one by one (0: all)")
     args = ap.parse_args()
     base = get_preset(args.preset).config(device=args.device)
     device = resolve_device(base.device)
@@ -39,14 +45,17 @@ def main() -> int:
         train_batch(cfgs, mode)
     sync(device)
     batched = time.perf_counter() - started
+    timed = cfgs[:args.one_by_one] if 0 < args.one_by_one < half else cfgs
     started = time.perf_counter()
     for mode in ("std", "adv"):
-        for cfg in cfgs:
+        for cfg in timed:
             train(cfg, mode)
     sync(device)
-    one_by_one = time.perf_counter() - started
+    measured = time.perf_counter() - started
+    one_by_one = measured * half / len(timed)
     report = {"runs": 2 * half, "preset": args.preset, "device": str(device) if device.type == "cpu"
               else torch.cuda.get_device_name(device), "batched_s": batched, "one_by_one_s": one_by_one,
+              "one_by_one_timed_runs": 2 * len(timed), "one_by_one_measured_s": measured,
               "speedup": one_by_one / batched}
     print(json.dumps(report, indent=1))
     if args.json:

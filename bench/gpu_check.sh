@@ -85,7 +85,8 @@ fi
 step tests-gpu 150 "$PY" -m pytest -q -p no:cacheprovider -m gpu tests/test_gpu.py
 # 2-3. the GPU goals
 step twin-paper-scale 150 "$PY" -m core run --preset paper-scale --device "$DEVICE" --quiet --json "$OUT/paper-scale.json"
-step sweep-64 180 "$PY" bench/bench_gpu_sweep.py --runs 64 --device "$DEVICE" --json "$OUT/sweep-64.json"
+step sweep-64 180 "$PY" bench/bench_gpu_sweep.py --runs 64 --one-by-one 16 --device "$DEVICE" \
+  --json "$OUT/sweep-64.json"
 # 4. the bench on the GPU
 step bench-figure3 90 "$PY" -m core bench --preset figure3 --device "$DEVICE" --all --steps 50 \
   --json "$OUT/bench-figure3.json"
@@ -117,7 +118,8 @@ for name in ("paper-scale", "figure3"):
           + f" (together {sum(seconds.values()):.1f} s)")
 sweep = load("sweep-64")
 print("sweep-64: missing" if sweep is None else
-      f"sweep-64: batched {sweep['batched_s']:.1f} s, one by one {sweep['one_by_one_s']:.1f} s: {sweep['speedup']:.1f}x")
+      f"sweep-64: batched {sweep['batched_s']:.1f} s, one by one {sweep['one_by_one_s']:.1f} s"
+      f" ({sweep.get('one_by_one_timed_runs', sweep['runs'])} of {sweep['runs']} runs timed): {sweep['speedup']:.1f}x")
 for name in ("bench-figure3", "bench-paper-scale"):
     data = load(name)
     if data is None:
