@@ -5,12 +5,13 @@ its wheels must match what CI installs, and its plumbing (the wheel folder, the 
 summary, the bundle brought back) is rehearsed here on the CPU.
 """
 
+import os
 import re
 import subprocess
 import sys
 import tarfile
 
-from _subprocess_env import ROOT, with_project  # tests/ is on the path
+from _subprocess_env import ROOT, with_project, without_project  # tests/ is on the path
 
 
 def _normalised(name: str) -> str:
@@ -41,3 +42,15 @@ def test_the_gpu_check_runs_its_chosen_steps_on_the_cpu_and_bundles_what_it_wrot
     with tarfile.open(tmp_path / "gpu-check.tgz") as bundle:
         names = set(bundle.getnames())
     assert {"gpu-check/summary.txt", "gpu-check/imports.log", "gpu-check/tests-gpu.log"} <= names
+
+
+def test_child_processes_keep_a_carried_package_folder_on_their_path(monkeypatch, tmp_path):
+    """There the packages the image lacks live in a folder on PYTHONPATH (gpu_check.sh): the tests' child
+    processes, with the project or without it (the Dask cluster's), must keep it."""
+    site = str(tmp_path / "site")
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([site, "."]))
+    assert with_project()["PYTHONPATH"].split(os.pathsep) == [str(ROOT), site, "."]
+    assert without_project()["PYTHONPATH"] == site
+    monkeypatch.setenv("PYTHONPATH", ".")
+    assert "PYTHONPATH" not in without_project()
