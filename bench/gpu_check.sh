@@ -127,7 +127,8 @@ for name in ("bench-figure3", "bench-paper-scale"):
     for setting, r in data.items():
         rounds = r.get("limit_fraction_rounds") or [r["limit_fraction"]]
         print(f"{name:18s} {setting:13s} {r['steps_per_s']:8.1f} steps/s  limit_fraction {r['limit_fraction']:.2f}"
-              f" (rounds {min(rounds):.2f}-{max(rounds):.2f})  dense_limit_fraction {r['dense_limit_fraction']:.2f}"
+              f" (rounds {min(rounds):.2f}-{max(rounds):.2f}, in-step {r.get('limit_in_step_fraction', float('nan')):.2f})"
+              f"  dense_limit_fraction {r['dense_limit_fraction']:.2f}"
               f"  speedup_vs_peer {r['speedup_vs_peer']:.1f}x")
 PY
 say "total $((SECONDS - STARTED)) s; logs and JSON in $OUT/ and $OUT.tgz; record the numbers in docs/engine.md (The GPU path)"

@@ -48,3 +48,4 @@ def test_bench_prints_the_machine_on_one_line():
     assert _bench_number(cpu) == "AMD EPYC · AVX512 · last-level cache 32 MiB · 2 cores"
     assert _bench_number({**cpu, "last_level_cache_bytes": None}) == "AMD EPYC · AVX512 · 2 cores"
     assert _bench_number(0.0004) == "0.0004" and _bench_number(53.55) == "53.550"
+    assert _bench_number([0.6021, 0.71]) == "0.602 0.710"  # each round's fraction on one line

@@ -10,7 +10,7 @@ from core.engine.bench import dense_step_products, matmuls_per_step, run_bench
 from core.engine.config import Config
 from core.engine.data import make_datasets
 from core.engine.network import Arch, init_weights
-from core.engine.products import ProductRecorder, record, replay, total_flops
+from core.engine.products import ProductRecorder, ProductTimer, record, replay, total_flops
 from core.engine.seeds import init_generator, training_generator
 from core.engine.train import gradient_step
 
@@ -121,12 +121,28 @@ def test_the_dense_limit_runs_the_textbook_products():
     assert total_flops(calls) == matmuls_per_step(cfg, "adv") * full
 
 
+def test_the_product_timer_times_the_products_alone_and_changes_nothing():
+    ticks = iter(range(1000))
+    X, W = randn(40, 8), randn(6, 8)
+
+    def work():
+        Z = torch.matmul(X, W.t()).relu_()  # one product, then elementwise work
+        return torch.bmm(Z[None], W[None]).sum(), Z.exp().mean()  # a second product
+
+    with ProductTimer(clock=lambda: next(ticks)) as timer:  # one tick per reading: 1 "second" per product
+        timed = work()
+    assert timer.seconds == 2
+    assert all(torch.equal(a, b) for a, b in zip(timed, work(), strict=True))
+
+
 def test_bench_limit_is_the_recorded_products(monkeypatch):
     monkeypatch.setattr("core.engine.bench.matmul_gflops", lambda device: 1.0)  # the 2048^3 products take seconds
     report = run_bench(TINY, "std", steps=2, rounds=3, clock=time.thread_time)
     assert report["limit_steps_per_s"] > 0 and report["dense_limit_steps_per_s"] > 0
     rounds = report["limit_fraction_rounds"]
     assert len(rounds) == 3 and min(rounds) <= report["limit_fraction"] <= max(rounds)
+    in_step = report["limit_in_step_steps_per_s"]
+    assert in_step > 0 and report["limit_in_step_fraction"] == pytest.approx(report["steps_per_s"] / in_step)
     assert report["limit_fraction"] == pytest.approx(report["steps_per_s"] / report["limit_steps_per_s"])
     assert report["dense_limit_fraction"] == pytest.approx(report["steps_per_s"] / report["dense_limit_steps_per_s"])
     assert report["products_per_step"] == 2

@@ -129,6 +129,8 @@ def _bench_number(value) -> str:
         parts = [value["model"], value["capability"]]
         parts += [f"last-level cache {cache / 2**20:.0f} MiB"] if cache else []
         return " · ".join([*parts, f"{value['cores']} cores"])
+    if isinstance(value, list):  # each round's figure
+        return " ".join(_bench_number(one) for one in value)
     if not isinstance(value, float):
         return str(value)
     return f"{value:.3f}" if value == 0 or abs(value) >= 0.01 else f"{value:.3g}"
@@ -144,7 +146,7 @@ def cmd_bench(args) -> int:
             print(f"-- {name}")
         for key, value in one.items():
             if key != "config":
-                print(f"{key:<24} {_bench_number(value)}")
+                print(f"{key:<26} {_bench_number(value)}")
     report = reports if args.all else next(iter(reports.values()))
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=1))

@@ -15,6 +15,13 @@ in the same run, so every figure is a ratio of numbers measured under the same l
   weight gradient plus a forward and a full (rows*P x K)(K x d) input gradient per attack
   step (``dense_step_products``); ``dense_limit_fraction`` = ours / that, the figure the
   earlier rounds reported as ``limit_fraction``, kept so that they stay comparable;
+* the in-step limit: the same products timed where they run, inside our step
+  (``products.ProductTimer``): seconds per step spent in products, their inputs just written
+  by the step's other work. The replay reads buffers that other products left, so it can run
+  slower than the same products inside the step (on an EPYC, over 12 alternating rounds, the
+  replay took a median 1.16x and 1.13x the in-step time for figure3's std and one-step steps,
+  1.11x for PGD-3); ``limit_in_step_fraction`` = ours / that, the share of the step its
+  products take, a cross-check of ``limit_fraction``;
 * the square product: this machine's ``mm`` on 2048^2 matrices (``matmul_gflops``), a
   ceiling the step's thin products do not reach on every CPU.
 
@@ -35,7 +42,7 @@ from . import cpu_cache
 from .config import Config
 from .data import make_datasets
 from .network import Arch, chunk_rows, chunks, init_weights
-from .products import record, replay, total_flops
+from .products import ProductTimer, record, replay, total_flops
 from .resources import apply_threads, cpu_count, resolve_device, sync
 from .seeds import init_generator, training_generator
 from .train import gradient_step, training_attack
@@ -140,12 +147,22 @@ def run_bench(cfg: Config, mode: str, steps: int, rounds: int = 3, clock=time.pe
     products = record(lambda: step(recorded_W, recorded_generators))
     flops = total_flops(products)
     timed = {"ours": ours, "limit": replay(products), "dense_limit": dense_step_products(cfg, mode, device)}
+    def products_inside() -> float:
+        """Seconds per step our step spends in its products, timed where they run."""
+        with ProductTimer(clock) as timer:
+            for _ in range(steps):
+                ours()
+        return timer.seconds / steps
+
     matmul = matmul_gflops(device)
     rates = {name: [] for name in timed}
+    inside = []
     for _ in range(rounds):
         for name, fn in timed.items():
             rates[name].append(_rate(fn, device, steps, clock=clock))
+        inside.append(products_inside())
     steps_per_s, limit_steps_per_s, dense_limit_steps_per_s = (statistics.median(rates[name]) for name in timed)
+    products_s = statistics.median(inside)
     peer_steps_per_s = _rate(peer, device, max(3, steps // 3), warmup=1, clock=clock)
     gflops = flops * steps_per_s / 1e9
     return {
@@ -156,6 +173,8 @@ def run_bench(cfg: Config, mode: str, steps: int, rounds: int = 3, clock=time.pe
         "limit_fraction": steps_per_s / limit_steps_per_s,
         # each round's ours over the limit timed beside it: how far one median can move on a shared machine
         "limit_fraction_rounds": [ours / limit for ours, limit in zip(rates["ours"], rates["limit"], strict=True)],
+        "limit_in_step_steps_per_s": 1 / products_s,
+        "limit_in_step_fraction": steps_per_s * products_s,
         "dense_limit_steps_per_s": dense_limit_steps_per_s,
         "dense_limit_fraction": steps_per_s / dense_limit_steps_per_s,
         "peer_steps_per_s": peer_steps_per_s,

@@ -1,4 +1,4 @@
-"""The matrix products a function runs, recorded and replayed.
+"""The matrix products a function runs, recorded and replayed, or timed where they run.
 
 ``record(fn)`` runs fn once under a torch dispatch mode that notes every matrix product it
 dispatches -- the operator overload, the shape and strides of each tensor argument (a
@@ -7,6 +7,8 @@ beta) and the FLOPs -- and passes every op through unchanged, so fn computes wha
 does. The mode sits below autograd, where ``torch.matmul``, ``F.linear`` and ``einsum`` have
 already become ``mm`` (2-D) or ``bmm`` (3-D, a (1, K, d) weight included); those, their
 ``add*`` forms, in place and ``.out``, and ``mv``/``dot`` are what it looks for.
+
+``ProductTimer`` times the products where they run, inside fn: the bench's cross-check of the replay.
 
 ``replay(calls)`` gives a function that runs exactly those products again on random tensors
 of the same layouts, allocated once: a product that made a new tensor writes into a buffer
@@ -19,6 +21,7 @@ of many chunks to one chunk's memory.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -146,6 +149,32 @@ class ProductRecorder(TorchDispatchMode):
         result = func(*args, **kwargs)
         if is_product(func):
             self.calls.append(_call_of(func, args, kwargs, result))
+        return result
+
+
+class ProductTimer(TorchDispatchMode):
+    """A dispatch mode that adds the wall time of each product to ``seconds`` and changes nothing.
+
+    The products as they run inside the step, their inputs just written by the step's other work,
+    against which the replay (cold-started inputs, shared buffers) is a model. On a GPU each timed
+    product is synchronised before and after, so there it measures the products one at a time."""
+
+    def __init__(self, clock=time.perf_counter):
+        super().__init__()
+        self.seconds, self._clock = 0.0, clock
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if not is_product(func):
+            return func(*args, **kwargs)
+        cuda = [a.device for a in args if isinstance(a, torch.Tensor) and a.device.type == "cuda"]
+        if cuda:
+            torch.cuda.synchronize(cuda[0])
+        started = self._clock()
+        result = func(*args, **kwargs)
+        if cuda:
+            torch.cuda.synchronize(cuda[0])
+        self.seconds += self._clock() - started
         return result
 
 
