@@ -25,8 +25,8 @@ in the same run, so every figure is a ratio of numbers measured under the same l
 * the square product: this machine's ``mm`` on 2048^2 matrices (``matmul_gflops``), a
   ceiling the step's thin products do not reach on every CPU.
 
-Ours and the two limits are timed in alternating rounds and the medians kept, so a burst of
-load from elsewhere on a shared machine hits all alike; ``limit_fraction_rounds`` keeps each round's
+Ours, the two limits and the in-step products are timed in alternating rounds and the medians
+kept, so a burst of load from elsewhere on a shared machine hits all alike; ``limit_fraction_rounds`` keeps each round's
 own fraction, the spread behind the median. ``gflops`` counts the recorded
 products' FLOPs (``step_gflop`` per step, over ``products_per_step`` calls).
 """
@@ -147,6 +147,7 @@ def run_bench(cfg: Config, mode: str, steps: int, rounds: int = 3, clock=time.pe
     products = record(lambda: step(recorded_W, recorded_generators))
     flops = total_flops(products)
     timed = {"ours": ours, "limit": replay(products), "dense_limit": dense_step_products(cfg, mode, device)}
+
     def products_inside() -> float:
         """Seconds per step our step spends in its products, timed where they run."""
         with ProductTimer(clock) as timer:
