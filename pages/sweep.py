@@ -98,8 +98,6 @@ overrides = [f"eval_every={PRESETS[preset].config().steps}"] if eval_every else 
 spec_inputs = (preset, tuple(grids), int(seeds), mode, tuple(overrides))
 spec, error = (None, ConfigError("grid", "the two knobs must differ")) if y == x else build_spec(*spec_inputs)
 
-
-
 address = scheduler_setting()
 status = cluster(address) if address else None
 on_cluster = False

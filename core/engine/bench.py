@@ -26,8 +26,8 @@ in the same run, so every figure is a ratio of numbers measured under the same l
   ceiling the step's thin products do not reach on every CPU.
 
 Ours, the two limits and the in-step products are timed in alternating rounds and the medians
-kept, so a burst of load from elsewhere on a shared machine hits all alike; ``limit_fraction_rounds`` keeps each round's
-own fraction, the spread behind the median. ``gflops`` counts the recorded
+kept, so a burst of load from elsewhere on a shared machine hits all alike; ``limit_fraction_rounds``
+keeps each round's own fraction, the spread behind the median. ``gflops`` counts the recorded
 products' FLOPs (``step_gflop`` per step, over ``products_per_step`` calls).
 """
 

@@ -66,7 +66,7 @@ def _curve(gx, gy, values, name: str, color: str, dash: str) -> go.Contour:
 
 
 # The curves depend on the base config, the two fields, their ranges and the mode, not on the runs: the
-# Sweep page redraws every panel once a second while a sweep runs, and each panel of a mode has the same.
+# Sweep page redraws its panels as a sweep's rows come in, and each panel of a mode has the same.
 @functools.lru_cache(maxsize=64)
 def _theory_lines(base: Config, x: str, y: str, x_range: tuple, y_range: tuple, mode: str) -> tuple:
     """(gx, gy, values, name, color, dash) of each curve."""
