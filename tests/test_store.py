@@ -135,6 +135,28 @@ def test_orphans_of_a_dead_process_become_interrupted(store, cfg):
     assert store.mark_orphans_interrupted() == 0
 
 
+def test_a_live_owner_stays_alive_when_the_clock_steps_and_a_reused_pid_does_not_pass_for_it(monkeypatch):
+    """A time sync or a virtual machine's resume moves the clock, and with it every start time read from it
+    (psutil's create_time); a server's runs must not then look orphaned to another process (seen in a run of
+    the suite: a VM snapshot in the middle, and this process's own runs marked interrupted)."""
+    psutil = pytest.importorskip("psutil")
+    owner = store_module.owner_id()
+    host, pid = owner.split(":")[:2]
+    if len(owner.split(":")) < 4:
+        pytest.skip("this OS does not tell a process's start since boot")
+    assert store_module.owner_alive(owner) and store_module.owner_pid(owner) == str(os.getpid())
+    stepped = psutil.Process.create_time
+    monkeypatch.setattr(psutil.Process, "create_time", lambda self: stepped(self) + 3600.0)  # the clock jumps
+    assert store_module.owner_alive(owner)
+    since_boot = float(owner.split(":")[3])
+    assert not store_module.owner_alive(f"{host}:{pid}:0.00:{since_boot + 5:.2f}")  # the pid, another process
+    monkeypatch.undo()
+    legacy = ":".join(owner.split(":")[:3])  # written before the start since boot was: still read
+    assert store_module.owner_alive(legacy) and store_module.owner_pid(legacy) == pid
+    assert store_module.owner_alive(f"another-host:{pid}:0.00:0.00")  # cannot be told: taken as alive
+    assert not store_module.owner_alive(None) and store_module.owner_pid(None) == "?"
+
+
 READER = """
 import json, sys, time
 from core.runs.store import RunStore

@@ -83,7 +83,13 @@ def config_key(cfg, mode: str) -> str:
 
 
 def owner_id() -> str:
-    """'host:pid:start time' of this process: a pid alone could be reused by a later process."""
+    """'host:pid:start time:start since boot' of this process: a pid alone could be reused by a later process.
+
+    The start time (seconds since the epoch) is what a person reads; the start since boot (seconds, where
+    the OS tells it: Linux) is what owner_alive compares. Only the latter is fixed: the former is the time
+    since boot plus the boot's date, which moves when the clock is set (a time sync; a virtual machine
+    resumed from a snapshot, whose clock is set forward by the pause), and a run must not look orphaned to
+    another process because the clock moved."""
     return _owner_of(os.getpid())
 
 
@@ -91,23 +97,64 @@ def owner_id() -> str:
 def _owner_of(pid: int) -> str:
     import psutil
 
-    return f"{socket.gethostname()}:{pid}:{psutil.Process(pid).create_time():.2f}"
+    owner = f"{socket.gethostname()}:{pid}:{psutil.Process(pid).create_time():.2f}"
+    since_boot = _started_since_boot(pid)
+    return owner if since_boot is None else f"{owner}:{since_boot:.2f}"
+
+
+def _started_since_boot(pid: int) -> float | None:
+    """When process pid started, in seconds since the machine booted (Linux's /proc/PID/stat, field 22, in
+    clock ticks); None where there is no such file or the process is gone. No clock setting moves it."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        ticks = int(stat.rsplit(")", 1)[1].split()[19])  # the fields after the command's ")" start at field 3
+        return ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def _owner_fields(owner: str) -> tuple[str, str, str, float | None] | None:
+    """(host, pid, start time, start since boot or None) of an owner; None when it is not one. Three fields
+    were written before the start since boot was, and are where the OS does not tell it."""
+    fields = owner.split(":")
+    try:
+        if len(fields) >= 4:
+            float(fields[-2])
+            return ":".join(fields[:-3]), fields[-3], fields[-2], float(fields[-1])
+        if len(fields) == 3:
+            return fields[0], fields[1], fields[2], None
+    except ValueError:
+        pass
+    return None
 
 
 def owner_alive(owner: str | None) -> bool:
-    """Whether the process that created a run still lives; another host's process cannot be told, so yes."""
-    if not owner:
+    """Whether the process that created a run still lives; another host's process cannot be told, so yes.
+    Compared by the start since boot where the owner has it, else by the start time as it was written."""
+    fields = _owner_fields(owner) if owner else None
+    if fields is None:
         return False
     import psutil
 
-    host, pid, created = owner.rsplit(":", 2)
+    host, pid, created, since_boot = fields
     if host != socket.gethostname():
         return True
     try:
         proc = psutil.Process(int(pid))
-        return abs(proc.create_time() - float(created)) < 0.05 and proc.status() != psutil.STATUS_ZOMBIE
-    except psutil.Error:
+        if since_boot is None:
+            same = abs(proc.create_time() - float(created)) < 0.05
+        else:
+            started = _started_since_boot(proc.pid)
+            same = started is not None and abs(started - since_boot) < 0.05
+        return same and proc.status() != psutil.STATUS_ZOMBIE
+    except (psutil.Error, ValueError):
         return False
+
+
+def owner_pid(owner: str | None) -> str:
+    """The pid an owner names, for a message ('?' when there is none)."""
+    fields = _owner_fields(owner) if owner else None
+    return "?" if fields is None else fields[1]
 
 
 class RunStore:
@@ -245,7 +292,7 @@ class RunStore:
         for run_id, status, owner, step in rows:
             if owner_alive(owner):
                 continue
-            pid = owner.rsplit(":", 2)[1] if owner else "?"
+            pid = owner_pid(owner)
             kept = "no metrics were logged" if step is None else f"metrics up to step {step} are kept"
             error = f"interrupted: the server (pid {pid}) stopped while this run was {status}; {kept}"
             count += self.finish_run(run_id, "interrupted", error, only_if_active=True)
