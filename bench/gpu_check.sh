@@ -44,9 +44,9 @@ bundle() { tar -czf "$OUT.tgz" -C "$(dirname "$OUT")" "$(basename "$OUT")"; }  #
 if compgen -G "$WHEELS/*.whl" > /dev/null; then
   "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$SITE" "$WHEELS"/*.whl \
     > "$OUT/wheels.log" 2>&1 || say "installing $WHEELS/ failed: see wheels.log"
-  export PYTHONPATH=$SITE:.
-else
-  export PYTHONPATH=.
+  export PYTHONPATH=$SITE:.${PYTHONPATH:+:$PYTHONPATH}
+else  # what PYTHONPATH held stays on it: a test runs this script inside a run of it, its packages there
+  export PYTHONPATH=.${PYTHONPATH:+:$PYTHONPATH}
 fi
 
 if [[ $DEVICE == cuda ]]; then
@@ -56,6 +56,7 @@ if [[ $DEVICE == cuda ]]; then
 fi
 "$PY" -c "import platform, torch, numpy; print('python', platform.python_version(), 'torch', torch.__version__, \
 'cuda', torch.version.cuda, 'numpy', numpy.__version__)" 2>&1 | tee -a "$SUMMARY"
+say "PYTHONPATH=$PYTHONPATH"
 
 step() {  # step NAME CAP_SECONDS COMMAND...: run under min(CAP, time left), log, record rc and seconds
   local name=$1 cap=$2; shift 2

@@ -28,14 +28,17 @@ def test_every_package_the_gpu_wheels_fetch_is_pinned_where_ci_pins_it():
 
 
 def test_the_gpu_check_runs_its_chosen_steps_on_the_cpu_and_bundles_what_it_wrote(tmp_path):
-    out = tmp_path / "gpu-check"
+    out, carried = tmp_path / "gpu-check", str(tmp_path / "carried-site")
     env = {**with_project(), "PYTHON": sys.executable, "GPU_CHECK_DEVICE": "cpu", "TMPDIR": str(tmp_path),
            "GPU_CHECK_STEPS": "imports tests-gpu", "GPU_CHECK_WHEELS": str(tmp_path / "no-wheels")}
+    # a run of the suite inside the script has its packages on PYTHONPATH: this nested run must keep them
+    env["PYTHONPATH"] += os.pathsep + carried
     done = subprocess.run(["bash", str(ROOT / "bench" / "gpu_check.sh"), str(out)], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
     summary = (out / "summary.txt").read_text()
     assert "imports ok" in summary
+    assert re.search(r"^PYTHONPATH=\.:.*" + re.escape(carried) + "$", summary, re.M)
     assert re.search(r"^tests-gpu\s+rc=0 ", summary, re.M)  # the gpu tests skip without CUDA
     assert "twin-paper-scale" not in summary  # not chosen: not run
     assert "sweep-64: missing" in summary  # the results section reads what is there
