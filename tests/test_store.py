@@ -137,8 +137,8 @@ def test_orphans_of_a_dead_process_become_interrupted(store, cfg):
 
 def test_a_live_owner_stays_alive_when_the_clock_steps_and_a_reused_pid_does_not_pass_for_it(monkeypatch):
     """A time sync or a virtual machine's resume moves the clock, and with it every start time read from it
-    (psutil's create_time); a server's runs must not then look orphaned to another process (seen in a run of
-    the suite: a VM snapshot in the middle, and this process's own runs marked interrupted)."""
+    (psutil's create_time); a server's runs must not then look orphaned to another process (seen once: in a run
+    of the suite during which the VM was snapshotted and resumed, this process's own runs marked interrupted)."""
     psutil = pytest.importorskip("psutil")
     owner = store_module.owner_id()
     host, pid = owner.split(":")[:2]
