@@ -113,10 +113,10 @@ def _started_since_boot(pid: int) -> float | None:
         return None
 
 
-def _owner_fields(owner: str) -> tuple[str, str, str, float | None] | None:
+def _owner_fields(owner: str | None) -> tuple[str, str, str, float | None] | None:
     """(host, pid, start time, start since boot or None) of an owner; None when it is not one. Three fields
     were written before the start since boot was, and are where the OS does not tell it."""
-    fields = owner.split(":")
+    fields = (owner or "").split(":")
     try:
         if len(fields) >= 4:
             float(fields[-2])
@@ -131,7 +131,7 @@ def _owner_fields(owner: str) -> tuple[str, str, str, float | None] | None:
 def owner_alive(owner: str | None) -> bool:
     """Whether the process that created a run still lives; another host's process cannot be told, so yes.
     Compared by the start since boot where the owner has it, else by the start time as it was written."""
-    fields = _owner_fields(owner) if owner else None
+    fields = _owner_fields(owner)
     if fields is None:
         return False
     import psutil
@@ -153,7 +153,7 @@ def owner_alive(owner: str | None) -> bool:
 
 def owner_pid(owner: str | None) -> str:
     """The pid an owner names, for a message ('?' when there is none)."""
-    fields = _owner_fields(owner) if owner else None
+    fields = _owner_fields(owner)
     return "?" if fields is None else fields[1]
 
 
