@@ -113,13 +113,13 @@ def checks(cfg: Config | None) -> None:
 # ttl: the estimate's calibration follows the machine (core.engine.estimate.RECALIBRATE_S), so the
 # page asks again after as long; a config's estimate is otherwise one dictionary lookup.
 @st.cache_data(show_spinner=False, max_entries=64, ttl=60)
-def _estimate(config_json: str) -> tuple[float, float, float, str, int]:
-    from core.engine.estimate import estimate_runtime
+def _estimate(config_json: str) -> tuple[float, float, float, str, int, int]:
+    from core.engine.estimate import estimate_runtime, worker_threads
     from core.engine.resources import estimate_memory
 
     cfg = Config.from_dict(json.loads(config_json))
     est = estimate_runtime(cfg)
-    return est.std_s, est.adv_s, est.wall_s, est.device, estimate_memory(cfg)
+    return est.std_s, est.adv_s, est.wall_s, est.device, estimate_memory(cfg), cfg.threads or worker_threads()
 
 
 def _seconds(s: float) -> str:
@@ -131,10 +131,13 @@ def _seconds(s: float) -> str:
 def estimate(cfg: Config | None) -> None:
     if cfg is None:
         return
-    std_s, adv_s, wall_s, device, memory = _estimate(json.dumps(cfg.to_dict(), sort_keys=True))
+    std_s, adv_s, wall_s, device, memory, threads = _estimate(json.dumps(cfg.to_dict(), sort_keys=True))
     where = "measured on this server's CPU; a GPU is faster" if device == "cuda" else "on this server's CPU"
-    text = (f"⏱️ About **{_seconds(wall_s)}** for both runs (standard {_seconds(std_s)}, adversarial "
-            f"{_seconds(adv_s)}; {where}) · about {memory / 2**20:.0f} MiB of memory per run.")
+    # Each run's own time is on its worker's share of the cores; said so, because the pair can take less
+    # than its longer run alone (that run takes the freed cores once the other is done).
+    alone = "each alone" if device == "cuda" else f"each alone on {threads} core{'s' if threads > 1 else ''}"
+    text = (f"⏱️ About **{_seconds(wall_s)}** for both runs side by side ({alone}: standard {_seconds(std_s)}, "
+            f"adversarial {_seconds(adv_s)}; {where}) · about {memory / 2**20:.0f} MiB of memory per run.")
     if presentation():
         st.caption(f"⏱️ About **{_seconds(wall_s)}** for both runs.")
         return

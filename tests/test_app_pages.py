@@ -103,7 +103,8 @@ def test_the_lab_says_how_long_the_pair_will_take_before_it_starts(app_env):
     no_exceptions(at)
     estimate = [c for c in at.caption if c.value.startswith("⏱️ About")]
     assert len(estimate) == 1
-    assert "for both runs (standard" in estimate[0].value and "MiB of memory per run" in estimate[0].value
+    assert "for both runs side by side (each alone on" in estimate[0].value
+    assert "standard" in estimate[0].value and "MiB of memory per run" in estimate[0].value
     assert "side by side" in estimate[0].help  # how the pair's time is counted, one hover away
 
 
