@@ -141,6 +141,9 @@ def test_bench_limit_is_the_recorded_products(monkeypatch):
     assert report["limit_steps_per_s"] > 0 and report["dense_limit_steps_per_s"] > 0
     rounds = report["limit_fraction_rounds"]
     assert len(rounds) == 3 and min(rounds) <= report["limit_fraction"] <= max(rounds)
+    peer_rounds = report["speedup_vs_peer_rounds"]  # the peer timed in each round, beside ours
+    assert len(peer_rounds) == 3 and min(peer_rounds) <= report["speedup_vs_peer"] <= max(peer_rounds)
+    assert report["speedup_vs_peer"] == pytest.approx(report["steps_per_s"] / report["peer_steps_per_s"])
     in_step = report["limit_in_step_steps_per_s"]
     assert in_step > 0 and report["limit_in_step_fraction"] == pytest.approx(report["steps_per_s"] / in_step)
     assert report["limit_fraction"] == pytest.approx(report["steps_per_s"] / report["limit_steps_per_s"])

@@ -25,9 +25,11 @@ in the same run, so every figure is a ratio of numbers measured under the same l
 * the square product: this machine's ``mm`` on 2048^2 matrices (``matmul_gflops``), a
   ceiling the step's thin products do not reach on every CPU.
 
-Ours, the two limits and the in-step products are timed in alternating rounds and the medians
-kept, so a burst of load from elsewhere on a shared machine hits all alike; ``limit_fraction_rounds``
-keeps each round's own fraction, the spread behind the median. ``gflops`` counts the recorded
+Ours, the two limits, the in-step products and the peer are timed in alternating rounds and the
+medians kept, so a burst of load from elsewhere on a shared machine hits all alike;
+``limit_fraction_rounds`` and ``speedup_vs_peer_rounds`` keep each round's own ratio, the spread
+behind the median. (The peer was timed once, after the rounds, until 2026-12-03: on this sandbox's
+machine, whose speed swings 2x within minutes, its ratio then compared two different minutes.) ``gflops`` counts the recorded
 products' FLOPs (``step_gflop`` per step, over ``products_per_step`` calls).
 """
 
@@ -156,15 +158,17 @@ def run_bench(cfg: Config, mode: str, steps: int, rounds: int = 3, clock=time.pe
         return timer.seconds / steps
 
     matmul = matmul_gflops(device)
-    rates = {name: [] for name in timed}
+    rates = {name: [] for name in (*timed, "peer")}
     inside = []
-    for _ in range(rounds):
+    for first in range(rounds):
         for name, fn in timed.items():
             rates[name].append(_rate(fn, device, steps, clock=clock))
         inside.append(products_inside())
-    steps_per_s, limit_steps_per_s, dense_limit_steps_per_s = (statistics.median(rates[name]) for name in timed)
+        # the peer is several times slower: a third of the steps, warmed up in the first round only
+        rates["peer"].append(_rate(peer, device, max(3, steps // 3), warmup=1 if first == 0 else 0, clock=clock))
+    steps_per_s, limit_steps_per_s, dense_limit_steps_per_s, peer_steps_per_s = (
+        statistics.median(rates[name]) for name in rates)
     products_s = statistics.median(inside)
-    peer_steps_per_s = _rate(peer, device, max(3, steps // 3), warmup=1, clock=clock)
     gflops = flops * steps_per_s / 1e9
     return {
         "config": cfg.to_dict(),
@@ -180,6 +184,7 @@ def run_bench(cfg: Config, mode: str, steps: int, rounds: int = 3, clock=time.pe
         "dense_limit_fraction": steps_per_s / dense_limit_steps_per_s,
         "peer_steps_per_s": peer_steps_per_s,
         "speedup_vs_peer": steps_per_s / peer_steps_per_s,
+        "speedup_vs_peer_rounds": [ours / peer for ours, peer in zip(rates["ours"], rates["peer"], strict=True)],
         "products_per_step": len(products),
         "step_gflop": flops / 1e9,
         "gflops": gflops,
