@@ -29,8 +29,8 @@ Ours, the two limits, the in-step products and the peer are timed in alternating
 medians kept, so a burst of load from elsewhere on a shared machine hits all alike;
 ``limit_fraction_rounds`` and ``speedup_vs_peer_rounds`` keep each round's own ratio, the spread
 behind the median. (The peer was timed once, after the rounds, until 2026-12-03: on this sandbox's
-machine, whose speed swings 2x within minutes, its ratio then compared two different minutes.) ``gflops`` counts the recorded
-products' FLOPs (``step_gflop`` per step, over ``products_per_step`` calls).
+machine, whose speed swings 2x within minutes, its ratio then compared two different minutes.)
+``gflops`` counts the recorded products' FLOPs (``step_gflop`` per step, over ``products_per_step`` calls).
 """
 
 from __future__ import annotations
