@@ -101,6 +101,17 @@ def test_estimate_counts_more_work_for_adversarial_and_pgd_training(monkeypatch)
     assert estimate_runtime(SMALL.replace(threads=1), threads=1).wall_s == est.adv_s  # pinned: no shared cores
 
 
+def test_a_pinned_config_is_estimated_at_its_own_thread_count(monkeypatch):
+    asked = []
+    monkeypatch.setattr(estimate_mod, "_timings", {})
+    monkeypatch.setattr(estimate_mod, "_time_shapes", lambda threads: asked.append(threads) or (0.004, 0.002))
+    monkeypatch.setattr(estimate_mod, "_time_own_step", lambda cfg, mode, threads: None)
+    monkeypatch.setattr(estimate_mod, "worker_threads", lambda: 1)
+    estimate_runtime(SMALL)
+    estimate_runtime(SMALL.replace(threads=3))
+    assert asked == [1, 3]  # a worker's share, then the config's own count: what each run will use
+
+
 def test_the_pair_estimate_counts_the_cores_the_longer_run_is_given():
     assert side_by_side_s(1.0, 4.0, threads=1, cores=1) == 4.0  # nothing to share
     assert side_by_side_s(1.0, 4.0, threads=1, cores=2) == pytest.approx(1.0 + 3.0 / 1.8)  # 2 cores once alone

@@ -269,8 +269,10 @@ def side_by_side_s(std_s: float, adv_s: float, threads: int, cores: int) -> floa
 
 
 def estimate_runtime(cfg: Config, threads: int | None = None) -> Estimate:
-    """Seconds for the standard run, the adversarial run, and the pair side by side (CPU model)."""
-    threads = threads or worker_threads()
+    """Seconds for the standard run, the adversarial run, and the pair side by side (CPU model), each
+    run on ``threads`` threads: by default a job worker's, or the config's own when it sets them (a
+    pinned run keeps its count in a worker, worker.py)."""
+    threads = threads or cfg.threads or worker_threads()
     device = "cuda" if cfg.device == "cuda" or (cfg.device == "auto" and torch.cuda.is_available()) else "cpu"
     times = {mode: run_seconds(cfg, mode, threads, timed_scale(cfg, mode, threads) if device == "cpu" else None)
              for mode in ("std", "adv")}
