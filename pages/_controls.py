@@ -114,12 +114,12 @@ def checks(cfg: Config | None) -> None:
 # page asks again after as long; a config's estimate is otherwise one dictionary lookup.
 @st.cache_data(show_spinner=False, max_entries=64, ttl=60)
 def _estimate(config_json: str) -> tuple[float, float, float, str, int, int]:
-    from core.engine.estimate import estimate_runtime, worker_threads
+    from core.engine.estimate import estimate_runtime
     from core.engine.resources import estimate_memory
 
     cfg = Config.from_dict(json.loads(config_json))
     est = estimate_runtime(cfg)
-    return est.std_s, est.adv_s, est.wall_s, est.device, estimate_memory(cfg), cfg.threads or worker_threads()
+    return est.std_s, est.adv_s, est.wall_s, est.device, estimate_memory(cfg), est.threads
 
 
 def _seconds(s: float) -> str:

@@ -160,12 +160,12 @@ def run_bench(cfg: Config, mode: str, steps: int, rounds: int = 3, clock=time.pe
     matmul = matmul_gflops(device)
     rates = {name: [] for name in (*timed, "peer")}
     inside = []
-    for first in range(rounds):
+    for index in range(rounds):
         for name, fn in timed.items():
             rates[name].append(_rate(fn, device, steps, clock=clock))
         inside.append(products_inside())
         # the peer is several times slower: a third of the steps, warmed up in the first round only
-        rates["peer"].append(_rate(peer, device, max(3, steps // 3), warmup=1 if first == 0 else 0, clock=clock))
+        rates["peer"].append(_rate(peer, device, max(3, steps // 3), warmup=0 if index else 1, clock=clock))
     steps_per_s, limit_steps_per_s, dense_limit_steps_per_s, peer_steps_per_s = (
         statistics.median(rates[name]) for name in rates)
     products_s = statistics.median(inside)

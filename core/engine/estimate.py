@@ -255,6 +255,7 @@ class Estimate:
     adv_s: float
     wall_s: float  # both runs side by side on separate workers, sharing the machine's cores
     device: str
+    threads: int  # the threads each run has in std_s and adv_s (a worker's share, or the config's own)
 
 
 def side_by_side_s(std_s: float, adv_s: float, threads: int, cores: int) -> float:
@@ -282,4 +283,4 @@ def estimate_runtime(cfg: Config, threads: int | None = None) -> Estimate:
         wall = side_by_side_s(times["std"], times["adv"], threads, cpu_count())
     else:  # GPU workers are not given more threads
         wall = max(times.values())
-    return Estimate(times["std"], times["adv"], wall, device)
+    return Estimate(times["std"], times["adv"], wall, device, threads)
