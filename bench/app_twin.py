@@ -4,7 +4,9 @@
 
 Each round submits the preset's pair fresh (no cache) to a JobManager on a temporary store, as the
 Lab's Run does, and waits for both runs; it prints the round's wall time and when each half ended,
-after the Lab's estimate for the pair.
+after the Lab's estimate for the pair, and beside it the machine's square-product rate timed just
+before the round (``bench.matmul_gflops``): this sandbox's speed swings 2x within minutes, and that rate
+says which phase of the machine a round ran in.
 The workers start (and load their kernels) before the first round, as they do on a server's first
 visit, so no round pays for that. docs/engine.md keeps the numbers.
 """
@@ -16,6 +18,9 @@ import tempfile
 import time
 from pathlib import Path
 
+import torch
+
+from core.engine.bench import matmul_gflops
 from core.engine.estimate import estimate_runtime
 from core.engine.presets import get_preset
 from core.runs.jobs import JobManager
@@ -36,6 +41,7 @@ def main() -> None:
             print(f"{args.preset} estimate: {est.wall_s:.1f} s for both (standard {est.std_s:.1f} s, adversarial "
                   f"{est.adv_s:.1f} s)", flush=True)
             for round_ in range(args.rounds):
+                machine = matmul_gflops(torch.device("cpu"))  # the phase, timed while the workers idle
                 started = time.time()
                 ids = manager.submit_twins(cfg, preset=args.preset, fresh=True)
                 manager.wait(list(ids.values()), timeout=3600)
@@ -43,7 +49,8 @@ def main() -> None:
                 ends = {mode: manager.store.get_run(run_id) for mode, run_id in ids.items()}
                 halves = ", ".join(f"{mode} {run['status']} at {run['finished'] - started:.2f} s"
                                    for mode, run in ends.items())
-                print(f"{args.preset} round {round_}: {total:.2f} s ({halves})", flush=True)
+                print(f"{args.preset} round {round_}: {total:.2f} s ({halves}; square product {machine:.0f} "
+                      f"GFLOP/s just before)", flush=True)
         finally:
             manager.shutdown()
 
