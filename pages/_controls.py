@@ -123,8 +123,10 @@ def _estimate(config_json: str) -> tuple[float, float, float, str, int, int]:
 
 
 def _seconds(s: float) -> str:
+    # One decimal below 10 s, so a caption's figures read alike ("2.4 s for both, standard 1.0 s"), not
+    # "2 s" beside "1.9 s".
     if s < 90:
-        return f"{s:.0f} s" if s >= 2 else f"{s:.1f} s"
+        return f"{s:.1f} s" if round(s, 1) < 10 else f"{s:.0f} s"
     return f"{s / 60:.0f} min" if s < 5400 else f"{s / 3600:.1f} h"
 
 
