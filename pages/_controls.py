@@ -9,6 +9,7 @@ import streamlit as st
 
 from core.engine.checks import assumption_checks
 from core.engine.config import Config, ConfigError
+from core.engine.estimate import format_seconds
 from core.engine.presets import PRESETS
 from pages import _keys as keys
 from pages._common import (
@@ -122,14 +123,6 @@ def _estimate(config_json: str) -> tuple[float, float, float, str, int, int]:
     return est.std_s, est.adv_s, est.wall_s, est.device, estimate_memory(cfg), est.threads
 
 
-def _seconds(s: float) -> str:
-    # One decimal below 10 s, so a caption's figures read alike ("2.4 s for both, standard 1.0 s"), not
-    # "2 s" beside "1.9 s".
-    if s < 90:
-        return f"{s:.1f} s" if round(s, 1) < 10 else f"{s:.0f} s"
-    return f"{s / 60:.0f} min" if s < 5400 else f"{s / 3600:.1f} h"
-
-
 def estimate(cfg: Config | None) -> None:
     if cfg is None:
         return
@@ -138,10 +131,11 @@ def estimate(cfg: Config | None) -> None:
     # Each run's own time is on its worker's share of the cores; said so, because the pair can take less
     # than its longer run alone (that run takes the freed cores once the other is done).
     alone = "each alone" if device == "cuda" else f"each alone on {threads} core{'s' if threads > 1 else ''}"
-    text = (f"⏱️ About **{_seconds(wall_s)}** for both runs side by side ({alone}: standard {_seconds(std_s)}, "
-            f"adversarial {_seconds(adv_s)}; {where}) · about {memory / 2**20:.0f} MiB of memory per run.")
+    text = (f"⏱️ About **{format_seconds(wall_s)}** for both runs side by side ({alone}: "
+            f"standard {format_seconds(std_s)}, adversarial {format_seconds(adv_s)}; {where}) "
+            f"· about {memory / 2**20:.0f} MiB of memory per run.")
     if presentation():
-        st.caption(f"⏱️ About **{_seconds(wall_s)}** for both runs.")
+        st.caption(f"⏱️ About **{format_seconds(wall_s)}** for both runs.")
         return
     load, cores = busy()
     if load > cores:  # the estimate is for a quiet machine; say so rather than promise it

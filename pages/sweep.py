@@ -11,6 +11,7 @@ import os
 import streamlit as st
 
 from core.engine.config import Config, ConfigError
+from core.engine.estimate import format_seconds
 from core.engine.presets import PRESETS
 from core.figures.phase import QUANTITIES, phase_figures
 from core.runs.cluster import ClusterStatus, cluster_status
@@ -114,9 +115,10 @@ with left:
     if error is not None:
         st.error(md_message(str(error)), icon="⚠️")
     elif on_cluster:
-        st.info(f"{len(spec)} runs, about {sweep_seconds(spec_inputs, max(1, status.threads)):.0f} s on the cluster.")
+        seconds = sweep_seconds(spec_inputs, max(1, status.threads))
+        st.info(f"{len(spec)} runs, about {format_seconds(seconds)} on the cluster.")
     else:
-        st.info(f"{len(spec)} runs, about {sweep_seconds(spec_inputs, None):.0f} s on this machine.")
+        st.info(f"{len(spec)} runs, about {format_seconds(sweep_seconds(spec_inputs, None))} on this machine.")
     if st.button("Run sweep", type="primary", disabled=error is not None, key=keys.SWEEP_RUN):
         backend = {"backend": "dask", "scheduler": status.address} if on_cluster else {}
         runner = SweepRunner(spec, preset=preset, **backend).start()

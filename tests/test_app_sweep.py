@@ -38,6 +38,18 @@ def test_changing_the_grid_changes_the_run_count(sweep_page):
     assert at.info[0].value.startswith("4 runs")
 
 
+def test_a_long_sweep_is_estimated_in_minutes_not_thousands_of_seconds(app_env, monkeypatch):
+    import streamlit as st
+
+    import core.runs.sweep_spec
+
+    st.cache_data.clear()  # the page keeps an estimate a minute; this one must be computed afresh
+    monkeypatch.setattr(core.runs.sweep_spec, "estimate_seconds", lambda spec, **kw: 3600.0)
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    at = at.switch_page("pages/sweep.py").run()
+    assert "runs, about 60 min on this machine" in at.info[0].value
+
+
 # ---- a Dask cluster named in the server's settings -------------------------------------------
 
 

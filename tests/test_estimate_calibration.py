@@ -158,3 +158,12 @@ def test_an_adversarial_run_is_never_estimated_shorter_than_the_standard_one(mon
     monkeypatch.setattr(estimate, "_time_own_step", lambda cfg, mode, threads: 0.02 if mode == "std" else 0.01)
     est = estimate.estimate_runtime(SMALL, threads=1)
     assert est.std_s <= est.wall_s <= est.adv_s
+
+
+def test_an_estimate_reads_at_one_precision_and_long_ones_in_minutes_or_hours():
+    from core.engine.estimate import format_seconds
+
+    # Below 10 s every figure carries one decimal, so "both runs" never reads "2 s" beside "1.9 s".
+    assert [format_seconds(s) for s in (1.04, 1.94, 2.4, 9.94)] == ["1.0 s", "1.9 s", "2.4 s", "9.9 s"]
+    assert [format_seconds(s) for s in (9.96, 23.4, 89.4, 150, 3600, 7200)] == [
+        "10 s", "23 s", "89 s", "2 min", "60 min", "2.0 h"]

@@ -84,6 +84,7 @@ def _ctrl_c_stops(stop: threading.Event):
 def _sweep(args) -> int:
     from tqdm import tqdm
 
+    from ..engine.estimate import format_seconds
     from ..runs.sweep import run_sweep, sweep_csv
     from ..runs.sweep_spec import SweepSpec, estimate_seconds
 
@@ -94,7 +95,7 @@ def _sweep(args) -> int:
     backend = "dask" if args.scheduler else args.backend
     seconds = estimate_seconds(spec, jobs=args.jobs)
     print(f"{len(spec)} runs ({' x '.join(f'{n}:{len(v)}' for n, v in spec.grid)}, {len(spec.seeds)} seed(s), "
-          f"{'+'.join(spec.modes)}); about {seconds:.0f} s on this machine", file=sys.stderr)
+          f"{'+'.join(spec.modes)}); about {format_seconds(seconds)} on this machine", file=sys.stderr)
     bar = tqdm(total=len(spec), unit="run", file=sys.stderr, disable=args.quiet)
 
     def on_row(row):

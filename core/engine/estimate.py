@@ -284,3 +284,12 @@ def estimate_runtime(cfg: Config, threads: int | None = None) -> Estimate:
     else:  # GPU workers are not given more threads
         wall = max(times.values())
     return Estimate(times["std"], times["adv"], wall, device, threads)
+
+
+def format_seconds(s: float) -> str:
+    """An estimate as a person reads it: "2.4 s", "23 s", "4 min", "2.0 h" (the Lab, the Sweep page, the CLI)."""
+    # One decimal below 10 s, so a caption's figures read alike ("2.4 s for both, standard 1.0 s"), not
+    # "2 s" beside "1.9 s"; minutes from 90 s, since "3600 s" makes the reader do the division.
+    if s < 90:
+        return f"{s:.1f} s" if round(s, 1) < 10 else f"{s:.0f} s"
+    return f"{s / 60:.0f} min" if s < 5400 else f"{s / 3600:.1f} h"
