@@ -114,11 +114,9 @@ with left:
             st.dataframe(worker_table(status), hide_index=True, key=keys.SWEEP_WORKERS)
     if error is not None:
         st.error(md_message(str(error)), icon="⚠️")
-    elif on_cluster:
-        seconds = sweep_seconds(spec_inputs, max(1, status.threads))
-        st.info(f"{len(spec)} runs, about {format_seconds(seconds)} on the cluster.")
     else:
-        st.info(f"{len(spec)} runs, about {format_seconds(sweep_seconds(spec_inputs, None))} on this machine.")
+        threads, where = (max(1, status.threads), "the cluster") if on_cluster else (None, "this machine")
+        st.info(f"{len(spec)} runs, about {format_seconds(sweep_seconds(spec_inputs, threads))} on {where}.")
     if st.button("Run sweep", type="primary", disabled=error is not None, key=keys.SWEEP_RUN):
         backend = {"backend": "dask", "scheduler": status.address} if on_cluster else {}
         runner = SweepRunner(spec, preset=preset, **backend).start()
