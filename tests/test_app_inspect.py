@@ -107,17 +107,35 @@ def test_a_pinned_config_is_estimated_at_its_own_thread_count(monkeypatch):
     monkeypatch.setattr(estimate_mod, "_time_shapes", lambda threads: asked.append(threads) or (0.004, 0.002))
     monkeypatch.setattr(estimate_mod, "_time_own_step", lambda cfg, mode, threads: None)
     monkeypatch.setattr(estimate_mod, "worker_threads", lambda: 1)
+    monkeypatch.setattr(estimate_mod, "cpu_count", lambda: 2)
     estimate_runtime(SMALL)
     estimate_runtime(SMALL.replace(threads=3))
-    assert asked == [1, 3]  # a worker's share, then the config's own count: what each run will use
+    # a worker's share, and both cores for the longer run once alone; then the config's own count only
+    assert asked == [1, 2, 3]
 
 
 def test_the_pair_estimate_counts_the_cores_the_longer_run_is_given():
-    assert side_by_side_s(1.0, 4.0, threads=1, cores=1) == 4.0  # nothing to share
-    assert side_by_side_s(1.0, 4.0, threads=1, cores=2) == pytest.approx(1.0 + 3.0 / 1.8)  # 2 cores once alone
-    assert side_by_side_s(4.0, 1.0, threads=1, cores=2) == side_by_side_s(1.0, 4.0, threads=1, cores=2)
-    # 8 cores, workers of 2: 4 threads each while both run, 8 for the longer one alone
-    assert side_by_side_s(1.0, 4.0, threads=2, cores=8) == pytest.approx(1.0 / 1.8 + 3.0 / 3.4)
+    # both on their share until the shorter is done, then the rest of the longer at its time alone
+    assert side_by_side_s({"std": 1.0, "adv": 4.0}, long_alone_s=4.0) == 4.0  # nothing to share
+    assert side_by_side_s({"std": 1.0, "adv": 4.0}, long_alone_s=2.0) == pytest.approx(1.0 + 0.75 * 2.0)
+    assert side_by_side_s({"std": 4.0, "adv": 1.0}, 2.0) == side_by_side_s({"std": 1.0, "adv": 4.0}, 2.0)
+    assert side_by_side_s({"std": 1.0, "adv": 4.0}, long_alone_s=9.0) == 4.0  # more cores never slow it down
+
+
+def test_the_longer_run_is_timed_again_on_the_cores_it_is_given_alone(monkeypatch):
+    # 2 cores, workers of 1 thread: the adversarial run gets 2 threads once the standard one is done, and
+    # gains what its timing there says (a classroom run ~1.4x), not an assumed 1.8x
+    timed = {("std", 1): 1.0, ("adv", 1): 3.0, ("adv", 2): 3.0 / 1.4, ("std", 2): 0.7}
+    monkeypatch.setattr(estimate_mod, "_cpu_run_seconds", lambda cfg, mode, n: timed[mode, n])
+    wall = estimate_mod._pair_on_shared_cores(SMALL, {"std": 1.0, "adv": 3.0}, threads=1, cores=2)
+    assert wall == pytest.approx(1.0 + (2 / 3) * 3.0 / 1.4)
+    timed["adv", 2] = 0.5  # a disturbed timing cannot promise more than the second core gives
+    wall = estimate_mod._pair_on_shared_cores(SMALL, {"std": 1.0, "adv": 3.0}, threads=1, cores=2)
+    assert wall == pytest.approx(1.0 + (2 / 3) * 3.0 / 2)
+    # 8 cores, workers of 2 threads: 4 threads each while both run, 8 for the longer alone
+    timed.update({("std", 4): 0.6, ("adv", 4): 2.0, ("adv", 8): 1.2})
+    wall = estimate_mod._pair_on_shared_cores(SMALL, {"std": 1.0, "adv": 3.0}, threads=2, cores=8)
+    assert wall == pytest.approx(0.6 + (1 - 0.6 / 2.0) * 1.2)
 
 
 def _frame(steps=30, robust_wins=True):

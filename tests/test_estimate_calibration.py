@@ -25,6 +25,7 @@ def timings(monkeypatch):
     monkeypatch.setattr(estimate, "_timings", {})
     monkeypatch.setattr(estimate, "_time_shapes", fake)
     monkeypatch.setattr(estimate, "_time_own_step", lambda cfg, mode, threads: None)  # the model alone
+    monkeypatch.setattr(estimate, "cpu_count", lambda: 1)  # one core: no second thread count to time for the pair
     return readings, calls
 
 

@@ -244,11 +244,6 @@ def worker_threads() -> int:
     return max(1, cpu_count() // default_workers())
 
 
-# A run given n times its worker's threads runs 1 + 0.8 (n - 1) times as fast: measured 2 against 1
-# thread, 1.57x for classroom's adversarial run and 1.95x for figure3's (docs/engine.md).
-SHARE_EFFICIENCY = 0.8
-
-
 @dataclass(frozen=True)
 class Estimate:
     std_s: float  # each run on its worker's own threads
@@ -258,15 +253,32 @@ class Estimate:
     threads: int  # the threads each run has in std_s and adv_s (a worker's share, or the config's own)
 
 
-def side_by_side_s(std_s: float, adv_s: float, threads: int, cores: int) -> float:
-    """Both runs of a pair on their own workers of ``threads`` threads, when the job manager shares the
-    cores among the runs running (resources.cores_per_run): both share them while both run, and the
-    longer one has them to itself once the shorter is done."""
-    def speed(busy: int) -> float:
-        return 1 + SHARE_EFFICIENCY * (cores_per_run(busy, threads, cores) / threads - 1)
+def side_by_side_s(both: dict[str, float], long_alone_s: float) -> float:
+    """Both runs of a pair on their own workers: ``both`` holds each run's seconds on its share of the
+    cores while both run, ``long_alone_s`` the longer run's seconds on the cores it is given once the
+    shorter is done (resources.cores_per_run); more cores never make it slower."""
+    short, long = sorted(both.values())
+    return short + (1 - short / long) * min(long, long_alone_s)
 
-    short, long = sorted((std_s, adv_s))
-    return short / speed(2) + (long - short) / speed(1)
+
+def _cpu_run_seconds(cfg: Config, mode: str, threads: int) -> float:
+    return run_seconds(cfg, mode, threads, timed_scale(cfg, mode, threads))
+
+
+def _pair_on_shared_cores(cfg: Config, times: dict[str, float], threads: int, cores: int) -> float:
+    """The pair's wall time when the job manager shares the cores among the runs running: each run timed
+    at its share while both run, the longer one again at the cores it has alone. Timed, not assumed: a
+    classroom run gains ~1.4x from a second core and a figure3 run ~1.9x (docs/engine.md)."""
+    def at(mode: str, n: int) -> float:
+        return times[mode] if n == threads else _cpu_run_seconds(cfg, mode, n)
+
+    shared, alone = cores_per_run(2, threads, cores), cores_per_run(1, threads, cores)
+    both = {mode: at(mode, shared) for mode in times}
+    both["adv"] = max(both["adv"], both["std"])  # as in estimate_runtime: adversarial is the longer
+    longer = max(both, key=both.get)
+    # a second timing's noise must not promise more than the added cores can give
+    long_alone = max(at(longer, alone), both[longer] * shared / alone)
+    return side_by_side_s(both, long_alone)
 
 
 def estimate_runtime(cfg: Config, threads: int | None = None) -> Estimate:
@@ -280,7 +292,7 @@ def estimate_runtime(cfg: Config, threads: int | None = None) -> Estimate:
     # an adversarial run does the standard run's work and more: two noisy probes of a tiny config must not say otherwise
     times["adv"] = max(times["adv"], times["std"])
     if device == "cpu" and not cfg.threads:  # a run pinned to its own thread count keeps it (worker.py)
-        wall = side_by_side_s(times["std"], times["adv"], threads, cpu_count())
+        wall = _pair_on_shared_cores(cfg, times, threads, cpu_count())
     else:  # GPU workers are not given more threads
         wall = max(times.values())
     return Estimate(times["std"], times["adv"], wall, device, threads)
