@@ -265,19 +265,25 @@ def _cpu_run_seconds(cfg: Config, mode: str, threads: int) -> float:
     return run_seconds(cfg, mode, threads, timed_scale(cfg, mode, threads))
 
 
+def _run_times(cfg: Config, threads: int, timed: bool = True) -> dict[str, float]:
+    """Each run's seconds on ``threads`` threads, scaled to a timed step of its own where ``timed`` (the CPU)."""
+    times = {mode: _cpu_run_seconds(cfg, mode, threads) if timed else run_seconds(cfg, mode, threads)
+             for mode in ("std", "adv")}
+    # an adversarial run does the standard run's work and more: two noisy probes of a tiny config must not say otherwise
+    times["adv"] = max(times["adv"], times["std"])
+    return times
+
+
 def _pair_on_shared_cores(cfg: Config, times: dict[str, float], threads: int, cores: int) -> float:
     """The pair's wall time when the job manager shares the cores among the runs running: each run timed
-    at its share while both run, the longer one again at the cores it has alone. Timed, not assumed: a
-    classroom run gains ~1.4x from a second core and a figure3 run ~1.9x (docs/engine.md)."""
-    def at(mode: str, n: int) -> float:
-        return times[mode] if n == threads else _cpu_run_seconds(cfg, mode, n)
-
+    at its share while both run, the longer (adversarial) one again at the cores it has alone. Timed, not
+    assumed: a classroom run gains ~1.4x from a second core and a figure3 run ~1.9x (docs/engine.md)."""
     shared, alone = cores_per_run(2, threads, cores), cores_per_run(1, threads, cores)
-    both = {mode: at(mode, shared) for mode in times}
-    both["adv"] = max(both["adv"], both["std"])  # as in estimate_runtime: adversarial is the longer
-    longer = max(both, key=both.get)
+    both = times if shared == threads else _run_times(cfg, shared)
+    if alone == shared:
+        return max(both.values())
     # a second timing's noise must not promise more than the added cores can give
-    long_alone = max(at(longer, alone), both[longer] * shared / alone)
+    long_alone = max(_cpu_run_seconds(cfg, "adv", alone), both["adv"] * shared / alone)
     return side_by_side_s(both, long_alone)
 
 
@@ -287,10 +293,7 @@ def estimate_runtime(cfg: Config, threads: int | None = None) -> Estimate:
     pinned run keeps its count in a worker, worker.py)."""
     threads = threads or cfg.threads or worker_threads()
     device = "cuda" if cfg.device == "cuda" or (cfg.device == "auto" and torch.cuda.is_available()) else "cpu"
-    times = {mode: run_seconds(cfg, mode, threads, timed_scale(cfg, mode, threads) if device == "cpu" else None)
-             for mode in ("std", "adv")}
-    # an adversarial run does the standard run's work and more: two noisy probes of a tiny config must not say otherwise
-    times["adv"] = max(times["adv"], times["std"])
+    times = _run_times(cfg, threads, timed=device == "cpu")
     if device == "cpu" and not cfg.threads:  # a run pinned to its own thread count keeps it (worker.py)
         wall = _pair_on_shared_cores(cfg, times, threads, cpu_count())
     else:  # GPU workers are not given more threads
