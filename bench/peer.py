@@ -22,8 +22,8 @@ def forward(W, X, k, m, q, rho):
 
 def margin(F, y):
     others = F.clone()
-    others[torch.arange(len(y)), y] = float("-inf")
-    return others.max(1).values - F[torch.arange(len(y)), y]
+    others[torch.arange(len(y), device=y.device), y] = float("-inf")
+    return others.max(1).values - F[torch.arange(len(y), device=y.device), y]
 
 
 def patch_clip(delta, eps):
@@ -34,7 +34,7 @@ def patch_clip(delta, eps):
 def pgd(W, X, y, cfg):
     """Multi-step PGD in the patch-wise l2 ball: random start, normalised steps of 2.5 eps / K."""
     steps = cfg.train_attack_steps
-    delta = patch_clip(torch.randn_like(X), cfg.eps * torch.rand(X.shape[:-1] + (1,)))
+    delta = patch_clip(torch.randn_like(X), cfg.eps * torch.rand(X.shape[:-1] + (1,), device=X.device, dtype=X.dtype))
     for _ in range(steps):
         delta = delta.detach().requires_grad_(True)
         (g,) = torch.autograd.grad(margin(forward(W, X + delta, cfg.k, cfg.m, cfg.q, cfg.rho), y).sum(), delta)

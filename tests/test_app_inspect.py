@@ -108,8 +108,9 @@ def test_a_pinned_config_is_estimated_at_its_own_thread_count(monkeypatch):
     monkeypatch.setattr(estimate_mod, "_time_own_step", lambda cfg, mode, threads: None)
     monkeypatch.setattr(estimate_mod, "worker_threads", lambda: 1)
     monkeypatch.setattr(estimate_mod, "cpu_count", lambda: 2)
-    estimate_runtime(SMALL)
-    estimate_runtime(SMALL.replace(threads=3))
+    cpu = SMALL.replace(device="cpu")  # a GPU server's estimate shares no cores
+    estimate_runtime(cpu)
+    estimate_runtime(cpu.replace(threads=3))
     # a worker's share, and both cores for the longer run once alone; then the config's own count only
     assert asked == [1, 2, 3]
 

@@ -54,7 +54,8 @@ def test_the_cli_run_follows_the_load_and_a_pinned_run_does_not(monkeypatch, tmp
 
     monkeypatch.setattr(threads_module, "ThreadsFollowLoad", Recording)
     before = torch.get_num_threads()
-    small = ["--set", "steps=3", "--set", "n_train=8", "--set", "n_test=8", "--set", "n_eval_pgd=4", "--quiet"]
+    small = ["--set", "steps=3", "--set", "n_train=8", "--set", "n_test=8", "--set", "n_eval_pgd=4", "--quiet",
+             "--set", "device=cpu"]  # a run on a GPU follows no CPU load
     try:
         assert main(["run", "--preset", "classroom", "--mode", "std", *small]) == 0
         assert len(made) == 1 and made[0].threads == max(1, before - 1)

@@ -115,8 +115,8 @@ def test_counts_from_one_forward_pass_match_each_metric_on_its_own_inputs(runs, 
 
 def test_bench_in_thread_time_reports_the_ratios(monkeypatch):
     monkeypatch.setattr("core.engine.bench.matmul_gflops", lambda device: 1.0)  # the 2048^3 products take seconds
-    cfg = Config(k=3, P=8, s=1, d=8, m=2, n_train=20, n_test=1, steps=2, threads=1,
-                 train_attack="pgd", train_attack_steps=2)
+    cfg = Config(k=3, P=8, s=1, d=8, m=2, n_train=20, n_test=1, steps=2, threads=1,  # thread time: the CPU's
+                 train_attack="pgd", train_attack_steps=2, device="cpu")
     report = run_bench(cfg, "adv", steps=2, rounds=1, clock=time.thread_time)
     for key in ("steps_per_s", "limit_steps_per_s", "peer_steps_per_s"):
         assert report[key] > 0

@@ -60,7 +60,8 @@ def test_spec_checks_whole_points_and_lists_runs():
     point, seed, mode, cfg = runs[-1]
     assert point == {"s": 2, "beta": 0.4} and seed == 1 and mode == "adv"
     assert (cfg.s, cfg.beta, cfg.seed) == (2, 0.4, 1)
-    assert 0 < estimate_seconds(small_spec()) < estimate_seconds(spec)
+    # on 2 workers (on 16, both grids would run at once and take their longest run's time)
+    assert 0 < estimate_seconds(small_spec(), jobs=2) < estimate_seconds(spec, jobs=2)
 
 
 # ---- execution -------------------------------------------------------------------------------

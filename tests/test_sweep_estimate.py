@@ -34,7 +34,8 @@ def spec(grid: str, **changes) -> SweepSpec:
     return SweepSpec(BASE.replace(**changes), (parse_grid(grid, BASE),), 1, "both")
 
 
-def test_tasks_go_to_the_first_free_worker_as_run_sweep_hands_them_out(fixed_runs):
+def test_tasks_go_to_the_first_free_worker_as_run_sweep_hands_them_out(fixed_runs, monkeypatch):
+    monkeypatch.setattr("joblib.cpu_count", lambda: 2)  # run_sweep's default: a worker per core (16 on a GPU host)
     # eps=0.1,0.3 on 2 workers: std(0.1) and adv(0.1) start; std(0.3) follows the short std, then adv(0.3) too:
     # 1 + 1 + 5 on one worker, not the 6 that the runs' sum over two workers would say
     scale = 1.0 + BASE.d / 1000
