@@ -92,7 +92,7 @@ cpu_kernels.warm(torch.float32); cpu_kernels.warm(torch.float64); print(f'kernel
 step tests-gpu 150 "$PY" -m pytest -q -p no:cacheprovider -m gpu tests/test_gpu.py
 # 2-3. the GPU goals
 step twin-paper-scale 150 "$PY" -m core run --preset paper-scale --device "$DEVICE" --quiet --json "$OUT/paper-scale.json"
-step sweep-64 180 "$PY" bench/bench_gpu_sweep.py --runs 64 --one-by-one 16 --device "$DEVICE" \
+step sweep-64 180 "$PY" bench/bench_gpu_sweep.py --runs 64 --one-by-one 16 --device "$DEVICE" --scaling 1,8,32,64 \
   --json "$OUT/sweep-64.json"
 # 4. the bench on the GPU
 step bench-figure3 90 "$PY" -m core bench --preset figure3 --device "$DEVICE" --all --steps 50 \
@@ -127,6 +127,9 @@ sweep = load("sweep-64")
 print("sweep-64: missing" if sweep is None else
       f"sweep-64: batched {sweep['batched_s']:.1f} s, one by one {sweep['one_by_one_s']:.1f} s"
       f" ({sweep.get('one_by_one_timed_runs', sweep['runs'])} of {sweep['runs']} runs timed): {sweep['speedup']:.1f}x")
+for mode, sizes in (sweep or {}).get("scaling", {}).items():  # flat with R: shared overhead; growing: per-run work
+    print(f"sweep {mode} batched: " + ", ".join(f"R={size} train {t['train_s']:.2f} s eval {t['eval_s']:.2f} s"
+                                              for size, t in sizes.items()))
 for name in ("bench-figure3", "bench-paper-scale"):
     data = load(name)
     if data is None:
