@@ -14,7 +14,8 @@ slow side must not eat the budget. The report says how many were timed.
 --scaling 1,8,32,64 also trains each mode's batch at those sizes and reports its training and
 evaluation seconds: what stays flat with R is per-step overhead that batching shares, what grows
 is per-run work (on the H200 of 2026-12-04 standard training stayed at 0.64 s from 1 run to 64,
-adversarial training grew ~0.11 s a run: the random starts, drawn per run on the CPU).
+adversarial training grew ~0.11 s a run: the random starts, drawn per run on the CPU; since
+2026-12-04 only the draws and their root are per run, the rest once per batch on the device).
 """
 
 from __future__ import annotations

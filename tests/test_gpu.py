@@ -51,6 +51,15 @@ def test_input_gradient_and_one_step_attack_agree(threat):
     assert torch.allclose(grad_cpu, grad_gpu, atol=1e-10)
 
 
+def test_pooled_starts_on_the_gpu_are_the_cpu_ones():
+    """Drawn and rooted on the CPU, the rest (exact arithmetic) once for the batch on the GPU."""
+    eps = torch.tensor([0.3, 0.5, 0.1]).view(-1, 1, 1, 1)
+    shape, seeds = (3, 60, 50, 40), (1, 2, 3)
+    cpu = THREAT_MODELS["patch_l2"].pooled_starts(shape, eps, [torch.Generator().manual_seed(s) for s in seeds], "cpu")
+    gpu = THREAT_MODELS["patch_l2"].pooled_starts(shape, eps, [torch.Generator().manual_seed(s) for s in seeds], CUDA)
+    assert gpu.index.is_cuda and torch.equal(cpu.index, gpu.index.cpu()) and torch.equal(cpu.scale, gpu.scale.cpu())
+
+
 def steps_on_both_devices(cfg, mode):
     """One training step of cfg on the CPU and on CUDA from the same weights and PGD starts."""
     W, X, y, arch = problem(cfg)

@@ -86,6 +86,19 @@ def test_pooled_starts_of_a_batch_are_each_runs_own_and_chunks_slice_them():
     assert torch.equal(part.index, both.index[:, 3:7]) and torch.equal(part.scale, both.scale[:, 3:7])
 
 
+def test_pooled_starts_for_another_device_are_made_there_and_need_a_generator_per_run():
+    """The batch's exact elementwise half runs on the run's device (meta here: where, shapes, dtypes;
+    test_gpu.py checks the numbers on CUDA against the CPU's)."""
+    threat = get_threat_model("patch_l2")
+    eps = torch.tensor([0.3, 0.5]).view(-1, 1, 1, 1)
+    cpu = threat.pooled_starts((2, 12, 5, 4), eps, [torch.Generator().manual_seed(s) for s in (1, 2)], "cpu")
+    meta = threat.pooled_starts((2, 12, 5, 4), eps, [torch.Generator().manual_seed(s) for s in (1, 2)], "meta")
+    for got, want in ((meta.index, cpu.index), (meta.scale, cpu.scale)):
+        assert got.device.type == "meta" and got.shape == want.shape and got.dtype == want.dtype
+    with pytest.raises(ValueError, match="2 runs needs 2 generators"):
+        threat.pooled_starts((2, 12, 5, 4), eps, [torch.Generator()], "cpu")
+
+
 @pytest.mark.parametrize("k", [CFG.k, 6])  # counting takes the pair path at any k; training from k = 6
 @pytest.mark.parametrize("runs", [1, 2])
 def test_counts_from_one_forward_pass_match_each_metric_on_its_own_inputs(runs, k):
