@@ -20,8 +20,8 @@ from pathlib import Path
 
 import torch
 
-from core.engine.bench import matmul_gflops
-from core.engine.estimate import estimate_runtime
+from core.engine.measure.estimate import estimate_runtime
+from core.engine.measure.step_speed import matmul_gflops
 from core.engine.presets import get_preset
 from core.runs.jobs import JobManager
 

@@ -18,7 +18,7 @@ import json
 import time
 from pathlib import Path
 
-from core.engine.bench import run_bench_settings
+from core.engine.measure.step_speed import run_bench_settings
 from core.engine.presets import get_preset
 
 

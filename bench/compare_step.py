@@ -4,7 +4,7 @@
 
 The old commit's core/ is unpacked (git archive) into a temporary folder as the package
 ``oldcore`` and both steps run in this one process, in alternating rounds with the step's
-textbook products alone (core.engine.bench.dense_step_products, the dense limit). Times are
+textbook products alone (core.engine.measure.step_speed.dense_step_products, the dense limit). Times are
 process CPU time with one thread (the CPU kernels' pool included), so a shared machine's load
 shows up less than in wall time; medians of the rounds.
 """
@@ -57,7 +57,7 @@ def main() -> int:
     from oldcore.engine.train import gradient_step as old_step  # noqa: I001
     from oldcore.engine.train import training_attack as old_attack
 
-    from core.engine.bench import SETTINGS, dense_step_products
+    from core.engine.measure.step_speed import SETTINGS, dense_step_products
     from core.engine.data import make_datasets
     from core.engine.network import Arch, init_weights
     from core.engine.presets import get_preset

@@ -2,7 +2,7 @@
 
     PYTHONPATH=. python bench/real_quick.py --seeds 0 1 2 --threads 2 [--set FIELD=VALUE ...] [--json out.json]
 
-Prints one block per seed and whether each claim of core.real.claims holds; the load
+Prints one block per seed and whether each claim of core.real.real_claims holds; the load
 average is printed beside the time because the measuring machine is shared.
 """
 
@@ -16,9 +16,9 @@ import time
 import torch
 
 from core.cli.real import parse_overrides
-from core.real.claims import real_claims
-from core.real.config import RealConfig
 from core.real.pipeline import run_real
+from core.real.real_claims import real_claims
+from core.real.real_config import RealConfig
 
 
 def main() -> int:

@@ -7,9 +7,9 @@ import os
 
 import streamlit as st
 
-from core.engine.checks import assumption_checks
+from core.engine.assumptions import assumption_checks
 from core.engine.config import Config, ConfigError
-from core.engine.estimate import format_seconds
+from core.engine.measure.estimate import format_seconds
 from core.engine.presets import PRESETS
 from pages import _keys as keys
 from pages._common import (
@@ -111,11 +111,11 @@ def checks(cfg: Config | None) -> None:
         st.caption(f":{color}-badge[{icon} {check.name}] {check.why}")
 
 
-# ttl: the estimate's calibration follows the machine (core.engine.estimate.RECALIBRATE_S), so the
+# ttl: the estimate's calibration follows the machine (core.engine.measure.estimate.RECALIBRATE_S), so the
 # page asks again after as long; a config's estimate is otherwise one dictionary lookup.
 @st.cache_data(show_spinner=False, max_entries=64, ttl=60)
 def _estimate(config_json: str) -> tuple[float, float, float, str, int, int]:
-    from core.engine.estimate import estimate_runtime
+    from core.engine.measure.estimate import estimate_runtime
     from core.engine.resources import estimate_memory
 
     cfg = Config.from_dict(json.loads(config_json))

@@ -10,9 +10,9 @@ import json
 
 import streamlit as st
 
-from core.engine.budget import check_server, patch_view_cost
 from core.engine.config import Config, ConfigError
-from core.engine.inspect import adversarial_patches, feature_labels, neuron_labels, run_test_set, weight_features
+from core.engine.look_inside import adversarial_patches, feature_labels, neuron_labels, run_test_set, weight_features
+from core.engine.measure.budget import check_server, patch_view_cost
 from core.figures.charts import RUN_LABEL, decomposition_figure, patches_figure, weights_figure
 from pages import _keys as keys
 from pages._common import md_escape, md_message, run_store

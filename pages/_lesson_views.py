@@ -30,7 +30,7 @@ def _example(config_json: str, swap: bool) -> tuple[dict, list[bool], int]:
     import torch
 
     from core.engine.attacks import swap_perturbation
-    from core.engine.inspect import project_patches, run_test_set
+    from core.engine.look_inside import project_patches, run_test_set
 
     cfg = Config.from_dict(json.loads(config_json))
     data = run_test_set(cfg.replace(n_test=min(cfg.n_test, 8)))
@@ -44,7 +44,7 @@ def _example(config_json: str, swap: bool) -> tuple[dict, list[bool], int]:
 
 
 def example_view(cfg: Config, *, swap: bool) -> None:
-    from core.engine.inspect import feature_labels
+    from core.engine.look_inside import feature_labels
 
     panels, robust, y = _example(json.dumps(cfg.to_dict(), sort_keys=True), swap)
     r = sum(robust)
@@ -74,7 +74,7 @@ def frames_by_arm(ids: dict) -> dict:
 
 def spray_view(chapter: Chapter, ids: dict) -> None:
     """Chapter 7: the one-step-trained network at its last snapshot under PGD: the perturbation is dense."""
-    from core.engine.inspect import feature_labels
+    from core.engine.look_inside import feature_labels
     from core.figures.charts import decomposition_figure, patches_figure
     from pages._inside import cached_view
 

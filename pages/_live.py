@@ -14,7 +14,7 @@ import pandas as pd
 import streamlit as st
 
 from core.engine.config import Config
-from core.engine.inspect import downsample
+from core.engine.look_inside import downsample
 from core.engine.metrics import phase_transition_step
 from core.figures.charts import RUN_LABEL, accuracy_figure, correlation_figure
 from pages import _keys as keys

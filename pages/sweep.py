@@ -11,7 +11,7 @@ import os
 import streamlit as st
 
 from core.engine.config import Config, ConfigError
-from core.engine.estimate import format_seconds
+from core.engine.measure.estimate import format_seconds
 from core.engine.presets import PRESETS
 from core.figures.phase import QUANTITIES, phase_figures
 from core.runs.cluster import ClusterStatus, cluster_status

@@ -8,8 +8,8 @@ import json
 import pandas as pd
 import streamlit as st
 
-from core.engine.budget import check_server, dynamics_cost, minima_cost
 from core.engine.config import Config, ConfigError
+from core.engine.measure.budget import check_server, dynamics_cost, minima_cost
 from core.figures.charts import dynamics_figure, minima_figure
 from pages import _keys as keys
 from pages._common import build_config, leave_pages_v1, md_message, presentation

@@ -5,12 +5,11 @@ import pandas as pd
 import pytest
 import torch
 
-import core.engine.estimate as estimate_mod
-import core.engine.inspect as inspect_mod
+import core.engine.look_inside as look_inside
+import core.engine.measure.estimate as estimate_mod
 from core.engine.config import Config
 from core.engine.data import make_datasets
-from core.engine.estimate import estimate_runtime, run_work, side_by_side_s
-from core.engine.inspect import (
+from core.engine.look_inside import (
     DECOMPOSITION,
     adversarial_patches,
     decompose,
@@ -20,6 +19,7 @@ from core.engine.inspect import (
     run_test_set,
     weight_features,
 )
+from core.engine.measure.estimate import estimate_runtime, run_work, side_by_side_s
 from core.engine.metrics import METRICS
 from core.engine.network import init_weights
 from core.engine.theory import constructed_weights, evaluate_constructed, reduced_dynamics
@@ -31,8 +31,8 @@ SMALL = Config(k=3, P=10, s=1, d=9, m=2, n_train=21, n_test=17, steps=20, eval_e
 @pytest.mark.parametrize("jitter", [0.0, 0.2])
 def test_skipping_the_train_set_gives_the_runs_test_set(monkeypatch, jitter):
     cfg = SMALL.replace(jitter=jitter)  # P*d = 90: not a multiple of torch's 16-number blocks
-    monkeypatch.setattr(inspect_mod, "_MATERIALISE_LIMIT", 0)  # force the chunked skip,
-    monkeypatch.setattr(inspect_mod, "_SKIP_CHUNK_FLOATS", 16 * 90)  # in chunks of 16 rows and a last one of 5
+    monkeypatch.setattr(look_inside, "_MATERIALISE_LIMIT", 0)  # force the chunked skip,
+    monkeypatch.setattr(look_inside, "_SKIP_CHUNK_FLOATS", 16 * 90)  # in chunks of 16 rows and a last one of 5
     skipped = run_test_set(cfg)
     expected = make_datasets(cfg)[1]
     assert torch.equal(skipped.X, expected.X) and torch.equal(skipped.y, expected.y)

@@ -89,17 +89,17 @@ def test_start_pools_kept_in_a_process_are_bounded_and_redraw_the_same(monkeypat
     the newest always; a pool drawn again after it was dropped is the same pool (runs stay reproducible)."""
     from collections import OrderedDict
 
-    from core.engine import threats
+    from core.engine import random_starts as threats
 
     monkeypatch.setattr(threats, "_pools", OrderedDict())
     one = 4096 * 50 * 4  # a float32 pool at d = 50
     monkeypatch.setattr(threats, "POOLS_KEPT_BYTES", int(2.5 * one))
-    first = threats._direction_pool(50, "cpu", torch.float32).clone()
+    first = threats.direction_pool(50, "cpu", torch.float32).clone()
     for d in (51, 52, 53):
-        threats._direction_pool(d, "cpu", torch.float32)
+        threats.direction_pool(d, "cpu", torch.float32)
     assert [key[0] for key in threats._pools] == [52, 53]  # 50 and 51 dropped, oldest first
-    big = threats._direction_pool(400, "cpu", torch.float32)  # bigger than the bound: kept alone
-    assert list(threats._pools) == [(400, "cpu", torch.float32)] and threats._direction_pool(400, "cpu",
+    big = threats.direction_pool(400, "cpu", torch.float32)  # bigger than the bound: kept alone
+    assert list(threats._pools) == [(400, "cpu", torch.float32)] and threats.direction_pool(400, "cpu",
                                                                                            torch.float32) is big
-    assert torch.equal(threats._direction_pool(50, "cpu", torch.float32), first)
+    assert torch.equal(threats.direction_pool(50, "cpu", torch.float32), first)
     assert torch.allclose(first.norm(dim=1), torch.ones(4096))

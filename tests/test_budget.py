@@ -7,9 +7,9 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-from core.engine import budget
-from core.engine.budget import ServerBudget, check_server, dynamics_cost, minima_cost, patch_view_cost
 from core.engine.config import ConfigError
+from core.engine.measure import budget
+from core.engine.measure.budget import ServerBudget, check_server, dynamics_cost, minima_cost, patch_view_cost
 from core.engine.presets import PRESETS, get_preset
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
@@ -42,7 +42,7 @@ def test_the_estimates_grow_with_their_knobs():
     assert minima_cost(cfg.replace(n_test=2 * cfg.n_test), 6, 100).bytes > minima_cost(cfg, 6, 100).bytes
     assert dynamics_cost(cfg.replace(steps=2 * cfg.steps)).flops > dynamics_cost(cfg).flops
     # the estimate covers what the test set really holds
-    from core.engine.inspect import run_test_set
+    from core.engine.look_inside import run_test_set
 
     test = run_test_set(cfg)
     assert patch_view_cost(cfg).bytes >= test.X.numel() * test.X.element_size()
@@ -51,7 +51,7 @@ def test_the_estimates_grow_with_their_knobs():
 def test_pgd_start_pool_counts_so_a_huge_d_with_a_tiny_test_set_is_refused(monkeypatch):
     """The pool of PGD's start directions is 4096 rows of d: at d = 200000 it alone is ~9 GB to draw, while
     ten test examples of two patches are 64 MB. Before it was counted the server would have drawn it."""
-    from core.engine.threats import pool_bytes
+    from core.engine.random_starts import pool_bytes
 
     monkeypatch.delenv(budget.MEMORY_ENV, raising=False)
     cfg = get_preset("classroom").config().replace(d=200_000, P=2, s=1, n_train=10, n_test=10)

@@ -2,8 +2,8 @@
 
 import pytest
 
-from core.engine import network
-from core.engine.cpu_cache import last_level_bytes, parse_size
+from core.engine.fast import chunk_sizes
+from core.engine.fast.cpu_cache import last_level_bytes, parse_size
 
 
 def fake_sysfs(root, caches):
@@ -40,15 +40,15 @@ def test_no_sysfs_or_a_broken_entry_is_no_answer(tmp_path):
 @pytest.mark.parametrize("cache_mb, budget_log2", [(None, 21), (4, 18), (16, 19), (32, 20), (54, 20), (64, 21),
                                                    (1024, 21)])
 def test_the_kernel_budget_keeps_a_chunk_in_half_the_cache(cache_mb, budget_log2):
-    budget = network.kernel_budget(None if cache_mb is None else cache_mb * 2**20)
+    budget = chunk_sizes.kernel_budget(None if cache_mb is None else cache_mb * 2**20)
     assert budget == 2**budget_log2
-    if cache_mb is not None and network.CPU_BUDGET < budget < network.CPU_KERNEL_BUDGET_MAX:
+    if cache_mb is not None and chunk_sizes.CPU_BUDGET < budget < chunk_sizes.CPU_KERNEL_BUDGET_MAX:
         assert 4 * 4 * budget <= cache_mb * 2**20 / 2 < 4 * 4 * 2 * budget  # the largest that fits
 
 
 def test_chunks_follow_the_budget(monkeypatch):
-    monkeypatch.setattr(network.cpu_kernels, "available", lambda: True)
-    monkeypatch.setattr(network, "CPU_KERNEL_BUDGET", 2**20)
-    assert network.chunk_rows(300, 100, 100, "cpu") == 104  # figure3: 2^20 floats / (100 x 100)
-    monkeypatch.setattr(network, "CPU_KERNEL_BUDGET", 2**21)
-    assert network.chunk_rows(300, 100, 100, "cpu") == 209
+    monkeypatch.setattr(chunk_sizes.kernels, "available", lambda: True)
+    monkeypatch.setattr(chunk_sizes, "CPU_KERNEL_BUDGET", 2**20)
+    assert chunk_sizes.chunk_rows(300, 100, 100, "cpu") == 104  # figure3: 2^20 floats / (100 x 100)
+    monkeypatch.setattr(chunk_sizes, "CPU_KERNEL_BUDGET", 2**21)
+    assert chunk_sizes.chunk_rows(300, 100, 100, "cpu") == 209

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from core.engine import estimate
 from core.engine.config import Config
+from core.engine.measure import estimate
 
 SMALL = Config(k=3, P=6, s=1, d=9, m=2, n_train=12, n_test=8, steps=20, eval_every=10, n_eval_pgd=4,
                device="cpu", eps=0.1, eta_a=0.5)
@@ -143,7 +143,7 @@ def test_the_estimate_follows_the_timed_step(monkeypatch):
 
 
 def test_a_probe_of_pgd_training_leaves_no_start_pool_behind():
-    from core.engine import threats
+    from core.engine import random_starts as threats
 
     cfg = SMALL.replace(d=37, train_attack="pgd")  # a d no other test draws a pool for
     before = set(threats._pools)
@@ -162,7 +162,7 @@ def test_an_adversarial_run_is_never_estimated_shorter_than_the_standard_one(mon
 
 
 def test_an_estimate_reads_at_one_precision_and_long_ones_in_minutes_or_hours():
-    from core.engine.estimate import format_seconds
+    from core.engine.measure.estimate import format_seconds
 
     # Below 10 s every figure carries one decimal, so "both runs" never reads "2 s" beside "1.9 s".
     assert [format_seconds(s) for s in (1.04, 1.94, 2.4, 9.94)] == ["1.0 s", "1.9 s", "2.4 s", "9.9 s"]

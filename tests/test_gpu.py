@@ -11,8 +11,10 @@ import torch
 from core.engine.attacks import OneStepAttack, PGDAttack
 from core.engine.batched import train_batch
 from core.engine.data import make_datasets
-from core.engine.network import Arch, init_weights, input_grad
+from core.engine.fast import input_grad
+from core.engine.network import Arch, init_weights
 from core.engine.presets import get_preset
+from core.engine.random_starts import pooled_starts
 from core.engine.resources import resolve_device
 from core.engine.seeds import init_generator
 from core.engine.threats import THREAT_MODELS
@@ -25,7 +27,7 @@ pytestmark = [
 
 CUDA = torch.device("cuda")
 BASE = get_preset("classroom").config(steps=20, n_train=60, n_test=40, eval_every=10, n_eval_pgd=20)
-# k = 10: the attacks run on the pre-activations (pair_attacks.py)
+# k = 10: the attacks run on the pre-activations (fast/pair_attacks.py)
 PAIRS = get_preset("figure3").config(steps=20, n_train=40, n_test=30, eval_every=10, n_eval_pgd=20, P=30, d=40)
 
 
@@ -55,8 +57,8 @@ def test_pooled_starts_on_the_gpu_are_the_cpu_ones():
     """Drawn and rooted on the CPU, the rest (exact arithmetic) once for the batch on the GPU."""
     eps = torch.tensor([0.3, 0.5, 0.1]).view(-1, 1, 1, 1)
     shape, seeds = (3, 60, 50, 40), (1, 2, 3)
-    cpu = THREAT_MODELS["patch_l2"].pooled_starts(shape, eps, [torch.Generator().manual_seed(s) for s in seeds], "cpu")
-    gpu = THREAT_MODELS["patch_l2"].pooled_starts(shape, eps, [torch.Generator().manual_seed(s) for s in seeds], CUDA)
+    cpu = pooled_starts(shape, eps, [torch.Generator().manual_seed(s) for s in seeds], "cpu")
+    gpu = pooled_starts(shape, eps, [torch.Generator().manual_seed(s) for s in seeds], CUDA)
     assert gpu.index.is_cuda and torch.equal(cpu.index, gpu.index.cpu()) and torch.equal(cpu.scale, gpu.scale.cpu())
 
 
@@ -88,7 +90,7 @@ def test_pgd_agrees_from_the_same_start():
 
 @pytest.mark.parametrize("which", ["plain", "pairs"])
 def test_a_run_on_the_gpu_matches_the_cpu_run(which):
-    """classroom (k = 5) takes the plain attack loop; PAIRS (k = 10) pair_attacks.py."""
+    """classroom (k = 5) takes the plain attack loop; PAIRS (k = 10) fast/pair_attacks.py."""
     cfg = BASE if which == "plain" else PAIRS
     cpu = train(cfg.replace(device="cpu"), "adv")
     gpu = train(cfg.replace(device="cuda"), "adv")
@@ -112,7 +114,7 @@ def test_batched_on_the_gpu_matches_one_by_one_on_the_cpu():
 
 @pytest.mark.parametrize("attack", ["one_step", "pgd"])
 def test_the_pair_attacks_on_the_gpu_agree_with_the_cpu_kernels(attack):
-    """k = 10 takes pair_attacks.py: its torch code on CUDA, the numba kernels (or torch) on the CPU."""
+    """k = 10 takes fast/pair_attacks.py: its torch code on CUDA, the numba kernels (or torch) on the CPU."""
     cfg = PAIRS.replace(train_attack=attack)
     W, _, _, arch = problem(cfg)
     assert training_attack(cfg, "adv").prepare(W, arch) is not None  # the pair path

@@ -1,4 +1,4 @@
-"""Each fused CPU kernel (cpu_kernels.py, numba) gives what the torch code it replaces gives.
+"""Each fused CPU kernel (fast/kernels.py, numba) gives what the torch code it replaces gives.
 
 The torch code stays the reference and the GPU path; these tests run both on the same inputs,
 in float64 (agreement to rounding) and float32 (the dtype runs use), and check that NaN and Inf
@@ -8,11 +8,12 @@ go through as they do in torch, so that a blown-up run is still caught by its lo
 import pytest
 import torch
 
-from core.engine import cpu_kernels
-from core.engine.network import Arch, activate, weight_grad_into
-from core.engine.threats import PooledStarts, get_threat_model
+from core.engine.fast import activate, advance, ascend, kernels, start_and_point, weight_grad_into
+from core.engine.network import Arch
+from core.engine.random_starts import PooledStarts, pooled_starts
+from core.engine.threats import get_threat_model
 
-pytestmark = pytest.mark.skipif(not cpu_kernels._load(), reason="numba is not installed")
+pytestmark = pytest.mark.skipif(not kernels._load(), reason="numba is not installed")
 
 THREAT = get_threat_model("patch_l2")
 TOL = {torch.float64: 1e-12, torch.float32: 2e-5}
@@ -21,7 +22,7 @@ TOL = {torch.float64: 1e-12, torch.float32: 2e-5}
 def torch_only(fn, monkeypatch):
     """fn() with the kernels switched off: the torch reference."""
     with monkeypatch.context() as patch:
-        patch.setattr(cpu_kernels, "_kernels", False)
+        patch.setattr(kernels, "_kernels", False)
         return fn()
 
 
@@ -86,10 +87,10 @@ def test_patch_advance_matches_step_and_projection(monkeypatch, dtype, has_delta
     grad[0, 0, 0] = 0.0  # a zero gradient on one patch: the step leaves it alone
     eps = torch.tensor([0.3, 0.2], dtype=dtype).view(-1, 1, 1, 1)
 
-    def advance():
-        return THREAT.advance(X, None if delta is None else delta.clone(), grad.clone(), eps * 0.8, eps, keep_delta)
+    def step():
+        return advance(THREAT, X, None if delta is None else delta.clone(), grad.clone(), eps * 0.8, eps, keep_delta)
 
-    (new, point), (new_ref, point_ref) = advance(), torch_only(advance, monkeypatch)
+    (new, point), (new_ref, point_ref) = step(), torch_only(step, monkeypatch)
     assert close(point, point_ref, dtype)
     assert (new is None) == (new_ref is None) == (not keep_delta)
     if keep_delta:
@@ -101,22 +102,22 @@ def test_patch_advance_matches_step_and_projection(monkeypatch, dtype, has_delta
 def test_one_step_ascent_and_pooled_starts_match_torch(monkeypatch, dtype):
     g = torch.Generator().manual_seed(3)
     X, grad = torch.randn(8, 5, 6, generator=g, dtype=dtype), torch.randn(8, 5, 6, generator=g, dtype=dtype)
-    ours = THREAT.ascend(X, grad.clone(), 3.0, 0.3)
-    ref = torch_only(lambda: THREAT.ascend(X, grad.clone(), 3.0, 0.3), monkeypatch)
+    ours = ascend(THREAT, X, grad.clone(), 3.0, 0.3)
+    ref = torch_only(lambda: ascend(THREAT, X, grad.clone(), 3.0, 0.3), monkeypatch)
     assert close(ours, ref, dtype)
-    starts = THREAT.pooled_starts((1, 8, 5, 6), 0.3, [torch.Generator().manual_seed(4)], "cpu")
-    delta, point = starts.delta_and_point(X)
-    delta_ref, point_ref = torch_only(lambda: starts.delta_and_point(X), monkeypatch)
+    starts = pooled_starts((1, 8, 5, 6), 0.3, [torch.Generator().manual_seed(4)], "cpu")
+    delta, point = start_and_point(starts, X)
+    delta_ref, point_ref = torch_only(lambda: start_and_point(starts, X), monkeypatch)
     assert close(delta, delta_ref, dtype) and close(point, point_ref, dtype)
     assert isinstance(starts, PooledStarts)
 
 
 def test_kernels_stay_off_where_they_cannot_take_the_tensors():
-    assert cpu_kernels.usable(torch.zeros(2, 3))
-    assert not cpu_kernels.usable(torch.zeros(2, 3, dtype=torch.float16))
-    assert not cpu_kernels.usable(torch.zeros(3, 2).t())  # not contiguous
-    assert not cpu_kernels.usable(torch.zeros(2, 3, requires_grad=True))
-    assert not cpu_kernels.usable(torch.zeros(2, 3), torch.zeros(2, 3, dtype=torch.float64))
+    assert kernels.usable(torch.zeros(2, 3))
+    assert not kernels.usable(torch.zeros(2, 3, dtype=torch.float16))
+    assert not kernels.usable(torch.zeros(3, 2).t())  # not contiguous
+    assert not kernels.usable(torch.zeros(2, 3, requires_grad=True))
+    assert not kernels.usable(torch.zeros(2, 3), torch.zeros(2, 3, dtype=torch.float64))
 
 
 def test_a_one_thread_run_keeps_one_thread_once_the_kernels_start():
@@ -125,8 +126,8 @@ def test_a_one_thread_run_keeps_one_thread_once_the_kernels_start():
     import sys
 
     code = ("import torch\nfrom core.engine.config import Config\nfrom core.engine.resources import apply_threads\n"
-            "from core.engine import cpu_kernels\napply_threads(Config(threads=1))\n"
-            "cpu_kernels.activate(torch.randn(3, 4, 5), 3, 1.0, None)\nprint(torch.get_num_threads())")
+            "from core.engine.fast import kernels\napply_threads(Config(threads=1))\n"
+            "kernels.activate(torch.randn(3, 4, 5), 3, 1.0, None)\nprint(torch.get_num_threads())")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
     assert out.stdout.strip() == "1"
 

@@ -9,7 +9,7 @@ from core.cli.main import main
 from core.engine.config import GROUPS, Config, ConfigError
 from core.engine.knobs import Bound, kinds_of, knobs_of, number_text
 from core.engine.threats import THREAT_MODELS
-from core.real.config import RealConfig
+from core.real.real_config import RealConfig
 from pages._fields import BY_NAME, FIELDS
 from pages._markdown import md_message as as_typed
 

@@ -18,7 +18,7 @@ from core.lesson import (
     real_run,
     run_from_history,
 )
-from core.real.config import RealConfig
+from core.real.real_config import RealConfig
 
 # ---- chapters as data ------------------------------------------------------------------------------
 

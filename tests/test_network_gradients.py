@@ -1,23 +1,18 @@
-"""The hand-fused forward and backward against autograd, in float64."""
+"""The hand-fused forward and backward against autograd through paper.py's network, in float64:
+network.py's torch code and the engine's fast paths (fast/: kernels, the margin's pair product) alike."""
 
 import pytest
 import torch
 
-from bench.peer import smoothed_relu as where_relu
+from core.engine import fast, network
 from core.engine.attacks import OneStepAttack
-from core.engine.network import (
-    PAIR_MIN_CLASSES,
-    Arch,
-    activate,
-    class_sum,
-    input_grad,
-    preact,
-    smoothed_relu,
-    smoothed_relu_slope,
-    weight_grad_into,
-)
+from core.engine.fast import PAIR_MIN_CLASSES
+from core.engine.network import Arch, class_sum, preact, smoothed_relu, smoothed_relu_slope
+from core.engine.paper import sigma as where_relu
 from core.engine.threats import THREAT_MODELS
 from core.engine.train import gradient_step
+
+PATHS = pytest.mark.parametrize("path", [network, fast], ids=["torch", "fast"])
 
 
 @pytest.fixture(autouse=True)
@@ -40,11 +35,12 @@ def problem(seed=0, n=7, P=5, d=8, k=3, m=2, q=3, rho=0.7):
     return W, X, y, Arch(k, m, q, rho)
 
 
+@PATHS
 @pytest.mark.parametrize("q", [2, 3, 4])
-def test_fused_activation_matches_reference_and_autograd(q):
+def test_fused_activation_matches_reference_and_autograd(q, path):
     z = torch.linspace(-2, 3, 1001, dtype=torch.float64).view(1, -1, 1).requires_grad_(True)
     arch = Arch(1, 1, q, 0.9)
-    S, slope = activate(z.detach(), arch, want_slope=True)
+    S, slope = path.activate(z.detach(), arch, want_slope=True)
     reference = where_relu(z, q, 0.9)
     assert torch.allclose(S, reference.sum(1))
     (grad,) = torch.autograd.grad(reference.sum(), z)
@@ -64,18 +60,20 @@ def test_smoothed_relu_is_c1_at_zero_and_rho(q):
     assert smoothed_relu(torch.tensor(-1.0), q, rho) == 0
 
 
-def test_logits_match_autograd_model():
+@PATHS
+def test_logits_match_autograd_model(path):
     W, X, y, arch = problem()
-    S, _ = activate(preact(W, X), arch, want_slope=False)
+    S, _ = path.activate(preact(W, X), arch, want_slope=False)
     assert torch.allclose(class_sum(S, arch), autograd_logits(W, X, arch))
 
 
-@pytest.mark.parametrize("k", [2, 3, PAIR_MIN_CLASSES])  # from PAIR_MIN_CLASSES on, the margin's gradient
+@PATHS
+@pytest.mark.parametrize("k", [2, 3, PAIR_MIN_CLASSES])  # from PAIR_MIN_CLASSES on, the fast margin gradient
 # comes from its two classes' neurons alone
 @pytest.mark.parametrize("objective", ["margin", "ce"])
-def test_input_gradient_matches_autograd(objective, k):
+def test_input_gradient_matches_autograd(objective, k, path):
     W, X, y, arch = problem(seed=1, k=k)
-    grad, F, value = input_grad(W, X, y, arch, objective)
+    grad, F, value = path.input_grad(W, X, y, arch, objective)
     Xr = X.clone().requires_grad_(True)
     Fa = autograd_logits(W, Xr, arch)
     if objective == "ce":
@@ -89,22 +87,24 @@ def test_input_gradient_matches_autograd(objective, k):
     assert torch.allclose(F, Fa.detach())
 
 
-def test_margin_input_gradient_of_a_batch_matches_each_run():
+@PATHS
+def test_margin_input_gradient_of_a_batch_matches_each_run(path):
     """A batch of runs gathers each example's two classes from its own run's weights."""
     runs = [problem(seed=seed, k=PAIR_MIN_CLASSES) for seed in (4, 5, 6)]
     arch = runs[0][3]
     W, X, y = (torch.stack([run[i] for run in runs]) for i in range(3))
-    grad, F, value = input_grad(W, X, y, arch, "margin")
+    grad, F, value = path.input_grad(W, X, y, arch, "margin")
     for r, (W_r, X_r, y_r, _) in enumerate(runs):
-        grad_r, F_r, value_r = input_grad(W_r, X_r, y_r, arch, "margin")
+        grad_r, F_r, value_r = path.input_grad(W_r, X_r, y_r, arch, "margin")
         assert torch.allclose(grad[r], grad_r, atol=1e-12)
         assert torch.allclose(value.view(3, -1)[r], value_r)
 
 
-def test_weight_gradient_matches_autograd():
+@PATHS
+def test_weight_gradient_matches_autograd(path):
     W, X, y, arch = problem(seed=2)
     grad = torch.zeros_like(W)
-    weight_grad_into(grad, W, X, y, arch, 1.0 / len(y))
+    path.weight_grad_into(grad, W, X, y, arch, 1.0 / len(y))
     Wr = W.clone().requires_grad_(True)
     loss = torch.nn.functional.cross_entropy(autograd_logits(Wr, X, arch), y)
     (expected,) = torch.autograd.grad(loss, Wr)

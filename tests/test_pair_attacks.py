@@ -1,6 +1,6 @@
 """The margin attacks on the pre-activations give the plain loop's points, with kernels and without.
 
-pair_attacks.py never forms a forward product or delta during an attack: it tracks delta W^T and
+fast/pair_attacks.py never forms a forward product or delta during an attack: it tracks delta W^T and
 the norms through the Gram matrix. Each test compares it with the plain loop of attacks.py (input
 gradient, step, projection in input space) in float64, where the two differ by rounding only,
 for one run and for a batch of runs with their own eps, on the CPU kernels and on the torch code
@@ -10,12 +10,12 @@ that a GPU runs.
 import pytest
 import torch
 
-from core.engine import cpu_kernels
 from core.engine.attacks import OneStepAttack, PGDAttack
 from core.engine.config import Config
 from core.engine.data import make_patch_data
-from core.engine.network import PAIR_MIN_CLASSES, Arch, init_weights, input_grad, logits, preact
-from core.engine.pair_attacks import PairGeometry, _delta_terms, one_step_point, pgd_point
+from core.engine.fast import PAIR_MIN_CLASSES, ascend, kernels
+from core.engine.fast.pair_attacks import PairGeometry, _delta_terms, one_step_point, pgd_point
+from core.engine.network import Arch, init_weights, input_grad, logits, preact
 from core.engine.threats import get_threat_model
 
 CFG = Config(k=PAIR_MIN_CLASSES, P=9, s=2, d=14, m=3, n_train=12, n_test=5, eps=0.3)
@@ -26,8 +26,8 @@ THREAT = get_threat_model("patch_l2")
 def path(request, monkeypatch):
     """Run each test on the CPU kernels (where numba is installed) and on the torch code."""
     if request.param == "torch":
-        monkeypatch.setattr(cpu_kernels, "_kernels", False)
-    elif not cpu_kernels._load():
+        monkeypatch.setattr(kernels, "_kernels", False)
+    elif not kernels._load():
         pytest.skip("numba is not installed")
     return request.param
 
@@ -60,7 +60,7 @@ ARCH = Arch.from_config(CFG)
 
 def plain_one_step(W, X, y, eps, eta_a):
     grad, F, _ = input_grad(W, X, y, ARCH, "margin")
-    return THREAT.ascend(X, grad, eta_a, eps), F
+    return ascend(THREAT, X, grad, eta_a, eps), F
 
 
 @pytest.mark.parametrize("runs", [1, 2])

@@ -32,7 +32,7 @@ def fake_frame(seed: int = 0) -> pd.DataFrame:
 
 
 def fake_view(y: int = 0):
-    from core.engine.inspect import PatchView
+    from core.engine.look_inside import PatchView
 
     rng = np.random.default_rng(y)
     P, width = 6, 11

@@ -6,11 +6,11 @@ import time
 import pytest
 import torch
 
-from core.engine.bench import dense_step_products, matmuls_per_step, run_bench
 from core.engine.config import Config
 from core.engine.data import make_datasets
+from core.engine.measure.products import ProductRecorder, ProductTimer, record, replay, total_flops
+from core.engine.measure.step_speed import dense_step_products, matmuls_per_step, run_bench
 from core.engine.network import Arch, init_weights
-from core.engine.products import ProductRecorder, ProductTimer, record, replay, total_flops
 from core.engine.seeds import init_generator, training_generator
 from core.engine.train import gradient_step
 
@@ -136,7 +136,8 @@ def test_the_product_timer_times_the_products_alone_and_changes_nothing():
 
 
 def test_bench_limit_is_the_recorded_products(monkeypatch):
-    monkeypatch.setattr("core.engine.bench.matmul_gflops", lambda device: 1.0)  # the 2048^3 products take seconds
+    # the 2048^3 products take seconds
+    monkeypatch.setattr("core.engine.measure.step_speed.matmul_gflops", lambda device: 1.0)
     report = run_bench(TINY, "std", steps=2, rounds=3, clock=time.thread_time)
     assert report["limit_steps_per_s"] > 0 and report["dense_limit_steps_per_s"] > 0
     rounds = report["limit_fraction_rounds"]

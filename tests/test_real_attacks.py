@@ -4,8 +4,8 @@ the representation distance they minimise."""
 import pytest
 import torch
 
-from core.real.attacks import feature_pgd, invert, perturbation_norm, pgd
 from core.real.models import SmallCNN
+from core.real.real_attacks import feature_pgd, invert, perturbation_norm, pgd
 
 
 @pytest.fixture(scope="module")

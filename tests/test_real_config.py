@@ -3,7 +3,7 @@
 import pytest
 
 from core.engine.config import ConfigError
-from core.real.config import DATASETS, RealConfig
+from core.real.real_config import DATASETS, RealConfig
 
 
 @pytest.mark.parametrize("changes,field", [

@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from core.real import STAGES, run_real
-from core.real.config import RealConfig
 from core.real.datasets import ImageData
+from core.real.real_config import RealConfig
 
 
 def synthetic(n_train=48, n_test=24, k=3, seed=0) -> ImageData:

@@ -11,12 +11,14 @@ import pytest
 import torch
 
 from core.engine.attacks import OneStepAttack, PGDAttack
-from core.engine.bench import run_bench
 from core.engine.config import Config
 from core.engine.data import make_patch_data
+from core.engine.fast import advance
+from core.engine.measure.step_speed import run_bench
 from core.engine.metrics import EvalSet, clean_variant_and_one_step_counts, correct_counts
 from core.engine.network import Arch, init_weights, input_grad
-from core.engine.threats import _POOL_ROWS, THREAT_MODELS, _direction_pool, get_threat_model
+from core.engine.random_starts import POOL_ROWS, direction_pool, pooled_starts
+from core.engine.threats import THREAT_MODELS, get_threat_model
 
 CFG = Config(k=4, P=12, s=2, d=10, m=3, n_train=30, n_test=5, eps=0.3)
 
@@ -56,31 +58,34 @@ def test_pgd_attacked_point_is_x_plus_the_plain_delta(name, steps, random_start)
 
 
 @pytest.mark.parametrize("name", list(THREAT_MODELS))
-def test_project_onto_is_x_plus_the_projection(name):
+def test_a_pgd_step_is_x_plus_the_projection_of_the_step(name):
     threat = get_threat_model(name)
     g = torch.Generator().manual_seed(2)
     X, delta = torch.randn(6, 5, 4, generator=g), torch.randn(6, 5, 4, generator=g)
-    assert torch.allclose(threat.project_onto(X, delta.clone(), 0.3), X + threat.project(delta, 0.3), atol=1e-6)
+    for keep in (True, False):  # the last step writes X + the projection in one pass
+        grad = torch.randn(6, 5, 4, generator=g)
+        new, point = advance(threat, X, delta.clone(), grad.clone(), 0.1, 0.3, keep_delta=keep)
+        expected = threat.project(threat.step(grad, 0.1) + delta, 0.3)
+        assert torch.allclose(point, X + expected, atol=1e-6)
+        assert (new is None) == (not keep) and (new is None or torch.allclose(new, expected, atol=1e-6))
 
 
 def test_pooled_starts_are_a_pool_row_with_a_sign_and_a_radius_within_eps():
-    threat = get_threat_model("patch_l2")
-    starts = threat.pooled_starts((1, 30, 10, 8), 0.3, [torch.Generator().manual_seed(3)], torch.device("cpu"))
+    starts = pooled_starts((1, 30, 10, 8), 0.3, [torch.Generator().manual_seed(3)], torch.device("cpu"))
     delta = starts.delta(8, torch.float32, (30, 10, 8))
-    pool = _direction_pool(8, torch.device("cpu"), torch.float32)
+    pool = direction_pool(8, torch.device("cpu"), torch.float32)
     assert torch.equal(delta.view(-1, 8), pool[starts.index.reshape(-1)] * starts.scale.reshape(-1, 1))
     radius = delta.norm(dim=-1)
     assert (radius <= 0.3 * (1 + 1e-5)).all() and (radius > 0).all()
     assert (starts.scale < 0).any() and (starts.scale > 0).any()  # both signs
-    assert starts.index.max() < _POOL_ROWS
+    assert starts.index.max() < POOL_ROWS
 
 
 def test_pooled_starts_of_a_batch_are_each_runs_own_and_chunks_slice_them():
-    threat = get_threat_model("patch_l2")
     eps = torch.tensor([0.3, 0.5]).view(-1, 1, 1, 1)
-    both = threat.pooled_starts((2, 12, 5, 4), eps, [torch.Generator().manual_seed(s) for s in (1, 2)], "cpu")
+    both = pooled_starts((2, 12, 5, 4), eps, [torch.Generator().manual_seed(s) for s in (1, 2)], "cpu")
     for r, seed in enumerate((1, 2)):
-        alone = threat.pooled_starts((1, 12, 5, 4), float(eps[r]), [torch.Generator().manual_seed(seed)], "cpu")
+        alone = pooled_starts((1, 12, 5, 4), float(eps[r]), [torch.Generator().manual_seed(seed)], "cpu")
         assert torch.equal(both.index[r], alone.index[0]) and torch.equal(both.scale[r], alone.scale[0])
     part = both.part(slice(3, 7))
     assert torch.equal(part.index, both.index[:, 3:7]) and torch.equal(part.scale, both.scale[:, 3:7])
@@ -89,14 +94,13 @@ def test_pooled_starts_of_a_batch_are_each_runs_own_and_chunks_slice_them():
 def test_pooled_starts_for_another_device_are_made_there_and_need_a_generator_per_run():
     """The batch's exact elementwise half runs on the run's device (meta here: where, shapes, dtypes;
     test_gpu.py checks the numbers on CUDA against the CPU's)."""
-    threat = get_threat_model("patch_l2")
     eps = torch.tensor([0.3, 0.5]).view(-1, 1, 1, 1)
-    cpu = threat.pooled_starts((2, 12, 5, 4), eps, [torch.Generator().manual_seed(s) for s in (1, 2)], "cpu")
-    meta = threat.pooled_starts((2, 12, 5, 4), eps, [torch.Generator().manual_seed(s) for s in (1, 2)], "meta")
+    cpu = pooled_starts((2, 12, 5, 4), eps, [torch.Generator().manual_seed(s) for s in (1, 2)], "cpu")
+    meta = pooled_starts((2, 12, 5, 4), eps, [torch.Generator().manual_seed(s) for s in (1, 2)], "meta")
     for got, want in ((meta.index, cpu.index), (meta.scale, cpu.scale)):
         assert got.device.type == "meta" and got.shape == want.shape and got.dtype == want.dtype
     with pytest.raises(ValueError, match="2 runs needs 2 generators"):
-        threat.pooled_starts((2, 12, 5, 4), eps, [torch.Generator()], "cpu")
+        pooled_starts((2, 12, 5, 4), eps, [torch.Generator()], "cpu")
 
 
 @pytest.mark.parametrize("k", [CFG.k, 6])  # counting takes the pair path at any k; training from k = 6
@@ -127,7 +131,8 @@ def test_counts_from_one_forward_pass_match_each_metric_on_its_own_inputs(runs, 
 
 
 def test_bench_in_thread_time_reports_the_ratios(monkeypatch):
-    monkeypatch.setattr("core.engine.bench.matmul_gflops", lambda device: 1.0)  # the 2048^3 products take seconds
+    # the 2048^3 products take seconds
+    monkeypatch.setattr("core.engine.measure.step_speed.matmul_gflops", lambda device: 1.0)
     cfg = Config(k=3, P=8, s=1, d=8, m=2, n_train=20, n_test=1, steps=2, threads=1,  # thread time: the CPU's
                  train_attack="pgd", train_attack_steps=2, device="cpu")
     report = run_bench(cfg, "adv", steps=2, rounds=1, clock=time.thread_time)

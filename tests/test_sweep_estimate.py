@@ -3,7 +3,7 @@ a bounded number of timed steps however many shapes the grid has."""
 
 import pytest
 
-from core.engine import estimate
+from core.engine.measure import estimate
 from core.engine.presets import get_preset
 from core.runs import sweep_spec
 from core.runs.sweep_spec import PROBED_SHAPES, WORKER_START_S, SweepSpec, estimate_seconds, parse_grid

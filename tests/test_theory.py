@@ -1,6 +1,6 @@
 """Propositions 3.1/3.2 and the reduced dynamics of Section 5, plus the assumption checks."""
 
-from core.engine.checks import assumption_checks, density_ratio
+from core.engine.assumptions import assumption_checks, density_ratio
 from core.engine.config import Config
 from core.engine.presets import PRESETS
 from core.engine.theory import constructed_weights, evaluate_constructed, reduced_dynamics

@@ -10,7 +10,7 @@ import json
 import sys
 from pathlib import Path
 
-from ..engine.checks import assumption_checks
+from ..engine.assumptions import assumption_checks
 from ..engine.config import MODES, Config, ConfigError
 from ..engine.knobs import knob_lines
 from ..engine.metrics import METRICS
@@ -137,7 +137,7 @@ def _bench_number(value) -> str:
 
 
 def cmd_bench(args) -> int:
-    from ..engine.bench import run_bench, run_bench_settings
+    from ..engine.measure.step_speed import run_bench, run_bench_settings
 
     cfg = build_config(args)
     reports = run_bench_settings(cfg, args.steps) if args.all else {args.mode: run_bench(cfg, args.mode, args.steps)}

@@ -14,7 +14,7 @@ from dataclasses import fields
 from pathlib import Path
 
 from ..engine.config import ConfigError
-from ..real.config import DATASETS, DEVICES, RealConfig
+from ..real.real_config import DATASETS, DEVICES, RealConfig
 
 RUN_ROWS = ("acc_clean", "acc_pgd", "feat_acc_nonrobust", "feat_acc_robust")
 

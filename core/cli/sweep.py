@@ -84,7 +84,7 @@ def _ctrl_c_stops(stop: threading.Event):
 def _sweep(args) -> int:
     from tqdm import tqdm
 
-    from ..engine.estimate import format_seconds
+    from ..engine.measure.estimate import format_seconds
     from ..runs.sweep import run_sweep, sweep_csv
     from ..runs.sweep_spec import SweepSpec, estimate_seconds
 

@@ -10,8 +10,8 @@ X (R, n, P, d), eps and step sizes per run as (R, 1, 1, 1) tensors); ``prepare(W
 once per set of weights what every chunk would otherwise redo.
 
 The margin objective in the patch-wise l2 ball -- the paper's attack, and every preset's -- runs
-on the pre-activations (pair_attacks.py); other threat models and the cross-entropy objective
-take the plain loop written here, which stays the reference the tests hold the other to.
+on the pre-activations (``fast.on_pairs`` says when; fast/pair_attacks.py); other threat models
+and the cross-entropy objective take the plain loop written here.
 """
 
 from __future__ import annotations
@@ -22,22 +22,25 @@ import torch
 
 from .attack_point import AttackPoint
 from .data import PatchData
-from .network import PAIR_MIN_CLASSES, Arch, input_grad
-from .pair_attacks import PairGeometry, one_step_point, pgd_point
+from .fast import PairGeometry, advance, ascend, input_grad, on_pairs, one_step_point, pgd_point, start_and_point
+from .network import Arch
+from .random_starts import pooled_starts
 from .threats import PatchL2, ThreatModel
 
+PGD_STEP = 2.5  # PGD-K's step size is PGD_STEP * eps / K: K steps can cross the ball
 
-def on_pairs(threat: ThreatModel, objective: str, arch: Arch, counting: bool = False) -> bool:
-    """Whether an attack runs on the pre-activations (pair_attacks.py): the margin in the patch-wise
-    l2 ball. For training, with classes enough that the pair's 2m of the k*m neurons are few
-    (network.PAIR_MIN_CLASSES; with fewer, the plain loop was as fast: classroom k=5, PGD-3 step 4.3
-    against 5.3 ms), because training pays for the attacked inputs the pair path forms at the end.
-    An evaluation only counts correct answers (counting=True): it never forms them, so the pair path
-    pays at every k (classroom shapes, one evaluation with PGD-10: 21 -> 16 ms at k=5, 14 -> 10-12 ms
-    at k=2-4). The run-time estimate asks it too."""
-    if not (isinstance(threat, PatchL2) and objective == "margin"):
-        return False
-    return counting or arch.k >= PAIR_MIN_CLASSES
+
+def pgd_step_size(eps, steps: int):
+    """PGD-K's step size, 2.5 eps / K (eps a float or per-run tensor)."""
+    return eps * (PGD_STEP / max(1, steps))
+
+
+def per_run(cfgs, name: str, W: torch.Tensor):
+    """A knob that may differ between the runs of a batch (eps, eta_a) as the attacks take it: a float
+    for one run (W 2-D), else a (R, 1, 1, 1) tensor of W's device and dtype."""
+    if W.dim() == 2:
+        return float(getattr(cfgs[0], name))
+    return torch.tensor([getattr(c, name) for c in cfgs], device=W.device, dtype=W.dtype).view(-1, 1, 1, 1)
 
 
 class _Prepared:
@@ -77,10 +80,11 @@ class OneStepAttack(_Prepared):
 
     def point(self, W, X, y, arch: Arch, generator=None, geometry=None, starts=None, Z=None) -> AttackPoint:
         """Z: X's pre-activations when the caller has them (the pair path takes them over)."""
-        if geometry is not None or on_pairs(self.threat, self.objective, arch):
-            return one_step_point(geometry or PairGeometry.of(W, arch), X, y, self.eps, self.eta_a, Z)
+        geometry = geometry if geometry is not None else self.prepare(W, arch)
+        if geometry is not None:
+            return one_step_point(geometry, X, y, self.eps, self.eta_a, Z)
         grad, F, _ = input_grad(W, X, y, arch, self.objective)
-        return AttackPoint(self.threat.ascend(X, grad, self.eta_a, self.eps), None, F)
+        return AttackPoint(ascend(self.threat, X, grad, self.eta_a, self.eps), None, F)
 
 
 @dataclass(frozen=True)
@@ -96,8 +100,8 @@ class PGDAttack(_Prepared):
 
     @classmethod
     def standard(cls, threat, eps, steps, objective="margin"):
-        """The evaluation default: step size 2.5 eps / K, so K steps can cross the ball."""
-        return cls(threat, eps, steps, eps * (2.5 / max(1, steps)), objective)
+        """PGD-K with the step size 2.5 eps / K (pgd_step_size), for training and evaluation."""
+        return cls(threat, eps, steps, pgd_step_size(eps, steps), objective)
 
     def perturb(self, W, X, y, arch: Arch, generator=None, start=None):
         """generator: one, or a list with one per run of a batch (each run draws its own start,
@@ -111,21 +115,20 @@ class PGDAttack(_Prepared):
     def start_draws(self, X, generator):
         """The random starts of every example of X (one run's (n, P, d) with one generator, or a
         batch's (R, n, P, d) with one per run), drawn at once, where the threat model draws them
-        from its pool (threats.PooledStarts); None for a zero start or a threat model that draws
-        per chunk."""
-        if not self.random_start or generator is None or not hasattr(self.threat, "pooled_starts"):
+        from its pool (random_starts.py); None for a zero start or a threat model that draws per chunk."""
+        if not self.random_start or generator is None or not isinstance(self.threat, PatchL2):
             return None
         if isinstance(generator, (list, tuple)):
-            return self.threat.pooled_starts(X.shape, self.eps, list(generator), X.device)
-        return self.threat.pooled_starts((1, *X.shape), self.eps, [generator], X.device)
+            return pooled_starts(X.shape, self.eps, list(generator), X.device)
+        return pooled_starts((1, *X.shape), self.eps, [generator], X.device)
 
     def point(self, W, X, y, arch: Arch, generator=None, start=None, geometry=None, starts=None) -> AttackPoint:
         """starts: this chunk's part of start_draws (the loops over chunks draw for all examples
         first); drawn here for X alone when not given; start: a given start instead."""
         if start is None and starts is None:
             starts = self.start_draws(X, generator)
-        if geometry is not None or on_pairs(self.threat, self.objective, arch):
-            geometry = geometry or PairGeometry.of(W, arch)
+        geometry = geometry if geometry is not None else self.prepare(W, arch)
+        if geometry is not None:
             return pgd_point(geometry, X, y, self.eps, self.steps, self.step_size,
                              ("given", start) if start is not None else starts)
         return AttackPoint(self._plain_point(W, X, y, arch, generator, start, starts))
@@ -135,7 +138,7 @@ class PGDAttack(_Prepared):
         if start is not None:  # a copy: the steps write their delta in place
             return start.clone(), X + start
         if starts is not None:
-            return starts.delta_and_point(X)
+            return start_and_point(starts, X)
         if not self.random_start or generator is None:
             return None, X
         if isinstance(generator, (list, tuple)):
@@ -146,14 +149,14 @@ class PGDAttack(_Prepared):
         return delta, X + delta
 
     def _plain_point(self, W, X, y, arch: Arch, generator, start, starts):
-        """X + the attack's delta, each step's X + delta made with its projection (threat.advance)."""
+        """X + the attack's delta, each step's X + delta made with its projection (fast.advance)."""
         delta, point = self._start(X, generator, start, starts)
         if self.steps == 0:
             return point.clone() if point is X else point
         for step in range(self.steps):
             grad, _, _ = input_grad(W, point, y, arch, self.objective)
-            delta, point = self.threat.advance(X, delta, grad, self.step_size, self.eps,
-                                               keep_delta=step < self.steps - 1)
+            delta, point = advance(self.threat, X, delta, grad, self.step_size, self.eps,
+                                   keep_delta=step < self.steps - 1)
         return point
 
 

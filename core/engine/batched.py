@@ -23,7 +23,7 @@ from dataclasses import fields
 import torch
 
 from .config import Config
-from .network import CPU_BUDGET, GPU_BUDGET, chunks  # noqa: F401  (the budgets: re-exported for the sweep planner)
+from .fast import CPU_BUDGET, GPU_BUDGET, chunks  # noqa: F401  (the budgets: re-exported for the sweep planner)
 from .resources import apply_threads, resolve_device
 from .train import Progress, RunBatch, RunResult, train, train_runs
 

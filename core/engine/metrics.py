@@ -1,4 +1,4 @@
-"""What is measured at each logged step (SPEC 1.6, the paper's Section 6.1 and Definition 4.1).
+"""What is measured at each logged step (the paper's Section 6.1 and Definition 4.1; docs/engine.md).
 
 Every function takes one run (W (K, d), data (n, P, d)) or a batch of runs (W (R, K, d),
 data (R, n, P, d)); ``evaluate_runs`` is the one evaluation both training loops use.
@@ -10,14 +10,15 @@ from dataclasses import dataclass
 
 import torch
 
-from .attacks import OneStepAttack, PGDAttack, swap_classes, swap_perturbation
+from .attacks import OneStepAttack, PGDAttack, per_run, swap_classes, swap_perturbation
 from .config import Config
 from .data import PatchData
-from .network import Arch, chunk_rows, chunks, logits, preact
+from .fast import chunk_rows, chunks, logits
+from .network import Arch, preact
 from .seeds import eval_pgd_generator, swap_generator
 from .threats import get_threat_model
 
-# The metric names of SPEC 1.6, in the order tables and CSV columns show them.
+# The metric names, in the order tables and CSV columns show them (docs/engine.md says what each measures).
 METRICS = (
     "corr_robust",
     "corr_nonrobust",
@@ -198,13 +199,6 @@ def pgd_attack(cfg: Config) -> PGDAttack:
     return PGDAttack.standard(get_threat_model(cfg.threat_model), cfg.eps, cfg.pgd_steps, cfg.pgd_objective)
 
 
-def per_run(cfgs, name: str, W: torch.Tensor):
-    """A knob that may differ between runs: a float for one run (W 2-D), else (R, 1, 1, 1)."""
-    if W.dim() == 2:
-        return float(getattr(cfgs[0], name))
-    return torch.tensor([getattr(c, name) for c in cfgs], device=W.device, dtype=W.dtype).view(-1, 1, 1, 1)
-
-
 def evaluate_runs(W: torch.Tensor, ev: EvalSet, cfgs, step: int) -> list[dict[str, float]]:
     """Test metrics of every run at weights W, one dict per run. PGD's random start is
     seeded by (seed, step), so two runs evaluated at the same step face the same starts."""
@@ -214,7 +208,7 @@ def evaluate_runs(W: torch.Tensor, ev: EvalSet, cfgs, step: int) -> list[dict[st
     eps = per_run(cfgs, "eps", W)
     y, n = ev.test.y, cfg.n_pgd
     generators = [eval_pgd_generator(c.seed, step) for c in cfgs]
-    pgd = PGDAttack(threat, eps, cfg.pgd_steps, eps * (2.5 / max(1, cfg.pgd_steps)), cfg.pgd_objective)
+    pgd = PGDAttack.standard(threat, eps, cfg.pgd_steps, cfg.pgd_objective)
     one_step = OneStepAttack(threat, eps, per_run(cfgs, "eta_a", W), cfg.train_objective)
     counts = {name: (count, y.shape[-1]) for name, count in
               clean_variant_and_one_step_counts(W, ev, arch, one_step).items()}

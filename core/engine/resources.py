@@ -6,10 +6,9 @@ import os
 
 import torch
 
-from . import cpu_kernels
 from .config import Config, ConfigError
-from .network import chunk_rows
-from .threats import pool_bytes
+from .fast import chunk_rows, set_kernel_threads
+from .random_starts import pool_bytes
 
 BYTES = 4  # float32 throughout
 
@@ -29,10 +28,16 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def apply_threads(cfg: Config) -> None:
-    """The process settings a run needs: its torch thread count (the CPU kernels' too) and an
+def run_threads(cfg: Config, offered: int | None = None) -> int:
+    """A run's thread count, decided here and nowhere else: the config's own when it sets one, else
+    what its caller offers (a job worker's share of the cores), else the process's current count."""
+    return cfg.threads or offered or torch.get_num_threads()
+
+
+def apply_threads(cfg: Config, offered: int | None = None) -> None:
+    """The process settings a run needs: its thread count (run_threads; the CPU kernels' too) and an
     allocator that keeps memory."""
-    set_threads(cfg.threads if cfg.threads > 0 else torch.get_num_threads())
+    set_threads(run_threads(cfg, offered))
     keep_freed_memory()
 
 
@@ -41,7 +46,7 @@ def set_threads(n: int) -> None:
     idle cores): the engine's numbers do not depend on it (tests/test_shared_cores.py checks)."""
     # The kernels' threads first: numba starting its OpenMP threads resets the count torch reads
     # (a threads=1 run got 2 torch threads when torch was set first).
-    cpu_kernels.set_threads(n)
+    set_kernel_threads(n)
     if torch.get_num_threads() != n:
         torch.set_num_threads(n)
 
@@ -56,11 +61,10 @@ def keep_freed_memory() -> None:
 
     A step allocates and frees chunk-sized tensors (0.1-2 MiB) dozens of times. With glibc's
     defaults part of that memory went back to the kernel at each free, and the next tensor
-    page-faulted on every 4 KiB of it: 0.6 million minor faults and 1.4 s of kernel time in a
-    classroom twin run, and an activation pass 7x slower at some chunk sizes. Now tensors under
-    32 MiB come from the heap and up to 256 MiB of free heap stays with the process (that is
-    what a run's working set needs, and a run lives in its own process). Once per process;
-    a no-op where the C library is not glibc."""
+    page-faulted on every 4 KiB of it (docs/performance.md). Here tensors under 32 MiB come from
+    the heap and up to 256 MiB of free heap stays with the process (that is what a run's working
+    set needs, and a run lives in its own process). Once per process; a no-op where the C library
+    is not glibc."""
     global _kept
     if _kept:
         return

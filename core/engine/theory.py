@@ -1,4 +1,4 @@
-"""The theory, runnable (SPEC 1.7).
+"""The theory, runnable: Propositions 3.1 and 3.2, and Section 5's reduced dynamics.
 
 * Propositions 3.1 / 3.2: the constructed global minima w_{r,i} = c v_r (non-robust) and
   w_{r,i} = c u_r (robust), evaluated on the run's data for a scale c.
@@ -16,8 +16,9 @@ import torch
 
 from .config import Config
 from .data import make_datasets, representatives
+from .fast import logits
 from .metrics import EvalSet, accuracy, attacked_accuracy, pgd_attack
-from .network import Arch, ce_and_grad, logits
+from .network import Arch, ce_and_grad
 from .seeds import constructed_pgd_generator
 from .train import gradient_step, training_attack
 

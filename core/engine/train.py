@@ -20,11 +20,12 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .attacks import OneStepAttack, PGDAttack
+from .attacks import OneStepAttack, PGDAttack, per_run
 from .config import MODES, Config
 from .data import PatchData, make_datasets
+from .fast import chunk_rows, chunk_runs, chunks, weight_grad_into
 from .metrics import EvalSet, correct_counts, evaluate_runs, phase_transition_step
-from .network import Arch, chunk_rows, chunk_runs, chunks, init_weights, weight_grad_into
+from .network import Arch, init_weights
 from .resources import apply_threads, check_memory, resolve_device, sync
 from .seeds import init_generator, training_generator
 from .threats import get_threat_model
@@ -118,7 +119,7 @@ def gradient_step(W, X, y, arch: Arch, attack, generator):
 
 class RunBatch:
     """Runs of one shape stacked along a leading run dimension R: training data (R, n, P, d),
-    evaluation sets, initial weights (R, K, d) and the knobs that may differ per run."""
+    evaluation sets, initial weights (R, K, d) and the learning rates, which may differ per run."""
 
     def __init__(self, cfgs: Sequence[Config], train_sets, eval_sets, inits, device, dtype):
         def stack(tensors):
@@ -143,17 +144,124 @@ class RunBatch:
             inits.append(init_weights(cfg, init_generator(cfg.seed)))
         return cls(cfgs, trains, evals, inits, device, dtype)
 
-    def per_run(self, name: str, runs: slice) -> torch.Tensor:
-        """A knob of the runs `runs` as an (r, 1, 1, 1) tensor, broadcasting over (r, n, P, d)."""
-        return torch.tensor([getattr(c, name) for c in self.cfgs[runs]], device=self.device,
-                            dtype=self.dtype).view(-1, 1, 1, 1)
-
 
 def _unsqueeze(ev: EvalSet) -> EvalSet:
     """One run's evaluation set as a batch of one (views, no copies)."""
     t = ev.test
     return EvalSet(PatchData(t.X[None], t.y[None], t.robust[None], t.coef[None], t.k),
                    ev.X_robust_only[None], ev.X_nonrobust_only[None], ev.X_swap[None], ev.y_swap[None])
+
+
+@dataclass(frozen=True)
+class Shapes:
+    """The sizes a batch's loop works with, named once."""
+
+    runs: int  # R, the batch's runs
+    examples: int  # n, each run's training examples
+    rows: int  # examples in a step: the mini-batch, or all n
+    parts: tuple[slice, ...]  # the runs a chunk of work stacks: all R when they fit the chunk budget
+
+    @classmethod
+    def of(cls, batch: RunBatch) -> Shapes:
+        cfg = batch.cfgs[0]
+        R, n = batch.y.shape
+        rows = min(n, cfg.batch_size) if cfg.batch_size else n
+        P, width = cfg.P, max(cfg.k * cfg.m, cfg.d)
+        per_part = chunk_runs(R, chunk_rows(rows, P, width, batch.device), P, width, batch.device)
+        return cls(R, n, rows, tuple(chunks(R, per_part)))
+
+
+class _Runs:
+    """The state of a batch's runs while they train: weights, random streams, and which are still
+    going. The loop (train_runs) calls its parts in order: a step, an evaluation at logged steps,
+    the weights' descent, a report."""
+
+    def __init__(self, batch: RunBatch, mode: str):
+        self.batch, self.mode, self.cfgs = batch, mode, batch.cfgs
+        cfg = self.cfg = batch.cfgs[0]
+        self.shapes = Shapes.of(batch)
+        self.arch, self.W = Arch.from_config(cfg), batch.W
+        self.generators = [training_generator(c.seed) for c in self.cfgs]  # mini-batch order, PGD's starts
+        self.orders, self.cursor = [torch.randperm(self.shapes.examples, generator=g) for g in self.generators], 0
+        self.attacks = [training_attack(cfg, mode, per_run(self.cfgs[rs], "eps", self.W),
+                                        per_run(self.cfgs[rs], "eta_a", self.W)) for rs in self.shapes.parts]
+        self.histories: list[list[dict]] = [[] for _ in self.cfgs]
+        self.status, self.reason = ["finished"] * len(self.cfgs), [None] * len(self.cfgs)
+        self.active = torch.ones(len(self.cfgs), dtype=torch.bool)
+        self.train_s = self.eval_s = 0.0
+
+    def running(self) -> list[int]:
+        return self.active.nonzero().flatten().tolist()
+
+    def stop(self, reason: str) -> None:
+        for r in self.running():
+            self.status[r], self.reason[r] = "cancelled", reason
+
+    def step_batch(self):
+        """This step's training examples of every run: all of them, or each run's next mini-batch."""
+        batch, size, n = self.batch, self.cfg.batch_size, self.shapes.examples
+        if not size:
+            return batch.X, batch.y
+        if self.cursor + size > n:  # an epoch is over: each run reshuffles with its own generator
+            self.orders, self.cursor = [torch.randperm(n, generator=g) for g in self.generators], 0
+        index = torch.stack([o[self.cursor : self.cursor + size] for o in self.orders]).to(batch.device)
+        self.cursor += size
+        runs = torch.arange(self.shapes.runs, device=batch.device)[:, None]
+        return batch.X[runs, index], batch.y[runs, index]
+
+    def gradient(self, step: int):
+        """The step: each run's gradient at its (attacked) examples, its loss and clean training
+        accuracy (None under PGD training), chunk of runs by chunk. A run whose loss or gradient is no
+        longer finite stops here, with a reason."""
+        self.X, self.y = self.step_batch()
+        parts = [gradient_step(self.W[rs], self.X[rs], self.y[rs], self.arch, attack, self.generators[rs])
+                 for rs, attack in zip(self.shapes.parts, self.attacks, strict=True)]
+        grad_W = parts[0][0] if len(parts) == 1 else torch.cat([p[0] for p in parts])
+        self.loss = torch.cat([p[1] for p in parts]).tolist()
+        self.acc_train = None if parts[0][2] is None else torch.cat([p[2] for p in parts])
+        finite = (torch.isfinite(torch.tensor(self.loss)) & torch.isfinite(grad_W).flatten(1).all(1).cpu())
+        for r in (self.active & ~finite).nonzero().flatten().tolist():
+            self.status[r] = "diverged"
+            self.reason[r] = (f"loss became {self.loss[r]} at step {step}: the weights blew up; "
+                              f"lower eta (now {self.cfgs[r].eta:g}) or eta_a (now {self.cfgs[r].eta_a:g})")
+        self.active &= finite
+        return grad_W
+
+    def evaluate(self, step: int) -> list[dict | None]:
+        """The metrics of every running run at this step's weights (before its descent)."""
+        W, parts = self.W, self.shapes.parts
+        evaluated = []
+        for rs in parts:
+            evaluated += evaluate_runs(W[rs], self.batch.eval_set.runs(rs), self.cfgs[rs], step)
+        acc_train = self.acc_train
+        if acc_train is None:  # PGD training never saw the clean training points
+            counts = [correct_counts(W[rs], self.X[rs], self.y[rs], self.arch) for rs in parts]
+            acc_train = torch.cat(counts) / self.y.shape[1]
+        accs = acc_train.tolist()
+        rows: list[dict | None] = [None] * self.shapes.runs
+        for r in self.running():
+            rows[r] = {**evaluated[r], "loss": self.loss[r], "acc_train": accs[r]}
+            self.histories[r].append({"step": step, **rows[r]})
+        return rows
+
+    def descend(self, grad_W: torch.Tensor) -> None:
+        """W -= eta * grad_W; a run that diverged keeps its last weights (where() keeps its NaNs out)."""
+        eta = self.batch.eta
+        if self.active.all():
+            self.W.sub_(grad_W.mul_(eta))
+        else:
+            self.W.sub_(torch.where(self.active.to(self.W.device).view(-1, 1, 1), grad_W * eta, 0.0))
+
+    def report(self, step: int, rows, callback) -> None:
+        """Every running run's progress to the callback; weights (a CPU copy) at logged steps."""
+        for r in self.running():
+            weights = self.W[r].detach().to("cpu", copy=True) if rows is not None else None
+            callback(r, Progress(self.mode, step, self.cfg.steps, None if rows is None else rows[r], weights))
+
+    def results(self) -> list[RunResult]:
+        W, R = self.W.detach().cpu(), self.shapes.runs
+        return [RunResult(self.mode, self.status[r], self.reason[r], self.histories[r], W[r].clone(),
+                          self.train_s / R, self.eval_s / R) for r in range(R)]
 
 
 def train_runs(
@@ -168,83 +276,31 @@ def train_runs(
     callback(index, progress) hears each active run at every step (metrics and weights at
     logged steps). A run that diverges stops alone: its weights stay where the loss went
     non-finite and it is heard no more; the others go on."""
-    cfgs, cfg, device = batch.cfgs, batch.cfgs[0], batch.device
-    R, n = batch.y.shape
-    arch = Arch.from_config(cfg)
-    P, width = cfg.P, max(cfg.k * cfg.m, cfg.d)
-    generators = [training_generator(c.seed) for c in cfgs]  # batch order, PGD training starts
-    orders = [torch.randperm(n, generator=g) for g in generators]
-    cursor = 0
-    rows = min(n, cfg.batch_size) if cfg.batch_size else n
-    run_parts = list(chunks(R, chunk_runs(R, chunk_rows(rows, P, width, device), P, width, device)))
-    attacks = [training_attack(cfg, mode, batch.per_run("eps", rs), batch.per_run("eta_a", rs)) for rs in run_parts]
-    W = batch.W
-    histories: list[list[dict]] = [[] for _ in range(R)]
-    status, reason = ["finished"] * R, [None] * R
-    active = torch.ones(R, dtype=torch.bool)
-    train_s = eval_s = 0.0
-
-    for step in range(cfg.steps + 1):
+    runs, steps, every, device = _Runs(batch, mode), batch.cfgs[0].steps, batch.cfgs[0].eval_every, batch.device
+    for step in range(steps + 1):
         if should_stop is not None and should_stop():
-            for r in active.nonzero().flatten().tolist():
-                status[r], reason[r] = "cancelled", f"stopped by the user at step {step}"
+            runs.stop(f"stopped by the user at step {step}")
             break
         started = time.perf_counter()
-        if cfg.batch_size:
-            if cursor + cfg.batch_size > n:
-                orders, cursor = [torch.randperm(n, generator=g) for g in generators], 0
-            index = torch.stack([o[cursor : cursor + cfg.batch_size] for o in orders]).to(device)
-            cursor += cfg.batch_size
-            runs = torch.arange(R, device=device)[:, None]
-            X, y = batch.X[runs, index], batch.y[runs, index]
-        else:
-            X, y = batch.X, batch.y
-        parts = [gradient_step(W[rs], X[rs], y[rs], arch, attack, generators[rs])
-                 for rs, attack in zip(run_parts, attacks, strict=True)]
-        grad_W = parts[0][0] if len(parts) == 1 else torch.cat([p[0] for p in parts])
-        loss = torch.cat([p[1] for p in parts])
-        acc_train = None if parts[0][2] is None else torch.cat([p[2] for p in parts])
-        finite = (torch.isfinite(loss) & torch.isfinite(grad_W).flatten(1).all(1)).cpu()
-        loss_list = loss.tolist()
-        for r in (active & ~finite).nonzero().flatten().tolist():
-            status[r] = "diverged"
-            reason[r] = (f"loss became {loss_list[r]} at step {step}: the weights blew up; "
-                         f"lower eta (now {cfgs[r].eta:g}) or eta_a (now {cfgs[r].eta_a:g})")
-        active &= finite
-        if not active.any():
+        grad_W = runs.gradient(step)
+        if not runs.active.any():
             break
-        logged = step % cfg.eval_every == 0 or step == cfg.steps
-        # Diverged runs keep their last weights; where() keeps their NaNs out of the update.
-        update = grad_W.mul_(batch.eta) if active.all() else torch.where(
-            active.to(device).view(-1, 1, 1), grad_W * batch.eta, 0.0)
-        if not logged and step < cfg.steps:
-            W.sub_(update)
         sync(device)
-        train_s += time.perf_counter() - started
-
-        rows_out: list[dict | None] = [None] * R
-        if logged:
+        runs.train_s += time.perf_counter() - started
+        rows = None
+        if step % every == 0 or step == steps:  # a logged step: the metrics at the weights before its descent
             started = time.perf_counter()
-            evaluated = []
-            for rs in run_parts:
-                evaluated += evaluate_runs(W[rs], batch.eval_set.runs(rs), cfgs[rs], step)
-            if acc_train is None:  # PGD training never saw the clean training points
-                acc_train = torch.cat([correct_counts(W[rs], X[rs], y[rs], arch) for rs in run_parts]) / y.shape[1]
-            accs = acc_train.tolist()
-            for r in active.nonzero().flatten().tolist():
-                rows_out[r] = {**evaluated[r], "loss": loss_list[r], "acc_train": accs[r]}
-                histories[r].append({"step": step, **rows_out[r]})
-            if step < cfg.steps:
-                W.sub_(update)
+            rows = runs.evaluate(step)
             sync(device)
-            eval_s += time.perf_counter() - started
+            runs.eval_s += time.perf_counter() - started
+        if step < steps:
+            started = time.perf_counter()
+            runs.descend(grad_W)
+            sync(device)
+            runs.train_s += time.perf_counter() - started
         if callback is not None:
-            for r in active.nonzero().flatten().tolist():
-                weights = W[r].detach().to("cpu", copy=True) if logged else None
-                callback(r, Progress(mode, step, cfg.steps, rows_out[r], weights))
-    W = W.detach().cpu()
-    return [RunResult(mode, status[r], reason[r], histories[r], W[r].clone(), train_s / R, eval_s / R)
-            for r in range(R)]
+            runs.report(step, rows, callback)
+    return runs.results()
 
 
 def train(
@@ -256,12 +312,14 @@ def train(
     W0: torch.Tensor | None = None,
     callback: Callable[[Progress], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    threads: int | None = None,
 ) -> RunResult:
-    """Train one run: a batch of one. Data, eval set and init may be passed in so twin runs share them."""
+    """Train one run: a batch of one. Data, eval set and init may be passed in so twin runs share them.
+    threads: the count a caller offers the run (a job worker's share) when the config sets none."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     device = resolve_device(cfg.device)
-    apply_threads(cfg)
+    apply_threads(cfg, threads)
     if train_set is None or eval_set is None:
         check_memory(cfg, device)
         train_set, test_set = make_datasets(cfg)

@@ -184,7 +184,7 @@ def _heatmap(z, x, y, coloraxis: str) -> go.Heatmap:
 def patches_figure(views: dict, labels: list[str]) -> go.Figure:
     """Clean patches, PGD perturbation and perturbed patches (patches x features) for each model.
 
-    views: mode -> core.engine.inspect.PatchView. Robust patches (J_R) are starred on the y axis.
+    views: mode -> core.engine.look_inside.PatchView. Robust patches (J_R) are starred on the y axis.
     """
     modes = [m for m in ("std", "adv") if m in views]
     titles = [name for _ in modes for name in ("clean patches", "PGD perturbation δ", "perturbed patches")]

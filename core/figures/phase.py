@@ -1,12 +1,12 @@
 """Phase diagrams from a sweep table: plotly heatmaps with the theory's boundaries on top.
 
 A two-field sweep becomes one heatmap per (quantity, mode), averaged over seeds. Drawn over it:
-* the density race of Lemma 5.1, S_NR / S_R = 1 (``core.engine.checks.density_ratio``): on one
+* the density race of Lemma 5.1, S_NR / S_R = 1 (``core.engine.assumptions.density_ratio``): on one
   side standard training should learn the dense non-robust features, on the other the
   robust ones;
 * for adversarial panels, the same race with both features weakened by eps (SPEC 1.2's
   heuristic, not a theorem);
-* where the Theorem 4.3 swap just fits in the eps-ball (``core.engine.checks.swap_norm`` = eps;
+* where the Theorem 4.3 swap just fits in the eps-ball (``core.engine.assumptions.swap_norm`` = eps;
   for patch_l2, eps = sqrt(2) beta).
 The curves are contours of those functions over the swept plane, so they work for any two
 swept fields (s, P, alpha, beta, eps, q, ...). Used by the dashboard's Sweep page and by
@@ -22,7 +22,7 @@ from types import SimpleNamespace
 import numpy as np
 import plotly.graph_objects as go
 
-from ..engine.checks import density_ratio, swap_norm
+from ..engine.assumptions import density_ratio, swap_norm
 from ..engine.config import Config
 from .charts import RUN_DASH, RUN_MARKER
 

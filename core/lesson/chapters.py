@@ -62,7 +62,7 @@ class Experiment:
         arm = self.arm(arm) if isinstance(arm, str) else arm
         overrides = dict(arm.overrides)
         if self.kind == "real":
-            from ..real.config import RealConfig
+            from ..real.real_config import RealConfig
 
             dataset, quick = REAL_PRESETS[arm.preset]
             return [RealConfig.for_dataset(dataset, quick=quick, **{**overrides, "seed": s})

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ..engine.checks import density_ratio
+from ..engine.assumptions import density_ratio
 from ..engine.claims import peak, pgd_decays
 
 PGD_GAP = 0.3  # issue 10: adversarial final PGD accuracy at least this far above the standard run's
@@ -151,7 +151,7 @@ def _multi_step_pgd_kept(runs):
 # ---- chapter 8: the real-image claims of core/real/claims.py ---------------------------------------
 def _real(index: int):
     def test(runs):
-        from ..real.claims import real_claims
+        from ..real.real_claims import real_claims
 
         claim = real_claims(real_data(runs["digits"]["real"]))[index]
         return claim.holds, claim.detail

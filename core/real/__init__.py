@@ -9,9 +9,9 @@ May import: ``core.engine`` (config errors, devices). Never ``core.runs``, ``cor
 ``core.cli`` (``__main__.py`` excepted: an entry point sits on top of everything).
 """
 
-from .claims import real_claims
-from .config import DATASETS, RealConfig
 from .pipeline import run_real
+from .real_claims import real_claims
+from .real_config import DATASETS, RealConfig
 from .result import STAGES, RealProgress, RealResult
 
 __all__ = ["DATASETS", "STAGES", "RealConfig", "RealProgress", "RealResult", "real_claims", "run_real"]

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import torch
 
-from .attacks import feature_pgd, invert
-from .config import RealConfig
-from .train import Cancelled, predict
+from .real_attacks import feature_pgd, invert
+from .real_config import RealConfig
+from .real_training import Cancelled, predict
 
 CHUNK = 256  # images per inversion / attack batch: bounds memory for the big models
 

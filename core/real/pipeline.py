@@ -26,12 +26,12 @@ import torch
 
 from ..engine.config import ConfigError
 from ..engine.resources import resolve_device
-from .config import RealConfig
 from .datasets import ImageData, load_dataset
 from .features import attack_success, build_representatives, pick_of_class, pick_other_class, rep_distance
 from .models import build_model
+from .real_config import RealConfig
+from .real_training import Cancelled, accuracy, predict, robust_accuracy, train_network
 from .result import RUN_METRICS, RealProgress, RealResult, Reporter, clip_count, stage_costs
-from .train import Cancelled, accuracy, predict, robust_accuracy, train_network
 
 
 def _new_model(cfg: RealConfig, data: ImageData, seed: int, device):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .config import RealConfig
+from .real_config import RealConfig
 
 STAGES = ("data", "reference_std", "reference_adv", "invert_nonrobust", "invert_robust",
           "train_std", "train_adv", "attacks", "done")

@@ -158,7 +158,7 @@ def estimate_seconds(spec: SweepSpec, *, jobs: int | None = None, cluster_thread
     runs one torch thread, timed here: the estimate says what this machine would take with that many cores.
     Measured against the old rule of 20 GFLOP/s per core in docs/engine.md.
     """
-    from ..engine.estimate import run_seconds, run_work, step_shape, timed_scale
+    from ..engine.measure.estimate import run_seconds, run_work, step_shape, timed_scale
     from .sweep import make_tasks, plan_workers
 
     runs = [(cfg, mode) for _, _, mode, cfg in sweep_points(spec)]

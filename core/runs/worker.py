@@ -87,9 +87,9 @@ def run_job(msg: JobOrder, inbox: Inbox, stores: dict) -> str:
     try:
         cfg = Config.from_dict(msg.config)
         device = resolve_device(cfg.device)
-        set_threads(cfg.threads or msg.threads)  # back to the worker's own share: the last run may have had more
         store.start_run(run_id, str(device))
-        result = train(cfg, mode, callback=callback, should_stop=should_stop)
+        # threads: the worker's own share (the last run may have had more), unless the config sets its own
+        result = train(cfg, mode, callback=callback, should_stop=should_stop, threads=msg.threads)
         status, error = result.status, result.reason
     except Exception as err:  # a bad run must not take the worker down
         if not isinstance(err, ValueError):  # ConfigError and the like explain themselves in one line
@@ -165,12 +165,12 @@ def _stall(debug: dict, step: int) -> None:
 def _warm_up(stores: dict, store_path: str | None, cuda: bool) -> None:
     """Import the engine, compile the CPU kernels, run one small step (on the GPU too: starting CUDA
     takes seconds) and open the store, so that the first job pays none of these one-time costs."""
-    from ..engine import cpu_kernels
+    from ..engine.fast import warm_kernels
     from ..engine.presets import get_preset
     from ..engine.train import train
     from .store import RunStore
 
-    cpu_kernels.warm()  # numba's compile (seconds, once per machine) or its cache load
+    warm_kernels()  # numba's compile (seconds, once per machine) or its cache load
     cfg = get_preset("classroom").config(n_train=20, n_test=20, steps=0, device="cpu", threads=1)
     train(cfg, "adv")
     if cuda:

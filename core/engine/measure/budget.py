@@ -7,8 +7,8 @@ minima and reduced dynamics, the Lab's look-inside views that regenerate a run's
 ``check_server`` first with an estimate of its peak bytes and its work, and is refused with a
 ConfigError naming the knob to shrink when it does not fit.
 
-The budget: RFL_SERVER_MEMORY_MB (default 2048) and RFL_SERVER_GFLOP (default 200, ten-odd seconds
-of one core) override it; the tests set them small.
+The budget: RFL_SERVER_MEMORY_MB (default 2048) and RFL_SERVER_GFLOP (default 200) override it;
+the tests set them small.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from .config import Config, ConfigError
-from .threats import pool_bytes
+from ..config import Config, ConfigError
+from ..random_starts import pool_bytes
 
 BYTES = 4  # float32
 DEFAULT_MEMORY_MB = 2048
@@ -77,11 +77,11 @@ def dynamics_cost(cfg: Config) -> Cost:
 
 
 def patch_view_cost(cfg: Config) -> Cost:
-    """inspect.run_test_set: the run's n_test examples kept, its n_train ones drawn and skipped; and the
+    """look_inside.run_test_set: the run's n_test examples kept, its n_train ones drawn and skipped; and the
     view's PGD start pool."""
     kept = BYTES * cfg.n_test * cfg.P * (cfg.d + 2)
     drawn = (cfg.n_train + cfg.n_test) * cfg.P * cfg.d * 20.0  # ~20 flops a Gaussian sample
-    pool = pool_bytes(cfg.d, BYTES)  # the view's PGD start pool (inspect.adversarial_patches)
+    pool = pool_bytes(cfg.d, BYTES)  # the view's PGD start pool (look_inside.adversarial_patches)
     return Cost(kept + BYTES * 4_000_000 + pool, drawn, ("n_test", "P", "d") if cfg.n_test >= cfg.n_train else
                 ("n_train", "P", "d"))
 

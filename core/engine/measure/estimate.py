@@ -6,14 +6,13 @@ n P K pre-activations. So a run's time is about a * flops + b * elements, with a
 measured by timing two small gradient steps of different shapes (one matmul-heavy, one
 elementwise-heavy). That model gives the run's shape (its training steps against its
 evaluations); its scale comes from timing one training step of the config itself, on at most
-PROBE_FLOPS of its batch (own_step_s), because a product's rate depends on its shape. Good to
-about 1.3x on a quiet machine (docs/engine.md); the dashboard shows it as "about", never as a
-promise.
+PROBE_FLOPS of its batch (own_step_s), because a product's rate depends on its shape. How close
+it comes is in docs/performance.md; the dashboard shows it as "about", never as a promise.
 
 The timing is repeated at most once a minute and the fastest of the last few kept: a server's
 first calibration often runs while its job workers are starting (importing torch, loading
-kernels) and read a classroom pair as 4 s that then took 2.2-3.5 s; a single slow reading
-now ages out within minutes, while a machine that stays slower is followed.
+kernels) and reads the machine as slower than it is; a single slow reading ages out within
+minutes, while a machine that stays slower is followed.
 """
 
 from __future__ import annotations
@@ -26,17 +25,18 @@ from dataclasses import dataclass
 
 import torch
 
-from .attacks import on_pairs
-from .config import Config
-from .data import make_datasets
-from .network import Arch, init_weights
-from .resources import cores_per_run, cpu_count, default_workers, set_threads
-from .seeds import init_generator
-from .threats import _POOL_ROWS, get_threat_model, transient_pools
-from .train import gradient_step, training_attack
+from ..config import Config
+from ..data import make_datasets
+from ..fast import on_pairs
+from ..network import Arch, init_weights
+from ..random_starts import POOL_ROWS, transient_pools
+from ..resources import cores_per_run, cpu_count, default_workers, set_threads
+from ..seeds import init_generator
+from ..threats import get_threat_model
+from ..train import gradient_step, training_attack
 
 RUN_OVERHEAD_S = 0.3  # data generation of a small run, store writes, the worker's hand-off
-RECALIBRATE_S = 60.0  # a timing is ~0.1 s of the server's CPU: once a minute is noise-level load
+RECALIBRATE_S = 60.0  # a timing is a small share of the server's CPU: once a minute is noise-level load
 KEPT_TIMINGS = 3  # the fastest of the last three: one disturbed timing does not decide the estimate
 
 
@@ -49,7 +49,7 @@ class Work:
 
 
 def _attack_step(cfg: Config, pairs: bool) -> float:
-    """Matrix products of one attack step, in passes: on the pair path (pair_attacks.py) a forward and an
+    """Matrix products of one attack step, in passes: on the pair path (fast/pair_attacks.py) a forward and an
     input gradient become two (P x 2m)(2m x K) products, 2 * 2m / d of a pass instead of 2."""
     return 2 * (2 * cfg.m / cfg.d) if pairs else 2
 
@@ -74,7 +74,7 @@ def step_work(cfg: Config, mode: str) -> Work:
 def eval_work(cfg: Config) -> Work:
     """One evaluation: a forward for the clean inputs, the feature variants and the one-step attack (+ its
     input gradient and the attacked forward, or the pair path's updates) on n_test, PGD-K on n_pgd; an
-    evaluation only counts, so it takes the pair path at any k (attacks.on_pairs)."""
+    evaluation only counts, so it takes the pair path at any k (fast.on_pairs)."""
     K = cfg.k * cfg.m
     per_pass, per_elem = 2.0 * cfg.P * cfg.d * K, float(cfg.P * K)
     threat, arch = get_threat_model(cfg.threat_model), Arch.from_config(cfg)
@@ -144,7 +144,7 @@ _SHAPES = tuple(Config(k=4, P=50, s=1, d=d, m=10, n_train=64, n_test=1, steps=1,
 
 def _time_shapes(threads: int) -> tuple[float, float]:
     """Seconds of a standard step at each of the two shapes (the one-step attack is the same
-    passes twice). About 0.1 s in all."""
+    passes twice)."""
     with _threads(threads):
         return tuple(_time_step(cfg, "std") for cfg in _SHAPES)
 
@@ -162,10 +162,9 @@ def _fit(t1: float, t2: float) -> tuple[float, float]:
 
 
 # The probe: training steps of the config itself. The two shapes above fit a * flops + b * elements, but a
-# product's rate depends on its shape (d = 1000 products ran at ~105 GFLOP/s where the fit said 157) and
-# the fused kernels' cost per element on the size, so the model alone said 41 s for figure3's adversarial
-# run (measured 20 s) and 19 min for paper-scale's (measured 22). A step at the config's own shapes corrects it.
-PROBE_FLOPS = 2e9  # a timed step at most ~20 ms on 2 cores: the server times each new shape in 0.1-0.4 s
+# product's rate depends on its shape and the fused kernels' cost per element on the size, so the model
+# alone can be off by 2x (docs/performance.md). A step at the config's own shapes corrects it.
+PROBE_FLOPS = 2e9  # a small timed step: the server times each new shape quickly
 PROBE_FLOATS = 2e7  # 80 MB at most for each of the probe's tensors: examples, weights, PGD's start pool
 FIT_MIN_EXAMPLES = 8  # fewer examples cannot tell a step's fixed part (the PGD start pool) from its per-example part
 _probed: dict[tuple, tuple[float, float | None]] = {}  # shape key -> (when, seconds of a step), RECALIBRATE_S long
@@ -204,7 +203,7 @@ def _time_own_step(cfg: Config, mode: str, threads: int) -> float | None:
     batch = cfg.batch_size or cfg.n_train
     one = step_work(cfg, mode).flops / batch  # an example's flops: the count is linear in the batch
     n = min(batch, int(PROBE_FLOPS // one), int(PROBE_FLOATS // (cfg.P * cfg.d)))
-    pool = _POOL_ROWS * cfg.d if mode == "adv" and cfg.train_attack == "pgd" else 0  # PGD's random starts
+    pool = POOL_ROWS * cfg.d if mode == "adv" and cfg.train_attack == "pgd" else 0  # PGD's random starts
     if n < 1 or cfg.k * cfg.m * cfg.d > PROBE_FLOATS or pool > PROBE_FLOATS:
         return None
     with _threads(threads), transient_pools():
@@ -277,7 +276,7 @@ def _run_times(cfg: Config, threads: int, timed: bool = True) -> dict[str, float
 def _pair_on_shared_cores(cfg: Config, times: dict[str, float], threads: int, cores: int) -> float:
     """The pair's wall time when the job manager shares the cores among the runs running: each run timed
     at its share while both run, the longer (adversarial) one again at the cores it has alone. Timed, not
-    assumed: a classroom run gains ~1.4x from a second core and a figure3 run ~1.9x (docs/engine.md)."""
+    assumed: what a second core gives a run depends on its shape (docs/performance.md)."""
     shared, alone = cores_per_run(2, threads, cores), cores_per_run(1, threads, cores)
     both = times if shared == threads else _run_times(cfg, shared)
     if alone == shared:
@@ -290,11 +289,11 @@ def _pair_on_shared_cores(cfg: Config, times: dict[str, float], threads: int, co
 def estimate_runtime(cfg: Config, threads: int | None = None) -> Estimate:
     """Seconds for the standard run, the adversarial run, and the pair side by side (CPU model), each
     run on ``threads`` threads: by default a job worker's, or the config's own when it sets them (a
-    pinned run keeps its count in a worker, worker.py)."""
+    pinned run keeps its count in a worker, core/runs/worker.py)."""
     threads = threads or cfg.threads or worker_threads()
     device = "cuda" if cfg.device == "cuda" or (cfg.device == "auto" and torch.cuda.is_available()) else "cpu"
     times = _run_times(cfg, threads, timed=device == "cpu")
-    if device == "cpu" and not cfg.threads:  # a run pinned to its own thread count keeps it (worker.py)
+    if device == "cpu" and not cfg.threads:  # a run pinned to its own thread count keeps it
         wall = _pair_on_shared_cores(cfg, times, threads, cpu_count())
     else:  # GPU workers are not given more threads
         wall = max(times.values())

@@ -1,7 +1,7 @@
 """The size of this machine's last-level CPU cache, read from Linux's sysfs (None elsewhere), and
 a short description of the CPU for the bench's report.
 
-The chunk size of the CPU kernels depends on it (network.kernel_budget): a chunk whose tensors
+The chunk size of the CPU kernels depends on it (chunk_sizes.kernel_budget): a chunk whose tensors
 no longer fit in the last-level cache streams from memory on every pass.
 """
 
@@ -24,7 +24,7 @@ def parse_size(text: str) -> int | None:
 
 def last_level_bytes(root: Path = SYSFS_CACHES) -> int | None:
     """Bytes of the highest-level data or unified cache that cpu0 sees; None without sysfs.
-    (Read once, when network.py sets its chunk budget.)"""
+    (Read once, when chunk_sizes.py sets its chunk budget.)"""
     best: tuple[int, int] | None = None  # (level, bytes)
     for index in sorted(root.glob("index*")):
         try:

@@ -1,4 +1,4 @@
-"""The kernels of cpu_kernels.py, compiled by numba (imported only through cpu_kernels).
+"""The kernels of kernels.py, compiled by numba (imported only through kernels.py).
 
 Each kernel works example by example (in parallel over examples): an example's block of
 pre-activations (P x K, 40 KB at figure3 size) stays in the core's cache while the kernel reads
@@ -48,7 +48,7 @@ def _slope(t, q):
 @_inline
 def _clamp(z, zero, rho):
     """clamp(z, 0, rho), NaN kept (numba's min and max pass NaN on, as torch.clamp does). Written
-    with min/max, not branches: the branches kept the loops from vectorizing (6x slower)."""
+    with min/max, not branches: the branches kept the loops from vectorizing."""
     return min(max(z, zero), rho)
 
 
@@ -187,7 +187,7 @@ def _pair_slopes(Z0, E, sigma, has_E, i, cs, r, yi, m, q, c):
 @_inline
 def _pair_slopes_and_dot(Z0, E, sigma, i, cs, dot, r, yi, m, q, c):
     """_pair_slopes at Z0 + sigma E, and dot[i, p] += <delta_p, g_p> / sigma_p = sum_a +-slope_a
-    E[p, col_a] in the same pass: each strided E[p, col_a] is read once (the kernel 7 % faster)."""
+    E[p, col_a] in the same pass: each strided E[p, col_a] is read once."""
     zero, rho, inv_rho = c[0], c[1], c[2]
     P = Z0.shape[1]
     for a in range(2 * m):
@@ -211,8 +211,7 @@ def _grad_sq(G, cs, t, i, m, zero):
     """t[i, p] = |g_p|^2 = cs_p (R R^T) cs_p^T for every patch p, clamped at 0 (t[i] is (P,)).
     R R^T is symmetric: the terms above the diagonal count twice (half the work of the full sum).
     Four of them per pass over t, added to each t[i, p] in the same order as one by one (the same
-    numbers), so that t is loaded and stored a quarter as often: the kernel's largest part, 2.5 ->
-    ~1 us per figure3 example."""
+    numbers), so that t is loaded and stored a quarter as often: this is the kernel's largest part."""
     P = cs.shape[2]
     for p in range(P):
         t[i, p] = zero

@@ -3,7 +3,7 @@
 Only training steps are timed (no evaluation). Four references, each taken side by side
 in the same run, so every figure is a ratio of numbers measured under the same load:
 
-* the peer: the obvious autograd implementation kept in ``bench/peer.py``;
+* the peer: the paper's training step in plain autograd, ``core/engine/paper.py``;
 * the limit: the step's own matrix products alone, recorded from one call of the step
   (``products.record``) and replayed on preallocated tensors of the same shapes, strides,
   dtype and device (``products.replay``), no elementwise work -- the rate the step could
@@ -13,24 +13,21 @@ in the same run, so every figure is a ratio of numbers measured under the same l
   would otherwise leave a hand-written limit timing products the step no longer runs;
 * the dense limit: the textbook step's products written out -- per chunk, the forward and
   weight gradient plus a forward and a full (rows*P x K)(K x d) input gradient per attack
-  step (``dense_step_products``); ``dense_limit_fraction`` = ours / that, the figure the
-  earlier rounds reported as ``limit_fraction``, kept so that they stay comparable;
+  step (``dense_step_products``); ``dense_limit_fraction`` = ours / that, the limit of a step
+  without the pair path's smaller products;
 * the in-step limit: the same products timed where they run, inside our step
   (``products.ProductTimer``): seconds per step spent in products, their inputs just written
   by the step's other work. The replay reads buffers that other products left, so it can run
-  slower than the same products inside the step (on an EPYC, over 12 alternating rounds, the
-  replay took a median 1.16x and 1.13x the in-step time for figure3's std and one-step steps,
-  1.11x for PGD-3); ``limit_in_step_fraction`` = ours / that, the share of the step its
-  products take, a cross-check of ``limit_fraction``;
+  slower than the same products inside the step (docs/performance.md); ``limit_in_step_fraction``
+  = ours / that, the share of the step its products take, a cross-check of ``limit_fraction``;
 * the square product: this machine's ``mm`` on 2048^2 matrices (``matmul_gflops``), a
   ceiling the step's thin products do not reach on every CPU.
 
 Ours, the two limits, the in-step products and the peer are timed in alternating rounds and the
 medians kept, so a burst of load from elsewhere on a shared machine hits all alike;
 ``limit_fraction_rounds`` and ``speedup_vs_peer_rounds`` keep each round's own ratio, the spread
-behind the median. (The peer was timed once, after the rounds, until 2026-12-03: on this sandbox's
-machine, whose speed swings 2x within minutes, its ratio then compared two different minutes.)
-``gflops`` counts the recorded products' FLOPs (``step_gflop`` per step, over ``products_per_step`` calls).
+behind the median. ``gflops`` counts the recorded products' FLOPs (``step_gflop`` per step, over
+``products_per_step`` calls).
 """
 
 from __future__ import annotations
@@ -40,14 +37,16 @@ import time
 
 import torch
 
-from . import cpu_cache
-from .config import Config
-from .data import make_datasets
-from .network import Arch, chunk_rows, chunks, init_weights
+from .. import paper
+from ..attacks import per_run
+from ..config import Config
+from ..data import make_datasets
+from ..fast import chunk_rows, chunks, describe_cpu
+from ..network import Arch, init_weights
+from ..resources import apply_threads, cpu_count, resolve_device, sync
+from ..seeds import init_generator, training_generator
+from ..train import gradient_step, training_attack
 from .products import ProductTimer, record, replay, total_flops
-from .resources import apply_threads, cpu_count, resolve_device, sync
-from .seeds import init_generator, training_generator
-from .train import gradient_step, training_attack
 
 
 def _rate(fn, device, steps: int, warmup: int = 3, clock=time.perf_counter) -> float:
@@ -87,8 +86,7 @@ def dense_step_products(cfg: Config, mode: str, device: torch.device, dtype=torc
 
     Per chunk of examples (the engine's chunks): forward Z = X W^T and the full input gradient
     dZ W per attack step, then the forward and the weight gradient dZ^T X. Inputs are random;
-    outputs go to preallocated buffers, so no allocation is timed either. This was the bench's
-    limit before the step's own products were recorded (run_bench's limit now)."""
+    outputs go to preallocated buffers, so no allocation is timed either."""
     n = cfg.batch_size or cfg.n_train
     P, d, K = cfg.P, cfg.d, cfg.k * cfg.m
     rows = chunk_rows(n, P, max(K, d), device)
@@ -123,8 +121,7 @@ def run_bench(cfg: Config, mode: str, steps: int, rounds: int = 3, clock=time.pe
     X, y = train_set.X[None], train_set.y[None]
     W = init_weights(cfg, init_generator(cfg.seed)).to(device)[None]
     arch = Arch.from_config(cfg)
-    per_run = {name: torch.tensor([getattr(cfg, name)], device=device).view(1, 1, 1, 1) for name in ("eps", "eta_a")}
-    attack = training_attack(cfg, mode, per_run["eps"], per_run["eta_a"])
+    attack = training_attack(cfg, mode, per_run([cfg], "eps", W), per_run([cfg], "eta_a", W))
 
     def step(weights, generators):
         grad, _, _ = gradient_step(weights, X, y, arch, attack, generators)
@@ -135,12 +132,10 @@ def run_bench(cfg: Config, mode: str, steps: int, rounds: int = 3, clock=time.pe
     def ours():
         step(W, generators)
 
-    from bench.peer import step as peer_step  # the peer lives outside the engine
-
     peer_W = [W[0].clone()]
 
     def peer():
-        peer_W[0] = peer_step(peer_W[0], X[0], y[0], cfg, adversarial=mode == "adv")
+        peer_W[0] = paper.training_step(peer_W[0], X[0], y[0], cfg, mode)
 
     # Recorded on copies, so that the timed steps start where they always did, and after a warm-up
     # step, so that one-time work (a cached pool, a compiled kernel) is not taken for every step's.
@@ -194,7 +189,7 @@ def run_bench(cfg: Config, mode: str, steps: int, rounds: int = 3, clock=time.pe
         "device": str(device) if device.type == "cpu" else torch.cuda.get_device_name(device),
         "threads": torch.get_num_threads(),
         # the host's, also beside a GPU (it runs the step's Python and small ops)
-        "cpu": {**cpu_cache.describe(), "cores": cpu_count()},
+        "cpu": {**describe_cpu(), "cores": cpu_count()},
     }
 
 

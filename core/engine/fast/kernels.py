@@ -4,13 +4,13 @@ Between its products a step makes passes over chunk-sized tensors: the activatio
 shift, square, multiply, sum: five passes over Z), PGD's patch-wise step and projection (two
 norms, a scale, an add, and X + delta for the next forward: five passes over the input's
 size), the random start (gather, sign, radius, eps, add: four). Each pass is memory-bound, so
-five cost about five times one; at figure3 size they took 40 % of a step on an AVX-512 CPU.
-Each kernel here does its work in one pass over its tensors, in parallel over examples.
+five cost about five times one (docs/performance.md has the shares). Each kernel here does its
+work in one pass over its tensors, in parallel over examples.
 
 They are used on CPU tensors of float32 or float64 when numba imports; the plain torch code in
-network.py and threats.py stays the reference (and the path on a GPU), and tests/test_kernels.py
-checks each kernel against it. ``RFL_KERNELS=torch`` in the environment turns them off, for a
-comparison or if a numba build misbehaves.
+network.py, threats.py and pair_attacks.py stays the reference (and the path on a GPU), and
+tests/test_kernels.py checks each kernel against it. ``RFL_KERNELS=torch`` in the environment
+turns them off, for a comparison or if a numba build misbehaves.
 
 NaN and Inf must go through as torch's ops let them (a blown-up run is caught by its loss), so
 the kernels use no fast-math flag that assumes finite values: only reassociation, which lets a
@@ -26,7 +26,7 @@ import threading
 import numpy as np
 import torch
 
-_TINY = 1e-12  # threats._TINY: guards divisions by a zero gradient or perturbation
+_TINY = 1e-12  # threats.TINY: guards divisions by a zero gradient or perturbation
 _kernels = None  # the kernels (_Serialized) once numba imports, False when it cannot
 
 
@@ -123,8 +123,8 @@ def warm(dtype=torch.float32) -> bool:
     return True
 
 
-# A kernel call's Python side is paid ~18 times per figure3 PGD-3 step: scratch is made in numpy
-# (0.2 us an array against 1.8 us for a torch tensor viewed as one) and the constants are cached.
+# A kernel call's Python side is paid many times per step: scratch is made in numpy (an array costs a
+# fraction of a torch tensor viewed as one) and the constants are cached.
 
 
 def _array(t: torch.Tensor):

@@ -1,4 +1,4 @@
-"""Assumption 2.3 as live checks (SPEC 1.2): what the theory predicts for a config.
+"""Assumption 2.3 as live checks: what the theory predicts for a config.
 
 Each check is green (the paper's regime), amber (borderline or outside it but harmless)
 or red (the assumption fails: the theory predicts a different picture), with one sentence

@@ -19,10 +19,10 @@ At figure3 size (d = K = 100, 2m = 20) a PGD step's forward product (1 unit) bec
 of one, and the final forward disappears. The numbers are those of PGDAttack's plain loop up to
 rounding (tests/test_pair_attacks.py), and the random starts are the same draws from the same
 generators. Threat models other than patch-wise l2 and the cross-entropy objective keep the
-plain loop (attacks.py).
+plain loop (attacks.py); ``on_pairs`` says which attacks run here.
 
 Each step's work between the products -- logits, the pair, the Gram quantities, the update of
-delta W^T -- is one fused kernel per chunk on a CPU (cpu_kernels.py); the torch code here is the
+delta W^T -- is one fused kernel per chunk on a CPU (kernels.py); the torch code here is the
 reference and the path on a GPU.
 
 Weights are (R, K, d) for a batch of R runs (W (K, d) is taken as R = 1); examples are flattened
@@ -35,10 +35,24 @@ from dataclasses import dataclass
 
 import torch
 
-from . import cpu_kernels
-from .attack_point import AttackPoint
-from .network import Arch, activate, class_sum, margin_pair, pair_blocks, preact, signed_blocks
-from .threats import _POOL_ROWS, _TINY, _direction_pool
+from ..attack_point import AttackPoint
+from ..network import Arch, class_sum, margin_pair, preact
+from ..random_starts import POOL_ROWS, direction_pool
+from ..threats import TINY, PatchL2, ThreatModel
+from . import kernels
+from .fused_network import activate
+from .pair_rows import PAIR_MIN_CLASSES, pair_blocks, signed_blocks
+
+
+def on_pairs(threat: ThreatModel, objective: str, arch: Arch, counting: bool = False) -> bool:
+    """Whether an attack runs here: the margin in the patch-wise l2 ball. For training, from
+    PAIR_MIN_CLASSES classes on, because training pays for the attacked inputs this path forms at
+    the end; with fewer classes the plain loop is as fast. An evaluation only counts correct answers
+    (counting=True): it never forms them, so this path pays at every k. The run-time estimate
+    (measure/estimate.py) asks it too."""
+    if not (isinstance(threat, PatchL2) and objective == "margin"):
+        return False
+    return counting or arch.k >= PAIR_MIN_CLASSES
 
 
 @dataclass
@@ -49,7 +63,7 @@ class PairGeometry:
 
     W: torch.Tensor  # (R, K, d)
     arch: Arch
-    signed_W: torch.Tensor  # (R * 2k, m * d): network.signed_blocks of W
+    signed_W: torch.Tensor  # (R * 2k, m * d): pair_rows.signed_blocks of W
     signed_M: torch.Tensor  # (R * 2k, m * K): the same for the rows of W W^T
     _pool_products: torch.Tensor | None = None
 
@@ -66,7 +80,7 @@ class PairGeometry:
     def pool_products(self) -> torch.Tensor:
         """(R * pool rows, K): every start direction times W^T, so a start's pre-activations are a gather."""
         if self._pool_products is None:
-            pool = _direction_pool(self.W.shape[-1], self.W.device, self.W.dtype)
+            pool = direction_pool(self.W.shape[-1], self.W.device, self.W.dtype)
             self._pool_products = torch.matmul(pool, self.W.transpose(1, 2)).reshape(-1, self.W.shape[1])
         return self._pool_products
 
@@ -128,7 +142,7 @@ def _logits(arch: Arch, Z: torch.Tensor, D=None) -> torch.Tensor:
 
 
 def one_step_point(geo: PairGeometry, X, y, eps, eta_a, Z=None) -> AttackPoint:
-    """The paper's one-step attack point X + clip_eps(eta_a g) (SPEC 1.5), with its pre-activations.
+    """The paper's one-step attack point X + clip_eps(eta_a g) (Section 2.5), with its pre-activations.
 
     Per patch the point is X_p + f_p g_p, f_p = min(eta_a, eps / |g_p|); its pre-activations are
     X W^T + f c (R W^T), added in place onto the clean forward's (Z, when given, is taken over)."""
@@ -137,15 +151,15 @@ def one_step_point(geo: PairGeometry, X, y, eps, eta_a, Z=None) -> AttackPoint:
     N, arch, m = R * n, geo.arch, geo.arch.m
     Z = preact(geo.W, X4) if Z is None else Z
     y_flat = y2.reshape(-1)
-    if cpu_kernels.usable(Z):
-        F_clean, weights, pair = cpu_kernels.one_step(Z, y_flat, geo.signed_M, n, arch.k, m, arch.q, arch.rho,
+    if kernels.usable(Z):
+        F_clean, weights, pair = kernels.one_step(Z, y_flat, geo.signed_M, n, arch.k, m, arch.q, arch.rho,
                                                       eps, eta_a)
         gram_rows = _rows(geo.signed_M, pair, m)
     else:
         F_clean = _logits(arch, Z)
         pair, columns = _pair_at(geo, F_clean, y_flat)
         slopes, gram_rows, gram = _pair_terms(geo, Z, None, pair, columns)
-        factor = torch.minimum(_per_example(eps, N, Z) / _grad_sq(slopes, gram).sqrt_().clamp_min(_TINY),
+        factor = torch.minimum(_per_example(eps, N, Z) / _grad_sq(slopes, gram).sqrt_().clamp_min(TINY),
                                _per_example(eta_a, N, Z))
         weights = slopes.mul_(factor[..., None])
     Z.baddbmm_(weights, gram_rows)
@@ -167,8 +181,8 @@ def _pgd_step(geo: PairGeometry, Z0, E, sigma, y, n, eps, size, norm_sq):
     step's rows, the signed rows (N, 2)); sigma and norm_sq (= |delta_p|^2) are updated in place.
     (sigma stays above 0.08: a shrink is at least K / (K + 2.5) with PGD's step size 2.5 eps / K.)"""
     arch, m = geo.arch, geo.arch.m
-    if cpu_kernels.usable(Z0):
-        weights, pair = cpu_kernels.pgd_step(Z0, E, sigma, y, geo.signed_M, n, arch.k, m, arch.q, arch.rho, size, eps,
+    if kernels.usable(Z0):
+        weights, pair = kernels.pgd_step(Z0, E, sigma, y, geo.signed_M, n, arch.k, m, arch.q, arch.rho, size, eps,
                                              norm_sq)
         gram_rows = _rows(geo.signed_M, pair, m)
         return (torch.bmm(weights, gram_rows) if E is None else E.baddbmm_(weights, gram_rows)), weights, pair
@@ -177,13 +191,13 @@ def _pgd_step(geo: PairGeometry, Z0, E, sigma, y, n, eps, size, norm_sq):
     pair, columns = _pair_at(geo, _logits(arch, Z0, D), y)
     slopes, gram_rows, gram = _pair_terms(geo, Z0, D, pair, columns)
     grad_sq = _grad_sq(slopes, gram)
-    along = _per_example(size, N, Z0) / grad_sq.sqrt().clamp_min(_TINY)  # the step's factor on g_p
+    along = _per_example(size, N, Z0) / grad_sq.sqrt().clamp_min(TINY)  # the step's factor on g_p
     new_sq = along * along * grad_sq
     if D is not None:
         at = D.gather(2, columns[:, None, :].expand(N, P, 2 * m))  # <delta_p, W_j> for the pair's j
         dot = (at * _signs(m, Z0) * slopes).sum(-1)  # <delta_p, g_p>
         new_sq = (new_sq + 2 * along * dot).add_(norm_sq).clamp_min_(0.0)
-    shrink = (_per_example(eps, N, Z0) / new_sq.sqrt().clamp_min(_TINY)).clamp_max_(1.0)
+    shrink = (_per_example(eps, N, Z0) / new_sq.sqrt().clamp_min(TINY)).clamp_max_(1.0)
     norm_sq.copy_(new_sq.mul_(shrink).mul_(shrink))
     weights = slopes.mul_((along / sigma)[..., None])  # = along * shrink * slopes / (sigma * shrink)
     sigma.mul_(shrink)
@@ -255,9 +269,9 @@ def _start(geo: PairGeometry, X4, starts, n):
     index, scale = starts.index.reshape(-1), starts.scale.reshape(-1).to(X4.dtype)  # the pool's rows: unit norm
     table = geo.pool_products()
     if geo.runs > 1:  # run r's rows of the table start at r * pool rows
-        index = index + (torch.arange(R, device=index.device) * _POOL_ROWS).repeat_interleave(n * P)
-    if cpu_kernels.usable(table, scale):
-        D = cpu_kernels.scaled_rows(table, index.contiguous(), scale.contiguous())
+        index = index + (torch.arange(R, device=index.device) * POOL_ROWS).repeat_interleave(n * P)
+    if kernels.usable(table, scale):
+        D = kernels.scaled_rows(table, index.contiguous(), scale.contiguous())
     else:
         D = table.index_select(0, index).mul_(scale[:, None])
     return D.view(N, P, -1), scale.pow(2).view(N, P)
@@ -270,9 +284,9 @@ def _start_point(X, starts, weight):
         return X.clone()
     if isinstance(starts, tuple):  # ("given", delta)
         return torch.addcmul(X, starts[1].reshape(N, P, d), weight)
-    pool = _direction_pool(d, X.device, X.dtype)
+    pool = direction_pool(d, X.device, X.dtype)
     scale = starts.scale.reshape(-1).to(X.dtype) * weight.view(-1)
     index = starts.index.reshape(-1)
-    if cpu_kernels.usable(X, pool, scale):
-        return cpu_kernels.pooled_start(X, pool, index.contiguous(), scale, want_delta=False)[1]
+    if kernels.usable(X, pool, scale):
+        return kernels.pooled_start(X, pool, index.contiguous(), scale, want_delta=False)[1]
     return torch.addcmul(X.reshape(-1, d), pool.index_select(0, index), scale[:, None]).view(N, P, d)

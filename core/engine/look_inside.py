@@ -3,7 +3,7 @@
 * the run's test set, regenerated from its config (same seed, same numbers as training saw);
 * the adversarial-patch view: one test example, the PGD perturbation a stored snapshot
   suffers, everything projected on the 2k feature directions plus a residual norm, and the
-  perturbation's energy split by feature direction (SPEC 2.2);
+  perturbation's energy split by feature direction;
 * the weights as a neurons x features matrix;
 * downsampling of long metric histories for plotting.
 """
@@ -17,9 +17,11 @@ import torch
 
 from .config import Config
 from .data import PatchData, make_datasets, make_patch_data
+from .fast import logits
 from .metrics import pgd_attack
-from .network import Arch, logits
+from .network import Arch
 from .seeds import data_generator, inspect_pgd_generator
+from .threats import get_threat_model
 
 # Above this many train-set floats, skip over the train set's noise draw chunk by chunk
 # instead of materialising it (paper-scale: 200M floats = 800 MB just to reach the test set).
@@ -114,8 +116,6 @@ def adversarial_patches(cfg: Config, W: torch.Tensor, test: PatchData, index: in
 
     The random start is seeded by (seed, step, index): the same view every time it is asked for.
     """
-    from .threats import get_threat_model
-
     arch = Arch.from_config(cfg)
     W = W.float().cpu()
     X, y = test.X[index : index + 1], test.y[index : index + 1]

@@ -15,8 +15,8 @@ from collections.abc import Callable
 import torch
 from torch.nn import functional as F
 
-from .attacks import pgd
-from .config import RealConfig
+from .real_attacks import pgd
+from .real_config import RealConfig
 
 EVAL_BATCH = 500  # images per forward pass when only predicting
 
