@@ -5,10 +5,10 @@
 Each round submits the preset's pair fresh (no cache) to a JobManager on a temporary store, as the
 Lab's Run does, and waits for both runs; it prints the round's wall time and when each half ended,
 after the Lab's estimate for the pair, and beside it the machine's square-product rate timed just
-before the round (``bench.matmul_gflops``): this sandbox's speed swings 2x within minutes, and that rate
-says which phase of the machine a round ran in.
+before the round (``step_speed.matmul_gflops``): a shared machine's speed can swing 2x within minutes,
+and that rate says which phase of the machine a round ran in.
 The workers start (and load their kernels) before the first round, as they do on a server's first
-visit, so no round pays for that. docs/engine.md keeps the numbers.
+visit, so no round pays for that. docs/performance.md keeps the numbers.
 """
 
 from __future__ import annotations

@@ -1,12 +1,11 @@
 """The bench's ratios in CPU time of one thread, for a shared machine.
 
 ``python -m core bench`` reads the wall clock, which other jobs on a loaded machine move by
-2-20x. This runs the same three training steps (standard, one-step, PGD-3) with one torch
+several times. This runs the same three training steps (standard, one-step, PGD-3) with one torch
 thread (and one thread for the CPU kernels) and ``time.process_time``: the work another
 process's load cannot add to (caches aside). Process time, not the thread's: the kernels'
 thread pool runs outside the calling thread. Ours, the limit (the step's recorded products)
-and the dense limit (the textbook step's products, the earlier rounds' limit) alternate over
-several rounds; medians are kept.
+and the dense limit (the textbook step's products) alternate over several rounds; medians are kept.
 
     PYTHONPATH=. python bench/bench_cpu.py --preset figure3 [--steps 20] [--rounds 5] [--json out.json]
 """

@@ -8,14 +8,12 @@ runs (core.engine.batched.train_batch against core.engine.train.train). On a GPU
 leaves the device idle, so the batch should win by far (goal: 20x at 64 runs).
 
 --one-by-one N times only the first N runs of each half one by one and scales their time to the
-whole half (runs of one shape take the same time to within noise): on a lent GPU's few minutes the
-slow side must not eat the budget. The report says how many were timed.
+whole half (runs of one shape take the same time to within noise): where a GPU is had for minutes
+the slow side must not eat them. The report says how many were timed.
 
 --scaling 1,8,32,64 also trains each mode's batch at those sizes and reports its training and
 evaluation seconds: what stays flat with R is per-step overhead that batching shares, what grows
-is per-run work (on the H200 of 2026-12-04 standard training stayed at 0.64 s from 1 run to 64,
-adversarial training grew ~0.11 s a run: the random starts, drawn per run on the CPU; since
-2026-12-04 only the draws and their root are per run, the rest once per batch on the device).
+is per-run work (docs/performance.md has what it showed on an H200).
 """
 
 from __future__ import annotations

@@ -57,8 +57,9 @@ def main() -> int:
     from oldcore.engine.train import gradient_step as old_step  # noqa: I001
     from oldcore.engine.train import training_attack as old_attack
 
-    from core.engine.measure.step_speed import SETTINGS, dense_step_products
+    from core.engine.attacks import per_run
     from core.engine.data import make_datasets
+    from core.engine.measure.step_speed import SETTINGS, dense_step_products
     from core.engine.network import Arch, init_weights
     from core.engine.presets import get_preset
     from core.engine.seeds import init_generator, training_generator
@@ -70,8 +71,8 @@ def main() -> int:
         data, _ = make_datasets(cfg.replace(n_test=1))
         arch = Arch.from_config(cfg)
         W = init_weights(cfg, init_generator(cfg.seed))
-        knobs = {k: torch.tensor([getattr(cfg, k)]).view(1, 1, 1, 1) for k in ("eps", "eta_a")}
-        attack, old = training_attack(cfg, mode, knobs["eps"], knobs["eta_a"]), old_attack(cfg, mode)
+        attack = training_attack(cfg, mode, per_run([cfg], "eps", W[None]), per_run([cfg], "eta_a", W[None]))
+        old = old_attack(cfg, mode)
         gens, old_gen = [training_generator(cfg.seed)], torch.Generator().manual_seed(cfg.seed + 2)
         fns = {"old": lambda: old_step(W, data.X, data.y, arch, old, old_gen),  # noqa: B023
                "new": lambda: gradient_step(W[None], data.X[None], data.y[None], arch, attack, gens),  # noqa: B023

@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
-# The GPU path in one command, for the next machine with CUDA (issue 12, item 4): under 10 minutes.
+# The GPU path in one command, for a machine with CUDA: under 10 minutes.
 #
 #   bash bench/gpu_check.sh [OUT_DIR]     (default: gpu-check-<date>/; every step's log and JSON kept there,
 #                                          and OUT_DIR.tgz of them all beside it)
 #
-# On the lent machine (../.library/device/; 15 minutes of device time, 10 a command, 8 files back):
-#   here, once:  bash bench/gpu_wheels.sh            (the packages its image lacks, into .whl/, 36 MB)
-#   then run:    carry [".whl"], timeout_s 600, command
-#                bash bench/gpu_check.sh /tmp/gpu-check; cp /tmp/gpu-check.tgz /tmp/gpu-check/summary.txt $OUT/
+# A GPU machine whose image lacks the app's own libraries and reaches no package index takes them as wheels:
+#   on a machine with the index, once:  bash bench/gpu_wheels.sh   (into .whl/, about 36 MB)
+#   copy the checkout with .whl/ to the GPU machine, then run there:
+#                bash bench/gpu_check.sh /tmp/gpu-check      (and bring back /tmp/gpu-check.tgz and summary.txt)
+# docs/performance.md keeps the numbers it reports.
 #
-# Steps, most wanted first, each under its own time cap and all under GPU_CHECK_BUDGET seconds (540: on the
-# H200 of 2026-12-04 the steps before the suite took ~210 s and the suite ~290 s on 16 cores):
+# Steps, most wanted first, each under its own time cap and all under GPU_CHECK_BUDGET seconds (540; on an
+# H200 the steps before the suite take about 210 s and the suite about 290 s on 16 cores):
 # 1. imports, the CPU kernels' compile, and the `gpu` tests (GPU against CPU numbers; they skip without
 #    CUDA, here they must pass);
 # 2. a paper-scale twin run (goal: under 60 s);
@@ -85,10 +86,10 @@ dask.distributed, numba; print('imports ok')"
 if wanted imports && ! grep -q "imports ok" "$OUT/imports.log"; then  # every step would fail: give the device time back now
   say "the imports failed (imports.log): stopping"; bundle; exit 1
 fi
-# numba compiles the CPU kernels on a machine's first use (73 s for both dtypes on a 2-core Zen 4, in Python
-# 3.12) and caches them: the gpu tests compare against them, so the compile gets its own step and cap
-step kernels 150 "$PY" -c "import time, torch; from core.engine import cpu_kernels; t = time.time(); \
-cpu_kernels.warm(torch.float32); cpu_kernels.warm(torch.float64); print(f'kernels ready in {time.time() - t:.0f} s')"
+# numba compiles the CPU kernels on a machine's first use (a minute or more for both dtypes) and caches
+# them: the gpu tests compare against them, so the compile gets its own step and cap
+step kernels 150 "$PY" -c "import time, torch; from core.engine.fast import warm_kernels; t = time.time(); \
+warm_kernels(torch.float32); warm_kernels(torch.float64); print(f'kernels ready in {time.time() - t:.0f} s')"
 step tests-gpu 150 "$PY" -m pytest -q -p no:cacheprovider -m gpu tests/test_gpu.py
 # 2-3. the GPU goals
 step twin-paper-scale 150 "$PY" -m core run --preset paper-scale --device "$DEVICE" --quiet --json "$OUT/paper-scale.json"
@@ -141,5 +142,5 @@ for name in ("bench-figure3", "bench-paper-scale"):
               f"  dense_limit_fraction {r['dense_limit_fraction']:.2f}"
               f"  speedup_vs_peer {r['speedup_vs_peer']:.1f}x")
 PY
-say "total $((SECONDS - STARTED)) s; logs and JSON in $OUT/ and $OUT.tgz; record the numbers in docs/engine.md (The GPU path)"
+say "total $((SECONDS - STARTED)) s; logs and JSON in $OUT/ and $OUT.tgz; record the numbers in docs/performance.md"
 bundle

@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
-# Wheels of the packages the lent GPU machine lacks, for bench/gpu_check.sh (run here, not there).
+# Wheels of the packages a GPU machine's image lacks, for bench/gpu_check.sh (run on a machine that
+# reaches the package index, not on the GPU machine).
 #
 #   bash bench/gpu_wheels.sh [PYTHON_VERSION] [DIR]     (defaults: 3.12, .whl/ -- git-ignored)
 #
-# The GPU machine (../.library/device/KINDS.md, nvidia-h200) reaches no package index. Its image holds
-# PyTorch (with CUDA), numpy, numba, pandas, scipy, scikit-learn, pytest, hypothesis and most of
-# what those need, but not the app's and the sweeps' own libraries. This fetches those, at the
-# versions CI last passed on (constraints.txt), as wheels for the machine's Python (3.12, x86-64),
-# without their dependencies: the list below is the rest of requirements.txt's closure, the part the
-# image does not have. The device call then carries DIR and gpu_check.sh installs it (--no-index).
+# The GPU image this was written for reaches no package index. It holds PyTorch (with CUDA), numpy,
+# numba, pandas, scipy, scikit-learn, pytest, hypothesis and most of what those need, but not the app's
+# and the sweeps' own libraries. This fetches those, at the versions CI last passed on (constraints.txt),
+# as wheels for the machine's Python (3.12, x86-64), without their dependencies: the list below is the
+# rest of requirements.txt's closure, the part the image does not have. Copy DIR along with the checkout;
+# gpu_check.sh installs it (--no-index).
 # Playwright is left out (40 MB, and the browser tests do not run there).
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -195,7 +195,7 @@ def drive(browser, url: str, args, shots: Path, store: Path, step_aside) -> dict
     report["clicks_s"] = round(time.monotonic() - started, 1)
     report["students_priority"] = step_aside()  # then their browsers take what the server leaves
     # Probing starts now, not during the clicks: then N simulated devices run at full priority on the
-    # server's own cores, which no class does (30 clicking browsers took 17 s and starved a probe for 20 s).
+    # server's own cores, which no class does (30 clicking browsers starve a probe for as long as they click).
     prober = threading.Thread(target=probe_loads, args=(url, stop, loads, started), daemon=True)
     prober.start()
     shown: set[int] = set()

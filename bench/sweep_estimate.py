@@ -4,7 +4,7 @@
 
 Prints the estimate (and how long making it took), each run as it finishes (seconds since the sweep
 started, its mode and point) and the sweep's wall time, workers started included, as
-estimate_seconds counts it. docs/engine.md keeps the numbers.
+estimate_seconds counts it. docs/performance.md keeps the numbers.
 """
 
 from __future__ import annotations

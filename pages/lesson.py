@@ -1,4 +1,4 @@
-"""Lesson: the paper's argument as chapters a class follows — predict, run, reveal (issue 10).
+"""Lesson: the paper's argument as chapters a class follows — predict, run, reveal.
 
 One chapter at a time (core.lesson.CHAPTERS): the question; a prediction, which must come before Run; Run
 submits the chapter's runs (arms x modes x seeds) as background jobs, or finds them already in the run store;

@@ -3,6 +3,11 @@
 Hypothesis profiles (HYPOTHESIS_PROFILE selects; ci is the default): ``ci`` keeps the property suites
 (tests/test_fuzz_*.py) within about a minute on 2 cores; ``thorough`` runs ten times the examples, on demand.
 The AppTest-based properties take a quarter of the profile's count (each example renders a page).
+
+The lanes: ``python -m pytest -q`` runs everything (CI, the README's command); the quick lane for daily
+work, ``python -m pytest -q -m "not browser and not cluster and not training"``, leaves out the tests
+that drive Chromium, that start a Dask cluster, and that train for long or start job workers. The
+markers are given here, by file and name (LANES), so that a test file needs no decorator of its own.
 """
 
 import os
@@ -15,6 +20,22 @@ settings.register_profile("ci", max_examples=120, deadline=None, print_blob=True
 settings.register_profile("thorough", max_examples=1200, deadline=None, print_blob=True,
                           suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+# Files whose tests train for long (whole presets, several seeds) or start job-worker processes.
+TRAINING_FILES = {"test_claims.py", "test_jobs.py", "test_faults.py", "test_shared_cores.py", "test_real_jobs.py",
+                  "test_real_pipeline.py", "test_ownership.py", "test_app_lesson.py", "test_lesson_claims.py"}
+LANES = {
+    "browser": lambda item: item.path.name.startswith("test_browser_"),
+    "cluster": lambda item: item.path.name == "test_dask_cluster.py" or "dask" in item.name,
+    "training": lambda item: item.path.name in TRAINING_FILES,
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        for marker, belongs in LANES.items():
+            if belongs(item):
+                item.add_marker(marker)
 
 
 @pytest.fixture
@@ -63,6 +84,16 @@ def app_finished_pair(app_env):
         torch.set_num_threads(before)
     store.close()
     return {"pair": pair, "config": cfg, **ids}
+
+
+@pytest.fixture
+def float64_default():
+    """torch's default dtype float64 for a test that holds two computations equal to rounding, float32 after."""
+    import torch
+
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(torch.float32)
 
 
 @pytest.fixture(scope="module")

@@ -15,11 +15,7 @@ from core.engine.train import gradient_step
 PATHS = pytest.mark.parametrize("path", [network, fast], ids=["torch", "fast"])
 
 
-@pytest.fixture(autouse=True)
-def _float64():
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(torch.float32)
+pytestmark = pytest.mark.usefixtures("float64_default")  # agreement to rounding, not to float32's
 
 
 def autograd_logits(W, X, arch):

@@ -32,11 +32,7 @@ def path(request, monkeypatch):
     return request.param
 
 
-@pytest.fixture(autouse=True)
-def _float64():
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(torch.float32)
+pytestmark = pytest.mark.usefixtures("float64_default")  # agreement to rounding, not to float32's
 
 
 def run(seed=0, scale=6.0):

@@ -27,11 +27,7 @@ SMALL = Config(k=5, P=12, s=1, d=16, m=3, n_train=24, n_test=20, steps=12, eval_
 SHAPES = [SMALL, SMALL.replace(k=6, d=18, seed=4)]
 
 
-@pytest.fixture(autouse=True)
-def _float64():
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(torch.float32)
+pytestmark = pytest.mark.usefixtures("float64_default")  # agreement to rounding, not to float32's
 
 
 def data(cfg, n, seed):

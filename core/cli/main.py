@@ -186,11 +186,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--store", metavar="PATH", help="also record both runs, metrics and snapshots in this run store")
     p.set_defaults(func=cmd_run)
 
-    p = sub.add_parser("checks", help="print the assumption checks (SPEC 1.2) for a setup")
+    p = sub.add_parser("checks", help="print the assumption checks (Assumption 2.3) for a setup")
     with_config(p, "classroom")
     p.set_defaults(func=cmd_checks)
 
-    p = sub.add_parser("bench", help="time training steps against the peer implementation")
+    p = sub.add_parser("bench", help="time training steps against the paper's plain autograd step (paper.py)")
     with_config(p, "figure3")
     p.add_argument("--mode", choices=MODES, default="adv")
     p.add_argument("--steps", type=int, default=30)

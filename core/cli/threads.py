@@ -1,11 +1,10 @@
 """A command-line run on the cores other processes leave idle, as the job manager does for the app's runs.
 
-``python -m core run`` used torch's default thread count (every core) whatever else the machine was
-doing. A run with 2 threads on 2 cores that another process also uses waits at each parallel region
-for its second thread: 100 classroom adversarial steps took 6.8 s on 2 threads beside a 2-thread job,
-2.4 s on 1 (docs/engine.md, 2026-12-03). The follower reads the other processes' cores over windows of
-2 s (foreign_load.py, with this process as "ours") and sets the thread count between two steps; a run's
-numbers do not depend on it (tests/test_shared_cores.py).
+Torch's default thread count is every core, whatever else the machine is doing. A run with 2 threads
+on 2 cores that another process also uses waits at each parallel region for its second thread, and
+runs several times slower than on one (docs/performance.md). The follower reads the other processes'
+cores over windows of 2 s (foreign_load.py, with this process as "ours") and sets the thread count
+between two steps; a run's numbers do not depend on it (tests/test_shared_cores.py).
 """
 
 from __future__ import annotations

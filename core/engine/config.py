@@ -123,7 +123,7 @@ class Config(DataConfig):
     train_objective: str = knob("margin", choices=ATTACK_OBJECTIVES, group=TRAINING,
                                 label="training attack objective",
                                 help="margin = Carlini-Wagner margin (the paper); ce = cross-entropy (Remark 2.5).")
-    # ---- attack and evaluation (Section 1.5 of SPEC) ----
+    # ---- attack and evaluation (Section 2.5; PGD as Madry et al.) ----
     threat_model: str = knob("patch_l2", choices=_threat_model_names, group=ATTACK, label="threat model",
                              help="The set a perturbation must stay in.")  # matches the paper's patch-wise clip
     # eps: below sqrt(2) beta, so the swap lies outside the ball

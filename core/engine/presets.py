@@ -22,7 +22,7 @@ class Preset:
 # Found by bench/search_knobs.py: all of the paper's claims hold on seeds 0, 1, 2.
 # Evaluation every 20 steps with PGD on 100 test examples keeps it near a fifth of the run's time.
 # Adversarial training uses 3-step PGD: the paper's one-step attack peaks near PGD accuracy 0.2 and
-# decays to 0 at this size (docs/engine.md, "The classroom default: multi-step PGD training");
+# decays to 0 at this size (docs/engine.md, "classroom: why these settings");
 # the paper's exact algorithm is the "classroom-one-step" preset, one choice away.
 _SMALL = dict(k=5, P=50, s=1, d=40, m=10, n_train=150, n_test=150, steps=400, eval_every=20, n_eval_pgd=100,
               eta=1.0, eta_a=3.0, eps=0.3, train_attack="pgd", train_attack_steps=3)

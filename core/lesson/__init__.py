@@ -1,4 +1,4 @@
-"""The Lesson: the paper's argument as chapters a class follows — predict, run, reveal (issue 10).
+"""The Lesson: the paper's argument as chapters a class follows — predict, run, reveal.
 
 Chapters are plain data (``CHAPTERS``): a question with its answers, the experiment that
 decides it (presets plus overrides, modes, seeds), what to look at, a short explanation and

@@ -3,7 +3,7 @@
 A check reads one seed's runs, ``{arm name: {mode: run}}`` (a run has ``.final``, ``.history``,
 ``.phase_transition_step``; a real run's result JSON is ``real_data(run)``), or for the data
 chapter that seed's Config, and returns (held, one line with the numbers that decided it).
-Thresholds were set on what the presets produce on seeds 0, 1, 2 (docs/engine.md, last section)
+Thresholds were set on what the presets produce on seeds 0, 1, 2 (docs/engine.md, the presets)
 with a margin, and follow core/engine/claims.py where a check is the same claim.
 """
 
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from ..engine.assumptions import density_ratio
 from ..engine.claims import peak, pgd_decays
 
-PGD_GAP = 0.3  # issue 10: adversarial final PGD accuracy at least this far above the standard run's
+PGD_GAP = 0.3  # adversarial final PGD accuracy at least this far above the standard run's
 DECAY = 0.1  # one-step training: final PGD accuracy at least this far below its peak
 KEPT = 0.3  # multi-step training: final PGD accuracy at least this
 

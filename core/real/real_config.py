@@ -1,4 +1,4 @@
-"""RealConfig: one frozen, validated description of a real-image experiment (SPEC 1.8).
+"""RealConfig: one frozen, validated description of a real-image experiment (the paper's Section 6.2, Appendix A).
 
 Defaults differ per dataset (the paper's model and eps for each), so build one with
 ``RealConfig.for_dataset(name, quick=...)``; plain ``RealConfig()`` is the full digits

@@ -26,7 +26,8 @@ import threading
 import numpy as np
 import torch
 
-_TINY = 1e-12  # threats.TINY: guards divisions by a zero gradient or perturbation
+from ..threats import TINY as _TINY  # guards divisions by a zero gradient or perturbation
+
 _kernels = None  # the kernels (_Serialized) once numba imports, False when it cannot
 
 
