@@ -1,8 +1,8 @@
 """bench/gpu_check.sh and bench/gpu_wheels.sh, the GPU machine's one command, kept runnable without a GPU.
 
-A lent GPU machine gives minutes (../.library/device/), so the script must work the first time there:
-its wheels must match what CI installs, and its plumbing (the wheel folder, the step selection, the
-summary, the bundle brought back) is rehearsed here on the CPU.
+A GPU machine may be had for minutes only, so the script must work the first time there: its wheels
+must match what CI installs, and its plumbing (the wheel folder, the step selection, the summary, the
+bundle brought back) is rehearsed here on the CPU.
 """
 
 import os

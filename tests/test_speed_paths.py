@@ -156,3 +156,52 @@ def test_activation_that_consumes_its_input_gives_the_same_bits(q, rho):
     S2, slope2 = activate(Z.clone(), arch, want_slope=True, consume=True)
     assert torch.equal(Z, kept)  # the default leaves its input alone
     assert torch.equal(S, S2) and torch.equal(slope, slope2)
+
+
+def _float64_run(cfg, mode):
+    from core.engine.data import make_datasets
+    from core.engine.train import train
+
+    train_set, test_set = make_datasets(cfg)
+    for data in (train_set, test_set):
+        data.X, data.coef = data.X.double(), data.coef.double()
+    W0 = init_weights(cfg, torch.Generator().manual_seed(cfg.seed + 1)).double()
+    return train(cfg, mode, train_set=train_set, eval_set=EvalSet.build(test_set, cfg.seed), W0=W0)
+
+
+def _same_run(a, b, rel=1e-9):
+    assert a.status == b.status == "finished"
+    assert torch.allclose(a.weights, b.weights, rtol=rel, atol=rel)
+    assert [list(row) for row in a.history] == [list(row) for row in b.history]
+    for got, want in zip(a.history, b.history, strict=True):
+        for name, value in want.items():
+            assert got[name] == pytest.approx(value, rel=rel, abs=rel), name
+
+
+WHOLE = Config(k=4, P=10, s=1, d=12, m=3, n_train=40, n_test=30, steps=12, eval_every=4, eps=0.3, eta=1.0,
+               eta_a=3.0, pgd_steps=3, n_eval_pgd=20, sigma_0=0.3, threads=1, device="cpu")
+
+
+@pytest.mark.parametrize("cfg", [WHOLE, WHOLE.replace(k=6, d=16)], ids=["plain loop", "pair path"])
+@pytest.mark.parametrize("attack", ["one_step", "pgd"])
+def test_a_whole_run_on_the_kernels_is_the_torch_run_to_rounding(monkeypatch, cfg, attack):
+    """Every path of the engine at once: the run with the fused kernels and with the torch code alone."""
+    from core.engine.fast import kernels
+
+    if not kernels.available():
+        pytest.skip("numba is not installed")
+    cfg = cfg.replace(train_attack=attack, train_attack_steps=2)
+    fused = _float64_run(cfg, "adv")
+    monkeypatch.setattr(kernels, "_kernels", False)
+    _same_run(fused, _float64_run(cfg, "adv"))
+
+
+@pytest.mark.parametrize("mode", ["std", "adv"])
+def test_a_runs_numbers_do_not_depend_on_how_its_examples_are_chunked(monkeypatch, mode):
+    """Random starts are drawn before the chunk loop: a chunk of a few examples gives the same run."""
+    from core.engine.fast import chunk_sizes
+
+    cfg = WHOLE.replace(k=6, d=16, train_attack="pgd", train_attack_steps=2)
+    whole = _float64_run(cfg, mode)
+    monkeypatch.setattr(chunk_sizes, "_budget", lambda device: 7 * cfg.P * max(cfg.k * cfg.m, cfg.d))  # 7 a chunk
+    _same_run(whole, _float64_run(cfg, mode))

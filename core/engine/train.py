@@ -10,6 +10,10 @@ code path; their data, init, seeds and scalar knobs (eps, eta, eta_a, ...) are t
 and every random draw comes from the run's own generators, so a run's numbers do not
 depend on the batch it is in. Progress leaves through a callback; a NaN or Inf ends a run
 with a reason, not a crash (in a batch, that run alone).
+
+``train_runs`` is the loop in four parts, each a method of ``_Runs``: a step (every run's gradient
+at its attacked examples, chunk by chunk), an evaluation at logged steps, the descent, a report.
+paper.py's ``train`` is the same loop for one run in plain autograd (tests/test_paper.py).
 """
 
 from __future__ import annotations
