@@ -45,7 +45,9 @@ def test_the_data_is_the_papers_draw(jitter):
     X, y, robust, coef = paper.make_data(cfg, 30, torch.Generator().manual_seed(7))
     assert torch.equal(ours.X, X) and torch.equal(ours.y, y) and torch.equal(ours.robust, robust)
     assert torch.equal(ours.coef, coef)
-    assert torch.equal(init_weights(cfg, init_generator(5)), paper.init_weights(cfg, init_generator(5)))
+    for sigma_0 in (0.0, 0.3):  # 0: the paper's Xavier 1 / sqrt(d)
+        cfg = cfg.replace(sigma_0=sigma_0)
+        assert torch.equal(init_weights(cfg, init_generator(5)), paper.init_weights(cfg, init_generator(5)))
 
 
 def starts_like_the_engine(cfg, n, eps=None):

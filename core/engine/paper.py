@@ -19,6 +19,8 @@ class, the activation's q and rho, eps, eta, eta_a. Shapes: X (n, P, d), y (n,),
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 
@@ -68,7 +70,7 @@ def logits(W: torch.Tensor, X: torch.Tensor, cfg) -> torch.Tensor:
 
 def init_weights(cfg, generator: torch.Generator) -> torch.Tensor:
     """w_{r,i} ~ N(0, sigma_0^2 I_d); sigma_0 = 0 means the paper's Xavier choice 1 / sqrt(d)."""
-    std = cfg.sigma_0 if cfg.sigma_0 > 0 else cfg.d**-0.5
+    std = cfg.sigma_0 if cfg.sigma_0 > 0 else 1 / math.sqrt(cfg.d)
     return torch.randn(cfg.k * cfg.m, cfg.d, generator=generator) * std
 
 
