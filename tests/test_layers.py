@@ -18,8 +18,9 @@ ALLOWED = {
     "figures": {"engine"},
     "lesson": {"engine", "real"},
     "runs": {"engine", "real", "lesson"},
-    "cli": {"engine", "real", "runs", "figures", "lesson"},
-    "pages": {"engine", "real", "runs", "figures", "lesson"},  # never the command line
+    "classroom": set(),
+    "cli": {"engine", "real", "runs", "figures", "lesson", "classroom"},
+    "pages": {"engine", "real", "runs", "figures", "lesson", "classroom"},  # never the command line
     "": {"engine"},  # core/__init__.py
 }
 
