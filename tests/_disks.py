@@ -33,13 +33,13 @@ def small_disk(folder: Path, size_kib: int):
 def fill(folder: Path) -> Path:
     """Fill the disk at ``folder`` to the last byte; returns the filler, whose removal frees the space."""
     filler = folder / "filler"
-    with open(filler, "wb") as out:
-        try:
-            while True:
-                out.write(b"\0" * 4096)
-                out.flush()
-        except OSError:
-            pass
+    with open(filler, "wb", buffering=0) as out:
+        for chunk in (65536, 4096, 512, 1):
+            try:
+                while True:
+                    out.write(b"\0" * chunk)
+            except OSError:
+                continue
     return filler
 
 

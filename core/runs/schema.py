@@ -65,6 +65,9 @@ def translate(path: Path, err: BaseException) -> StoreError:
     if isinstance(err, sqlite3.OperationalError) and "locked" in text:
         return StoreError(path, f"busy for over {BUSY_TIMEOUT_S:g} s ({text})", "retry; if it persists, restart the "
                           "processes that write it")
+    if isinstance(err, sqlite3.OperationalError) and "readonly" in text or isinstance(err, OSError) and err.errno == 30:
+        return StoreError(path, "the file cannot be written (read-only; nothing was changed)",
+                          "let the server's user write the file and its folder, or set RFL_STORE to another file")
     if isinstance(err, sqlite3.DatabaseError) and ("not a database" in text or "malformed" in text):
         return StoreError(path, f"not a readable SQLite database ({text})",
                           "move it aside (its runs cannot be read) or set RFL_STORE to another file")

@@ -15,7 +15,7 @@ Backends:
 
 With a store, every run is written there as it finishes, under a sweep row (a run of mode ``sweep``
 whose step counts the runs done): nothing is written for a run before it ends, so a stopped sweep
-leaves its finished runs and nothing else.
+leaves its finished runs and nothing else (runs cut short by the stop are not written).
 """
 
 from __future__ import annotations
@@ -130,12 +130,12 @@ def run_sweep(
         for index, payload in finished:
             point, seed, mode, _ = runs[index]
             rows[index] = _row(point, seed, mode, payload)
-            if recorder is not None:
-                rows[index]["run_id"] = recorder.record(index, rows[index], payload)
+            if recorder is not None and not (payload["status"] == "cancelled" and signal.event.is_set()):
+                rows[index]["run_id"] = recorder.record(index, rows[index], payload)  # a run cut short stays out
             if callback is not None:
                 callback(dict(rows[index]))
         if recorder is not None and finished:
-            recorder.progress(len(rows))
+            recorder.progress(sum("run_id" in row for row in rows.values()))
         if on_task is not None and finished:
             on_task(finished[0][1].get("worker") or "this machine", len(finished))
 
