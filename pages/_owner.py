@@ -15,6 +15,7 @@ import streamlit as st
 from core.runs.owners import NotAllowed, Requester, admin_token, may_change, token_matches
 from pages import _keys as keys
 from pages._common import client_id, job_manager, run_store, server_settings
+from pages._errors import flash, one_line
 
 ADMIN_KEY = keys.OWNER_ADMIN_TOKEN
 READ_ONLY_STOP = ("Read-only: another browser started these runs (a shared link), so only it or the server's "
@@ -90,11 +91,10 @@ def admin_field() -> None:
         st.caption("That is not the admin token.")
 
 
+@one_line
 def stop_runs(run_ids: list[str]) -> None:
-    """Stop: this browser stops watching the runs; a run stops when its last watcher leaves (the admin stops
-    it for everyone)."""
-    from pages._errors import flash
-
+    """Stop (a button's callback): this browser stops watching the runs; a run stops when its last watcher
+    leaves (the admin stops it for everyone)."""
     manager, who = job_manager(), requester()
     for run_id in run_ids:
         if not manager.release(run_id, who) and manager.status(run_id) in ("queued", "running"):
@@ -104,7 +104,6 @@ def stop_runs(run_ids: list[str]) -> None:
 def delete_runs(runs: list[dict]) -> None:
     """Delete the runs this browser may change: active ones through the job manager, others in the store."""
     from core.runs.schema import StoreError
-    from pages._errors import flash
 
     who = requester()
     for run in runs:

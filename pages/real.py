@@ -215,7 +215,7 @@ def live(run_id: str) -> None:
             "" if active or run["status"] == "finished" else f" · {run['status']}")
     st.progress(min(percent, 100) / 100, text=text)
     if active and can_change([run]):  # only the session that started it, or the admin
-        st.button("Stop", key=keys.REAL_STOP, on_click=one_line(stop_runs), args=([run_id],))
+        st.button("Stop", key=keys.REAL_STOP, on_click=stop_runs, args=([run_id],))
     elif active:
         st.caption(READ_ONLY_STOP.replace("these runs", "this run").replace("stop them", "stop it"))
     elif run["status"] != "finished":

@@ -29,6 +29,7 @@ from pages._common import (
 )
 from pages._errors import flash, one_line
 from pages._owner import READ_ONLY_DELETE, can_change, delete_runs, is_admin, requester, stop_runs
+from pages._polling import live_fragment
 
 leave_pages_v1()  # first, before anything is drawn: see pages/_common.py
 
@@ -90,8 +91,15 @@ def stop_person(person: str) -> None:
 
 
 def admin_queue() -> None:
-    """The queue as the admin sees it, and the two ways to clear it."""
+    """The queue as the admin sees it, and the two ways to clear it; it follows the queue while there is one."""
     st.subheader("The queue (admin)")
+    live_fragment(queue_panel, bool(job_manager().queue_view()), at_least_s=QUEUE_POLL_S)
+
+
+QUEUE_POLL_S = 3.0
+
+
+def queue_panel() -> None:
     rows = job_manager().queue_view()
     if not rows:
         st.caption("Nothing is queued or running.")
@@ -108,7 +116,7 @@ def admin_queue() -> None:
                 args=(person,), help="Their runs stop; runs others watch too go on without them.")
     labels = {r["run_id"]: f"{r['run_id']} · {r['mode']} · {short_id(r['person'])}" for r in rows}
     job = right.selectbox("run or sweep", list(labels), format_func=labels.get, key=keys.RUNS_ADMIN_JOB)
-    right.button("Stop it for everyone", key=keys.RUNS_ADMIN_STOP_JOB, on_click=one_line(stop_runs), args=([job],))
+    right.button("Stop it for everyone", key=keys.RUNS_ADMIN_STOP_JOB, on_click=stop_runs, args=([job],))
 
 
 st.title("🗂️ Runs")

@@ -226,7 +226,7 @@ def live(sweep_id: str) -> None:
     if run["status"] in ("failed", "interrupted") or (run["status"] == "cancelled" and run.get("error")):
         st.caption(md_message(f"The sweep ended {run['status']}: {run.get('error') or 'no reason recorded'}"))
     if running and can_change([run]):  # its owner, a browser watching it, or the admin
-        st.button("Stop sweep", key=keys.SWEEP_STOP, on_click=one_line(stop_runs), args=([sweep_id],),
+        st.button("Stop sweep", key=keys.SWEEP_STOP, on_click=stop_runs, args=([sweep_id],),
                   help="Its finished runs stay in the store and on this page.")
     elif running:
         st.caption(READ_ONLY_STOP.replace("these runs", "this sweep").replace("stop them", "stop it"))
