@@ -47,7 +47,7 @@ def _job_manager():
 
     settings = server_settings()
     return get_manager(store_path=None, caps=Caps.from_settings(settings), memory_budget=memory_budget(settings),
-                       is_admin=person_is_admin)
+                       is_admin=person_is_admin, background_workers=1)
 
 
 def job_manager():

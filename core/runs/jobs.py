@@ -20,9 +20,14 @@ with one line over the per-request cap, over its person's share, over the server
 it cannot fit the workers' memory; the admin lifts the caps. A job counts against its first
 watcher's share (its payer).
 
-The queue is fair between persons: the next job to start is the oldest of the person who has used
-the workers least lately (the estimates of their started jobs, halved every HALF_LIFE_S), among the
-jobs that fit the memory left beside the running ones; sweeps never take the last worker.
+The queue is fair between persons: the next job to start is the one that would end its person's use of
+the workers soonest (their recent use, halved every HALF_LIFE_S, plus the job's own estimate), among
+the jobs that fit the memory left beside the running ones. So a student's few-second pair goes before
+anyone's long job, and a person who has used the workers a lot waits behind those who have not. Long
+jobs (sweeps, runs estimated over LONG_JOB_S) go to the background workers (niceness 19, for the
+dashboard: ``background_workers``): a worker never sits minutes on one while the class's short runs
+wait, and the cores go to the short runs first. Without background workers, sweeps never take the
+last worker.
 
 Faults: a store write that fails (a full disk, a read-only or damaged file) fails what it can with
 its one-line reason, is retried until the store takes it, and never stops the scheduler thread;
@@ -60,6 +65,7 @@ __all__ = ["JobManager", "JobRefused", "NotAllowed", "Requester", "LOCAL", "get_
 TICK_S = 0.1  # how often deadlines (grace, wall time) are checked
 RETRY_S = 1.0  # how often a store write that failed is tried again
 HALF_LIFE_S = 600.0  # a person's use of the workers counts half after ten minutes
+LONG_JOB_S = 60.0  # a run estimated over a minute is a long job (a classroom pair is seconds, figure3's runs 20-40 s)
 SWEEP = "sweep"
 _log = logging.getLogger(__name__)
 
@@ -79,8 +85,8 @@ class Costs:
 class JobManager:
     def __init__(self, store_path=None, max_workers: int | None = None, *, caps: Caps | None = None,
                  is_admin: Callable[[str], bool] | None = None, memory_budget: int | None = None,
-                 costs: Costs | None = None, wall_time_s: float = 3600, grace_s: float = 3.0, flush_s: float = 0.5,
-                 worker_env: dict | None = None):
+                 costs: Costs | None = None, background_workers: int = 0, wall_time_s: float = 3600,
+                 grace_s: float = 3.0, flush_s: float = 0.5, worker_env: dict | None = None):
         self.store = RunStore(store_path)
         self.store_path = str(self.store.path.resolve())
         self.max_workers = max_workers or default_workers()
@@ -110,8 +116,9 @@ class JobManager:
         self._seq = itertools.count(1)
         self._closing = self._stopped = False
         self._broken: str | None = None
+        self.background_workers = background_workers
         self._pool = Supervisor(self.store_path, self.max_workers, self._events, worker_env=worker_env or {},
-                                gpus=gpu_count())
+                                gpus=gpu_count(), background=background_workers)
         self._thread = threading.Thread(target=self._loop, daemon=True, name="rfl-jobs")
         self._thread.start()
         atexit.register(_at_exit, weakref.ref(self))
@@ -477,10 +484,14 @@ class JobManager:
             self._changed.notify_all()
 
     def _order(self) -> list[Job]:
-        """The queue in the order it starts: the person who has used the workers least lately first, each
-        person's own jobs oldest first."""
+        """The queue in the order it starts: by when the job would end its person's use of the workers (their
+        recent use plus its estimate), then oldest first."""
         now = time.monotonic()
-        return sorted(self._queue, key=lambda job: (self._use(job.payer, now), job.seq))
+        return sorted(self._queue, key=lambda job: (self._use(job.payer, now) + job.estimate_s, job.seq))
+
+    @staticmethod
+    def _long(job: Job) -> bool:
+        return job.mode == SWEEP or job.estimate_s > LONG_JOB_S
 
     def _use(self, person: str, now: float) -> float:
         seconds, when = self._used.get(person, (0.0, now))
@@ -493,17 +504,12 @@ class JobManager:
             self._used = {p: v for p, v in self._used.items() if self._use(p, now) > 1.0}
 
     def _dispatch(self) -> None:
-        idle = self._pool.idle()
-        while self._queue and idle and not self._stopped:
-            running = [job for job in self._jobs.values() if job.on_worker]
-            held = sum(job.memory for job in running)
-            sweeps = sum(job.mode == SWEEP for job in running)
-            job = next((j for j in self._order()
-                        if (not running or held + j.memory <= self.memory_budget)
-                        and (j.mode != SWEEP or sweeps < self.sweep_slots)), None)
-            if job is None:  # what waits does not fit beside what runs: it starts when memory frees
+        for worker in sorted(self._pool.idle(), key=lambda w: w.background):  # the regular workers first
+            if not self._queue or self._stopped:
                 return
-            worker = idle.pop(0)
+            job = self._pick(worker)
+            if job is None:  # what waits does not fit here now: it starts when memory or a worker frees
+                continue
             self._queue.remove(job)
             job.threads = self.threads_per_worker  # before it shows as running: a reader never sees 0
             order = protocol.JobOrder(seq=job.seq, run_id=job.run_id, mode=job.mode, config=job.config,
@@ -514,6 +520,21 @@ class JobManager:
             else:  # the worker is dying: the job goes back to the queue
                 job.threads = 0
                 self._queue.append(job)
+
+    def _pick(self, worker) -> Job | None:
+        """The first job in the queue's order that this worker may take and that fits the memory left."""
+        running = [job for job in self._jobs.values() if job.on_worker]
+        held = sum(job.memory for job in running)
+        sweeps = sum(job.mode == SWEEP for job in running)
+        for job in self._order():
+            if running and held + job.memory > self.memory_budget:
+                continue
+            if self.background_workers and not worker.background and self._long(job):
+                continue  # long jobs wait for a background worker
+            if not self.background_workers and job.mode == SWEEP and sweeps >= self.sweep_slots:
+                continue
+            return job
+        return None
 
     def _share_cores(self) -> None:
         """The cores of idle workers go to the running runs, and come back when new runs start: a twin
