@@ -1,6 +1,6 @@
 """Sweeps are jobs like runs: admitted against the budget, trained by a job worker (niced, no extra processes),
 written to the store as each run ends, stoppable by their owner and the admin, and the Runs page lists the
-older runs as before."""
+older runs as before. Long jobs (sweeps, long runs) take the background worker, never the class's."""
 
 from pathlib import Path
 
@@ -26,7 +26,8 @@ def spec(grid: str = "eps=0.1:0.35:6", seeds: int = 1) -> SweepSpec:
 
 @pytest.fixture(scope="module")
 def manager(tmp_path_factory):
-    m = JobManager(tmp_path_factory.mktemp("sweeps") / "runs.sqlite", max_workers=2, grace_s=30.0)
+    m = JobManager(tmp_path_factory.mktemp("sweeps") / "runs.sqlite", max_workers=1, background_workers=1,
+                   grace_s=30.0)
     assert m.wait_ready(240)
     yield m
     m.shutdown()
@@ -42,7 +43,7 @@ def test_a_sweep_job_writes_each_run_as_it_ends_and_stops_leaving_only_those(man
         r["id"] == sweep_id for r in store.list_runs(status="queued"))  # no queued rows of its runs, ever
     assert wait_for(lambda: len(sweep_frame(store, sweep_id)) >= 1, 240)
     worker = psutil.Process(manager.worker_pid(sweep_id))
-    assert worker.nice() >= 10 and worker.children() == []  # trained in the niced worker itself
+    assert worker.nice() == 19 and worker.children() == []  # trained in the background worker itself
     with pytest.raises(Exception, match="another browser"):
         manager.cancel(sweep_id, requester=Requester("bob"))
     assert not manager.release(sweep_id, Requester("bob"))
@@ -59,7 +60,7 @@ def test_a_sweep_job_writes_each_run_as_it_ends_and_stops_leaving_only_those(man
     assert store.count_sweeps() == (1, len(runs))
 
 
-def test_a_sweep_is_admitted_against_the_budget_and_never_takes_the_last_worker(manager):
+def test_a_sweep_is_admitted_against_the_budget_and_never_takes_the_class_s_worker(manager):
     manager.caps = Caps(request_s=1.0, person_s=600, person_jobs=40, server_s=10_000)
     try:
         before = len(manager.store.list_runs())
@@ -73,7 +74,7 @@ def test_a_sweep_is_admitted_against_the_budget_and_never_takes_the_last_worker(
     assert wait_for(lambda: manager.status(first) == "running", 120)
     run = manager.submit(BASE.replace(steps=5, seed=10), "std", client_id="alice")
     assert manager.wait(run, 120)  # a run still gets the other worker
-    assert manager.queue_position(second) == 1  # one sweep at a time on two workers
+    assert manager.queue_position(second) == 1  # one sweep at a time on the one background worker
     admin = Requester("teacher", admin=True)
     assert manager.release(first, admin) and manager.release(second, admin)  # the admin stops anyone's sweep
     assert manager.wait([first, second], 120)
@@ -97,3 +98,28 @@ def test_the_runs_page_lists_the_older_runs_apart_from_the_sweeps(manager, monke
         assert len(at.dataframe[0].value) == len(manager.store.list_runs())
     finally:
         st.cache_resource.clear()
+
+
+def test_a_long_run_waits_for_the_background_worker_and_a_short_one_goes_first(manager):
+    class Costs:
+        @staticmethod
+        def run(cfg, mode, threads):
+            from core.runs.admission import Cost
+
+            return Cost(600.0 if cfg.steps > 1000 else 3.0, 2**20)
+
+    costs, manager._costs = manager._costs, Costs()
+    try:
+        blocker = manager.submit(BASE.replace(steps=5000, seed=20), "std", client_id="mallory")  # background
+        long_second = manager.submit(BASE.replace(steps=5000, seed=21), "std", client_id="mallory")
+        assert wait_for(lambda: manager.status(blocker) == "running", 120)
+        assert manager._jobs[blocker].worker.background
+        short = manager.submit(BASE.replace(steps=5, seed=22), "std", client_id="alice")
+        assert manager.queue_position(short) == 1  # the short run is next, though submitted last
+        assert manager.wait(short, 120) and manager.store.run_status(short) == "finished"
+        assert manager.queue_position(long_second) == 1  # a long run never took the class's worker
+    finally:
+        manager._costs = costs
+        for run_id in manager.active():
+            manager.cancel(run_id)
+        assert manager.wait(manager.active(), 120)
