@@ -32,7 +32,7 @@ def tiny(**changes):
 @pytest.fixture(scope="module")
 def manager(tmp_path_factory):
     m = JobManager(tmp_path_factory.mktemp("jobs") / "runs.sqlite", max_workers=2, grace_s=GRACE_S)
-    assert m.wait_ready(90)
+    assert m.wait_ready(300)
     yield m
     m.shutdown()
 
@@ -125,7 +125,7 @@ def test_a_worker_killed_from_outside_fails_only_its_run(manager):
     run = manager.store.get_run(doomed)
     assert run["status"] == "failed" and "worker process died with exit code -9" in run["error"]
     assert manager.store.run_status(other) == "finished"
-    assert wait_for(lambda: len(manager.worker_pids()) == 2 and manager.wait_ready(0), 30)
+    assert wait_for(lambda: len(manager.worker_pids()) == 2 and manager.wait_ready(0), 240)
 
 
 def test_wall_time_limit_stops_a_run_and_keeps_metrics(manager):

@@ -28,7 +28,7 @@ def tiny(**changes):
 def manager(tmp_path_factory):
     m = get_manager(tmp_path_factory.mktemp("owners") / "runs.sqlite", max_workers=1, grace_s=5.0)
     m._debug = {"delay_s": 0.05}  # runs stay active while a test looks at them
-    assert m.wait_ready(90)
+    assert m.wait_ready(300)
     yield m
     m.shutdown()
 

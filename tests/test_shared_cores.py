@@ -72,7 +72,7 @@ class OtherWork:
 def manager(tmp_path_factory):
     m = JobManager(tmp_path_factory.mktemp("cores") / "runs.sqlite", max_workers=2)
     m._foreign_load = OtherWork(0)
-    assert m.wait_ready(90)
+    assert m.wait_ready(300)
     yield m
     m.shutdown()
 
