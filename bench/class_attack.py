@@ -20,6 +20,7 @@ machine (docs/classroom.md keeps them).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -172,11 +173,10 @@ def run_phase(args, hostile: bool, shots: Path) -> dict:
                 finally:
                     browser.close()
         finally:
-            server.terminate()
-            try:
+            server.terminate()  # it shuts its job workers down
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 server.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                server.kill()
+            server.kill()  # a no-op once it has ended
 
 
 def main() -> int:

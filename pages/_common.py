@@ -191,15 +191,27 @@ def _runs_from_params(params) -> dict | None:
         runs = {**found, "pair": params["pair"]} if found else None
     if runs is None:
         return None
-    store = run_store()
     for mode in ("std", "adv"):
-        run = store.get_run(runs[mode], final=False) if runs.get(mode) else None
-        if run is not None and run["mode"] != mode:
-            where = "the Real images page" if run["mode"] == "real" else "the page it was made on"
-            st.session_state.setdefault(keys.LAB_URL_NOTES, []).append(
-                f"run {run['id']} of the link is a {run['mode']} run, not the Lab's: open it on {where}")
+        if runs.get(mode) and not engine_runs([runs[mode]], mode):
             runs.pop(mode)
     return runs if {"std", "adv"} & set(runs) else None
+
+
+def engine_runs(run_ids: list[str], mode: str | None = None) -> bool:
+    """Whether a link's runs are the Lab's (standard or adversarial, of ``mode`` when given); a real-image run
+    or a sweep adds one note, once, naming the page that shows it (the Lab cannot draw it)."""
+    store, ok = run_store(), True
+    notes = st.session_state.setdefault(keys.LAB_URL_NOTES, [])
+    for run_id in dict.fromkeys(run_ids):
+        run = store.get_run(run_id, final=False)
+        if run is None or run["mode"] in ((mode,) if mode else ("std", "adv")):
+            continue
+        ok = False
+        where = "the Real images page" if run["mode"] == "real" else "the page it was made on"
+        note = f"run {run['id']} of the link is a {run['mode']} run, not the Lab's: open it on {where}"
+        if note not in notes:
+            notes.append(note)
+    return ok
 
 
 def attached_runs(ids: dict) -> dict:

@@ -129,3 +129,21 @@ def test_only_the_session_that_started_a_real_run_may_stop_it(app_env):
     assert any("only it or the server's admin can stop it" in c.value for c in bob.caption)
     alice = visit("alice")
     assert "real_stop" in [b.key for b in alice.button]
+
+
+@pytest.mark.parametrize("link", ["runs={0},{0}", "seedruns={0},{0},{0},{0}&nseeds=2", "pair=abc&runs={0},abc"])
+def test_a_lab_link_naming_a_real_run_gets_one_line(app_env, link):
+    """A real-image run's id in a Lab link: a note naming the page that shows it, not the Lab's charts."""
+    store = RunStore(app_env)
+    cfg = RealConfig.for_dataset("digits", quick=True, seed=0)
+    run_id = store.create_run(cfg, MODE, preset="digits-quick", client_id="alice", steps=PERCENT, status="finished")
+    store.log_batch(run_id, rows=[{"step": 0, "std_acc_clean": 0.5}], step=PERCENT)
+    store.close()
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    for pair in link.format(run_id).split("&"):
+        key, value = pair.split("=")
+        at.query_params[key] = value
+    at.run()
+    no_exceptions(at)
+    notes = [w.value for w in at.warning if "real run" in w.value]
+    assert len(notes) == 1 and "Real images page" in notes[0] and "\n" not in notes[0]

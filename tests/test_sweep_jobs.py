@@ -26,11 +26,11 @@ def spec(grid: str = "eps=0.1:0.35:6", seeds: int = 1) -> SweepSpec:
 
 @pytest.fixture(scope="module")
 def manager(tmp_path_factory):
-    m = JobManager(tmp_path_factory.mktemp("sweeps") / "runs.sqlite", max_workers=1, background_workers=1,
-                   grace_s=30.0)
-    assert m.wait_ready(240)
-    yield m
-    m.shutdown()
+    """One class worker and one background worker, as the dashboard has (two per two cores there)."""
+    with JobManager(tmp_path_factory.mktemp("sweeps") / "runs.sqlite", max_workers=1, background_workers=1,
+                    grace_s=30.0) as m:
+        assert m.wait_ready(300)
+        yield m
 
 
 def test_a_sweep_job_writes_each_run_as_it_ends_and_stops_leaving_only_those(manager):
