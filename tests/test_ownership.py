@@ -69,7 +69,7 @@ def test_a_second_session_cannot_stop_or_delete_the_first_ones_run(manager):
     ids = manager.submit_twins(tiny(seed=11), client_id="alice")
     bob = Requester(client_id="bob")
     for run_id in ids.values():
-        with pytest.raises(NotAllowed, match="another browser session"):
+        with pytest.raises(NotAllowed, match="another browser"):
             manager.cancel(run_id, requester=bob)
         with pytest.raises(NotAllowed, match="may delete it"):
             manager.delete(run_id, requester=bob)
