@@ -184,6 +184,17 @@ def test_the_admin_sees_the_queue_by_person_and_clears_it(server, browser):
     sweep.get_by_role("textbox", name="values of beta").press("Enter")
     shows(sweep, "a sweep from this page has at most 1000")  # a huge grid: refused before it is built
     assert sweep.get_by_role("button", name="Run sweep").is_disabled()
+    sweep.get_by_role("combobox", name="base preset").click()
+    sweep.get_by_role("option", name="classroom").click()
+    sweep.get_by_role("textbox", name="values of s").fill("1,2")
+    sweep.get_by_role("textbox", name="values of beta").fill("0.1:0.7:30")
+    sweep.get_by_role("textbox", name="values of beta").press("Enter")
+    shows(sweep, "120 runs, about")
+    sweep.get_by_role("button", name="Run sweep").click()
+    shows(sweep, "of 120 runs finished")
+    sweep.reload()  # the sweep is the browser's: it is still there, still stoppable by it
+    shows(sweep, "of 120 runs finished")
+    button(sweep, "Stop sweep")
 
     runs = admin.new_page()
     runs.set_default_timeout(WAIT_MS)
@@ -196,7 +207,8 @@ def test_the_admin_sees_the_queue_by_person_and_clears_it(server, browser):
     shows(runs, "The queue (admin)")
     runs.screenshot(path=str(SHOTS / "runs-admin-queue.png"), full_page=True)
     runs.get_by_role("button", name="Stop everything of this person").click()
-    shows(page, "cancelled")  # the flooder's runs end
+    shows(page, "cancelled")  # the flooder's runs end, and its sweep
+    shows(sweep, "cancelled")
     shows(runs, "Nothing is queued or running.")
     flooder.close()
     admin.close()
