@@ -7,9 +7,12 @@ address bar is always a link that restores what is on screen.
 
 import streamlit as st
 
+from core.classroom.rooms import RoomError
 from core.runs.schema import StoreError
 from pages import _keys as keys
 from pages._common import init_setup, is_lab_link, leave_pages_v1, md_message, presentation, sync_url
+from pages._errors import show_flash
+from pages._identity import remember_person
 from pages._owner import admin_field
 
 st.set_page_config(page_title="Robust Feature Lab", page_icon="🧪", layout="wide")
@@ -49,6 +52,7 @@ with st.sidebar:
               help="Larger type and only the main controls: for a projector in a classroom.")
     st.caption("The address bar holds the current setup: copy it to share exactly this experiment.")
     admin_field()  # only on a server with an admin token: see README, "Sharing one server with a class"
+    remember_person()  # this browser's identity cookie, written on its first visit (pages/_identity.py)
 if presentation():
     st.markdown(PRESENTATION_CSS, unsafe_allow_html=True)
 st.session_state.url_extra = {}  # each page run sets its own URL parameters afresh
@@ -56,8 +60,9 @@ st.session_state.url_extra = {}  # each page run sets its own URL parameters afr
 # query string can lag behind the URL the page just wrote, and must not move the page back.
 st.session_state.frame_entered = st.session_state.get(keys.FRAME_PAGE) != navigation.url_path
 st.session_state.frame_page = navigation.url_path
+show_flash()  # what a button's callback could not do, in one line (pages/_errors.py)
 try:
     navigation.run()
-except StoreError as err:  # a store write failed mid-page (a full disk): one line, the frame stays usable
-    st.error(md_message(str(err)), icon="🗄️")
+except (StoreError, RoomError) as err:  # the store or the rooms failed mid-page (a full disk): one line, the frame
+    st.error(md_message(str(err)), icon="🗄️")  # stays usable
 sync_url()

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import uuid
 
 import streamlit as st
 import torch
@@ -26,16 +25,29 @@ DEFAULT_PRESET = "classroom"
 NO_PRESET = "defaults"  # the Config defaults: the SPEC 1.9 setting
 PRESET_CHOICES = (*PRESETS, NO_PRESET)
 ACTIVE = ("queued", "running")
-MAX_RUNS_PER_CLIENT = 24  # a Lesson chapter: up to 2 arms x 2 modes x 5 seeds; the Lab: 5 twin pairs
 MAX_IMPORT_BYTES = 64 * 1024  # a config is a few hundred bytes; the server caps uploads at 1 MB anyway
 
 
 # ---- services: one per server process ----------------------------------------------------
+def server_settings() -> dict:
+    """The operator's .streamlit/secrets.toml as a dict ({} without one): caps, admin token, secrets."""
+    try:
+        return dict(st.secrets)
+    except (FileNotFoundError, st.errors.StreamlitSecretNotFoundError):
+        return {}
+
+
 @st.cache_resource(show_spinner=False)
 def _job_manager():
+    """Every run and sweep is admitted against the operator's caps (core/runs/admission.py; README, "Sharing
+    one server with a class"); a browser that proved the admin token is not capped."""
+    from core.runs.admission import Caps, memory_budget
     from core.runs.jobs import get_manager
+    from pages._owner import person_is_admin
 
-    return get_manager(store_path=None, per_client_cap=MAX_RUNS_PER_CLIENT)
+    settings = server_settings()
+    return get_manager(store_path=None, caps=Caps.from_settings(settings), memory_budget=memory_budget(settings),
+                       is_admin=person_is_admin, background_workers=1)
 
 
 def job_manager():
@@ -78,10 +90,19 @@ def run_store():
 
 
 def client_id() -> str:
-    """One id per browser session: the job manager's per-client cap counts runs by it."""
-    if keys.CLIENT_ID not in st.session_state:
-        st.session_state.client_id = uuid.uuid4().hex[:12]
-    return st.session_state.client_id
+    """This person: one id per browser (its signed cookie, pages/_identity.py), the same in every tab and
+    after a reload. It owns runs, sweeps, votes and a room's teacher seat, and its work is admitted
+    against one person's share of the server."""
+    from pages._identity import person
+
+    return person()
+
+
+def tab_id() -> str:
+    """One id per tab, for what is counted per tab rather than per person."""
+    from pages._identity import tab_id as this_tab
+
+    return this_tab()
 
 
 # ---- the setup ------------------------------------------------------------------------------
@@ -158,15 +179,39 @@ def apply_setup(preset: str, values: dict) -> None:
 
 
 def _runs_from_params(params) -> dict | None:
-    """``pair=<pair id>`` (twins submitted together) or ``runs=<std id>,<adv id>`` (e.g. cached twins)."""
+    """``pair=<pair id>`` (twins submitted together) or ``runs=<std id>,<adv id>`` (e.g. cached twins). Runs that
+    are not the Lab's (a real-image run, a sweep) are left out with a note: the Lab cannot draw them."""
+    runs = None
     if "runs" in params:
         parts = params["runs"].split(",")
         if len(parts) == 2 and all(p.isalnum() and len(p) <= 40 for p in parts):
-            return {"std": parts[0], "adv": parts[1]}
-    if "pair" in params and params["pair"].isalnum():
-        found = {r["mode"]: r["id"] for r in run_store().pair_runs(params["pair"])}
-        return {**found, "pair": params["pair"]} if found else None
-    return None
+            runs = {"std": parts[0], "adv": parts[1]}
+    if runs is None and "pair" in params and params["pair"].isalnum() and len(params["pair"]) <= 40:
+        found = {r["mode"]: r["id"] for r in run_store().pair_runs(params["pair"]) if r["mode"] in ("std", "adv")}
+        runs = {**found, "pair": params["pair"]} if found else None
+    if runs is None:
+        return None
+    for mode in ("std", "adv"):
+        if runs.get(mode) and not engine_runs([runs[mode]], mode):
+            runs.pop(mode)
+    return runs if {"std", "adv"} & set(runs) else None
+
+
+def engine_runs(run_ids: list[str], mode: str | None = None) -> bool:
+    """Whether a link's runs are the Lab's (standard or adversarial, of ``mode`` when given); a real-image run
+    or a sweep adds one note, once, naming the page that shows it (the Lab cannot draw it)."""
+    store, ok = run_store(), True
+    notes = st.session_state.setdefault(keys.LAB_URL_NOTES, [])
+    for run_id in dict.fromkeys(run_ids):
+        run = store.get_run(run_id, final=False)
+        if run is None or run["mode"] in ((mode,) if mode else ("std", "adv")):
+            continue
+        ok = False
+        where = "the Real images page" if run["mode"] == "real" else "the page it was made on"
+        note = f"run {run['id']} of the link is a {run['mode']} run, not the Lab's: open it on {where}"
+        if note not in notes:
+            notes.append(note)
+    return ok
 
 
 def attached_runs(ids: dict) -> dict:

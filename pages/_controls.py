@@ -17,6 +17,7 @@ from pages._common import (
     PRESET_CHOICES,
     apply_setup,
     build_config,
+    engine_runs,
     md_message,
     presentation,
     preset_values,
@@ -182,7 +183,8 @@ def seeds_from_link() -> None:
         text = "1"
     ss.lab_seed_count = int(text)
     ids = params.get("seedruns", "").split(",")
-    if 4 <= len(ids) <= 2 * MAX_SEEDS and len(ids) % 2 == 0 and all(i.isalnum() and len(i) <= 40 for i in ids):
+    if (4 <= len(ids) <= 2 * MAX_SEEDS and len(ids) % 2 == 0 and all(i.isalnum() and len(i) <= 40 for i in ids)
+            and engine_runs(ids)):  # a real-image run's id gets a note, not the Lab's charts
         groups = [{"std": ids[i], "adv": ids[i + 1]} for i in range(0, len(ids), 2)]
         ss.lab_runs = {**ss.get("lab_runs", groups[0]), "seeds": groups}
 

@@ -8,7 +8,14 @@ declared here, and on a name here that no page uses. The tests read some keys by
 """
 
 # ---- the browser session and the frame (app.py) ----
-CLIENT_ID = "client_id"  # _common.client_id writes it once and reads it: the job manager's per-client cap
+CLIENT_ID = "client_id"  # _identity.person writes this browser's person id (its cookie's) once; _common.client_id
+TAB_ID = "tab_id"  # _identity.tab_id: one id per tab, for what counts per tab (_polling's refresh share)
+PERSON_FROM_COOKIE = "person_from_cookie"  # _identity: whether the person came from the cookie (else it writes one)
+PERSON_STALE_COOKIE = "person_stale_cookie"  # _identity: a cookie that did not verify, for the writer to replace
+PERSON_COOKIE = "person_cookie"  # _identity's cookie writer (a component); it reports another tab's cookie
+OWNER_ADMIN_TOKEN = "owner_admin_token"  # _owner's sidebar field for the admin token (widget)
+OWNER_ADMIN_LEAVE = "owner_admin_leave"  # _owner's button that ends this browser's admin rights (widget)
+FRAME_FLASH = "frame_flash"  # a callback's one-line failure (a store or room error); app.py shows it once
 PRESENTATION = "frame_presentation"  # app.py's toggle and _common.init_setup (?present=1) write; _common reads
 
 # ---- the Lab's setup ----
@@ -62,9 +69,16 @@ RUNS_LOAD = "runs_load"  # runs' Load-into-the-Lab button for an imported config
 RUNS_METRIC = "runs_metric"  # runs' overlay metric box (widget)
 RUNS_OVERLAY = "runs_overlay"  # runs' overlay chart (widget)
 RUNS_UPLOAD = "runs_upload"  # runs' JSON import (widget)
+RUNS_WITH_SWEEPS = "runs_with_sweeps"  # runs' toggle that lists the runs of sweeps too (widget)
+RUNS_QUEUE = "runs_queue"  # runs' admin table of the queue (widget)
+RUNS_ADMIN_PERSON = "runs_admin_person"  # runs' admin choice of a person (widget)
+RUNS_ADMIN_STOP_PERSON = "runs_admin_stop_person"  # runs' admin button: stop everything of that person (widget)
+RUNS_ADMIN_JOB = "runs_admin_job"  # runs' admin choice of one run or sweep (widget)
+RUNS_ADMIN_STOP_JOB = "runs_admin_stop_job"  # runs' admin button: stop it for everyone (widget)
 
 # ---- Sweep ----
-SWEEP_ID = "sweep_id"  # sweep writes the started sweep's id and reads it back on every rerun
+SWEEP_ID = "sweep_id"  # sweep writes the started sweep's id (a job's run id) and reads it back on every rerun
+SWEEP_REFUSED = "sweep_refused"  # sweep writes the admission's refusal in Run's callback; sweep shows it once
 SWEEP_POLLING = "sweep_polling"  # sweep writes and reads it: poll while the sweep runs, one rerun when it ends
 SWEEP_FIGURES = "sweep_figures"  # sweep writes and reads it: ((sweep id, rows), figures), redrawn on new rows only
 SWEEP_PRESET = "sweep_preset"  # sweep's preset box (widget); sweep reads it when a cell opens in the Lab
@@ -94,8 +108,9 @@ REAL_FEAT_CHART = "real_feat_chart"  # real's feature-accuracy chart (widget)
 
 # ---- the Room page (rooms that vote) ----
 ROOM_CODE = "room_code"  # room writes the joined room; _common.setup_params keeps it in the URL (?room=)
-ROOM_TOKENS = "room_tokens"  # room: the teacher tokens of the rooms this session opened
-ROOM_FLASH = "room_flash"  # room writes a refusal; room shows it once
+ROOM_NEW_KEY = "room_new_key"  # room: the teacher key just made (open, new key), shown masked to this browser only
+ROOM_KEY_SHOWN = "room_key_shown"  # room: the masked box showing that key (widget)
+ROOM_NEW_KEY_BUTTON = "room_new_key_button"  # room: Make a new teacher key (widget)
 ROOM_VOTE_ERROR = "room_vote_error"  # room writes a refused vote; room shows it once
 ROOM_PICK = "room_pick"  # room: the teacher's chapter box (widget)
 ROOM_ASK = "room_ask"  # room: the teacher's Ask button (widget)

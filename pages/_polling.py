@@ -18,7 +18,7 @@ import time
 
 import streamlit as st
 
-from pages._common import client_id
+from pages._common import tab_id
 
 REFRESHES_PER_S = 3.0  # about a fifth of one core at ~60 ms a refresh: the rest answers new pages
 MIN_POLL_S = 1.0  # alone, the curves grow every second
@@ -39,7 +39,7 @@ def share_s(pollers: int) -> float:
 def poll_seconds() -> float:
     """This session's refresh interval now; from here on it counts as polling (until it goes quiet)."""
     seen, lock = _pollers()
-    now, me = time.monotonic(), client_id()
+    now, me = time.monotonic(), tab_id()  # per tab: a person's tabs each poll
     with lock:
         for who, (last, every) in list(seen.items()):
             if now - last > 2 * every + 2:  # its page closed or its runs ended

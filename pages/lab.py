@@ -19,6 +19,7 @@ from pages._common import (
     prewarm_jobs,
     run_store,
 )
+from pages._errors import one_line
 from pages._inside import inside_views
 from pages._live import live_panel, seed_groups
 from pages._polling import live_fragment
@@ -31,6 +32,7 @@ ss = st.session_state
 LIVE_CSS = '<style>[data-testid="stElementContainer"][data-stale="true"] { opacity: 1 !important; }</style>'
 
 
+@one_line  # a store that fails says so in one line (pages/_errors.py)
 def start(cfg: Config) -> None:
     """Submit the twins, one pair per seed (seed, seed+1, ...); a finished run with the same config is reused
     unless 'retrain' is ticked."""

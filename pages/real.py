@@ -2,9 +2,13 @@
 
 Thin page: widgets -> RealConfig -> JobManager.submit_real (a worker process runs core.real.run_real and
 writes to the store) -> this page reads the store: progress, per-epoch curves, then Tables 1 and 2, the
-claim checks and example images. The run id sits in the URL (real=<id>), so a refresh reattaches.
+claim checks and example images. The run id sits in the URL (real=<id>), so a refresh reattaches. An
+identical run already queued or running (another browser's, a Lesson chapter's) is attached to, not trained
+again. The data folder is a folder inside the operator's data directory (RFL_DATA_DIR, default data/): the
+page never looks anywhere else on the server.
 """
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +23,8 @@ from core.real.datasets import LAYOUT, check_data_dir
 from core.runs.jobs import JobRefused
 from core.runs.real_runs import load_progress, load_result, load_samples
 from pages import _keys as keys
-from pages._common import ACTIVE, client_id, job_manager, leave_pages_v1, md_escape, run_store
+from pages._common import ACTIVE, client_id, job_manager, leave_pages_v1, md_escape, run_store, server_settings
+from pages._errors import one_line
 from pages._owner import READ_ONLY_STOP, can_change, stop_runs
 from pages._polling import live_fragment
 
@@ -58,18 +63,43 @@ SAMPLE_ROWS = {"target": "targets x (their labels below)", "start": "starts z₀
 IMAGE_PX = 56
 
 
+DATA_ENV = "RFL_DATA_DIR"
+
+
+def data_root() -> Path:
+    """The operator's data directory: RFL_DATA_DIR, else data_dir in .streamlit/secrets.toml, else data/."""
+    return Path(os.environ.get(DATA_ENV) or server_settings().get("data_dir") or "data").expanduser().resolve()
+
+
+def data_folder(typed: str) -> str:
+    """The typed folder inside the data directory, resolved; ConfigError for anything that leaves it (an
+    absolute path elsewhere, .., a link out) without looking at what is there."""
+    root = data_root()
+    folder = (root / typed.strip()).resolve()
+    if not folder.is_relative_to(root):
+        raise ConfigError("data_dir", "the folder must be inside the server's data directory (set by its operator "
+                                      f"as {DATA_ENV}); type a folder name in it, such as mnist")
+    return str(folder)
+
+
 def build_config(dataset: str, data_dir: str, quick: bool, seed: int) -> tuple[RealConfig | None, ConfigError | None]:
     """The preset with the form's values; for a file dataset, also that its files are there (nothing is read)."""
     try:
-        folder = str(Path(data_dir.strip()).expanduser().resolve()) if data_dir.strip() else ""
+        folder = data_folder(data_dir or dataset) if dataset != "digits" else ""
         cfg = RealConfig.for_dataset(dataset, quick=quick, seed=int(seed), data_dir=folder)
         check_data_dir(cfg.dataset, cfg.data_dir)
         return cfg, None
     except ConfigError as err:
-        return None, err
-    except (OSError, RuntimeError, ValueError) as err:  # too long, an unknown ~user, a NUL byte: not a path
-        return None, ConfigError("data_dir", f"not a usable folder path ({' '.join(str(err).split())[:120]}); "
+        return None, ConfigError(err.field, _inside(str(err).split(": ", 1)[-1]))
+    except (OSError, RuntimeError, ValueError) as err:  # too long, a NUL byte: not a path
+        return None, ConfigError("data_dir", f"not a usable folder name ({' '.join(str(err).split())[:120]}); "
                                              f"type a folder holding {LAYOUT.get(dataset, 'the files')}")
+
+
+def _inside(message: str) -> str:
+    """A message about a folder, naming it from the data directory on: the server's own paths stay unsaid."""
+    root = str(data_root())
+    return message.replace(root + os.sep, "").replace(root, "the data directory")
 
 
 def describe(cfg: RealConfig) -> str:
@@ -80,6 +110,7 @@ def describe(cfg: RealConfig) -> str:
             f"PGD-{cfg.pgd_steps} training, {data}. Expected time: {guess}.")
 
 
+@one_line
 def submit(cfg: RealConfig) -> None:
     try:
         ss.real_run = job_manager().submit_real(cfg, client_id=client_id())
@@ -210,8 +241,8 @@ with form:
     dataset = st.selectbox("dataset", DATASETS, format_func=DATASET_TEXT.get, key=keys.REAL_DATASET)
     data_dir = ""
     if dataset != "digits":
-        data_dir = st.text_input("data folder", f"data/{dataset}", key=f"real_dir_{dataset}",
-                                 help=f"Expected: {LAYOUT[dataset]}.")
+        data_dir = st.text_input("data folder", dataset, key=f"real_dir_{dataset}",
+                                 help=f"A folder in the server's data directory. Expected: {LAYOUT[dataset]}.")
     quick = st.toggle("quick preset", True, key=keys.REAL_QUICK,
                       help="Small budgets that fit a CPU; off = the full preset (the paper's model, for a GPU).")
     seed = st.number_input("seed", 0, 1_000_000, 0, key=keys.REAL_SEED)

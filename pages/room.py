@@ -1,8 +1,11 @@
 """Room: a teacher asks the Lesson's questions, the class votes from their devices, the teacher reveals.
 
-The rules (codes, one vote per session, expiry, the teacher's token) live in core/runs/rooms.py;
-this page is the two views. The teacher's browser session keeps the room's token; a student's
-session votes with its client id. Both views poll the room every POLL_S seconds in a fragment.
+The rules (codes, one vote per browser, expiry, the teacher's seat and key) live in
+core/classroom/rooms.py; this page is the two views. A person is a browser (pages/_identity.py): the
+teacher who opened a room keeps Ask/Close/Reveal after a reload, a student keeps their vote. The teacher
+key (for another device of the teacher's) is never in the URL and never shown in plain text. Both views
+poll the room every POLL_S seconds in a fragment. Room codes from a link or the Join box are shown as
+text, never as markup.
 """
 
 from __future__ import annotations
@@ -11,66 +14,79 @@ from urllib.parse import urlsplit
 
 import streamlit as st
 
+from core.classroom.rooms import CODE_LENGTH, RoomError, normalise
 from core.figures.tally import tally_figure
-from core.runs.rooms import RoomError, normalise
 from pages import _keys as keys
 from pages._chapters import CHAPTERS, chapter
-from pages._common import client_id, leave_pages_v1, run_store
+from pages._common import client_id, leave_pages_v1, md_escape, md_message, run_store
+from pages._errors import one_line
 
 leave_pages_v1()  # first, before anything is drawn: see pages/_common.py
 
 ss = st.session_state
 POLL_S = 1.5
 LETTERS = "ABCDEFGHIJKL"
+ONE_VOTE = "One vote per browser: a reload or another tab keeps yours."
 
 
 @st.cache_resource(show_spinner=False)
-def room_service():
+def _room_service():
     """The rooms, in the run store's file (one connection per server process)."""
-    from core.runs.rooms import Rooms
+    from core.classroom.rooms import Rooms
 
     return Rooms(run_store().path)
 
 
-def tokens() -> dict:
-    return ss.setdefault(keys.ROOM_TOKENS, {})
-
-
-def open_room() -> None:
-    code, token = room_service().open_room()
-    tokens()[code] = token
-    ss.room_code = code
-
-
-def join() -> None:
-    code = normalise(ss.get(keys.ROOM_JOIN_CODE, ""))[:12]
-    key = ss.get(keys.ROOM_JOIN_KEY, "").strip()
+def room_service():
+    """The rooms, or the one-line reason they cannot be opened (the page stops there)."""
     try:
-        room_service().room(code)
+        return _room_service()
     except RoomError as err:
-        ss.room_flash = str(err)
-        return
-    if key:
-        if not room_service().is_teacher(code, key):
-            ss.room_flash = f"that is not the teacher key of room {code}"
-            return
-        tokens()[code] = key
+        st.error(md_message(str(err)), icon="🗄️")
+        st.stop()
+
+
+def safe_code(text: str) -> str:
+    """A code as the page keeps it: no spaces, capitals, at most a code's length and a little."""
+    return normalise(text)[: CODE_LENGTH + 6]
+
+
+@one_line
+def open_room() -> None:
+    code, token = room_service().open_room(client_id())
     ss.room_code = code
+    ss.room_new_key = ss.room_key_shown = token  # shown masked, to this browser only: for another device
+
+
+@one_line
+def join() -> None:
+    code = safe_code(ss.get(keys.ROOM_JOIN_CODE, ""))
+    key = ss.get(keys.ROOM_JOIN_KEY, "").strip()
+    room_service().room(code)  # RoomError: unknown or expired
+    if key:
+        room_service().claim(code, key, client_id())
+    ss.room_code = code
+
+
+@one_line
+def new_key(code: str) -> None:
+    ss.room_new_key = ss.room_key_shown = room_service().new_key(code, client_id())
 
 
 def leave() -> None:
     ss.pop(keys.ROOM_CODE, None)
+    ss.pop(keys.ROOM_NEW_KEY, None)
+    ss.pop(keys.ROOM_KEY_SHOWN, None)
     st.query_params.pop("room", None)  # or the next run would join it again from the link
 
 
-def act(fn, *args) -> None:
+@one_line
+def act(fn, code: str, *args) -> None:
     """A teacher's button: the core refuses with a one-line RoomError, shown on the next run."""
-    try:
-        fn(*args)
-    except RoomError as err:
-        ss.room_flash = str(err)
+    fn(code, client_id(), *args)
 
 
+@one_line
 def vote(code: str, question: str) -> None:
     choice = ss.get(f"room_choice_{question}")
     try:
@@ -101,21 +117,32 @@ def question_block(ch, room, counts, *, show_answer: bool) -> None:
         experiment_pointer(ch)
 
 
+def teacher_key_box(code: str) -> None:
+    """The key for another device: masked (a projector shows dots), only right after it was made; a teacher
+    who reloaded makes a new one (the old one stops working)."""
+    with st.expander("teacher key for another device (never project or share it)"):
+        if ss.get(keys.ROOM_NEW_KEY):
+            ss.room_key_shown = ss.room_new_key  # the box shows the key, whatever was typed into it
+            st.text_input("teacher key", type="password", key=keys.ROOM_KEY_SHOWN,
+                          help="Join with the code and this key on your other device. Click the eye to read it.")
+        st.button("Make a new teacher key", key=keys.ROOM_NEW_KEY_BUTTON, on_click=new_key, args=(code,),
+                  help="The old key stops working. This browser stays the teacher either way.")
+
+
 def teacher_view(code: str) -> None:
-    token = tokens()[code]
     svc = room_service()
     st.markdown(f"### Room **{code}**")
-    st.markdown(f"Students open **{room_link(code)}** (or the Room page and the code **{code}**).")
-    with st.expander("teacher key (to take the room back after a refresh; never share it)"):
-        st.code(token, language=None)
+    st.markdown(f"Students open **{md_escape(room_link(code))}** (or the Room page and the code **{code}**).")
+    st.caption(ONE_VOTE)
+    teacher_key_box(code)
     titles = {c.id: f"{c.number}. {c.title}" for c in CHAPTERS}
     pick = st.selectbox("chapter", list(titles), format_func=titles.get, key=keys.ROOM_PICK)
     ch = chapter(pick)
     cols = st.columns(3)
     cols[0].button("Ask this question", key=keys.ROOM_ASK, type="primary", on_click=act,
-                   args=(svc.ask, code, token, ch.id, len(ch.answers), ch.correct))
-    cols[1].button("Close voting", key=keys.ROOM_CLOSE, on_click=act, args=(svc.close_voting, code, token))
-    cols[2].button("Reveal the answer", key=keys.ROOM_REVEAL, on_click=act, args=(svc.reveal, code, token))
+                   args=(svc.ask, code, ch.id, len(ch.answers), ch.correct))
+    cols[1].button("Close voting", key=keys.ROOM_CLOSE, on_click=act, args=(svc.close_voting, code))
+    cols[2].button("Reveal the answer", key=keys.ROOM_REVEAL, on_click=act, args=(svc.reveal, code))
 
     @st.fragment(run_every=POLL_S)
     def live() -> None:
@@ -127,23 +154,32 @@ def teacher_view(code: str) -> None:
             st.info("No question asked yet: pick a chapter and press **Ask this question**.")
             return
         st.caption(f"Voting is **{room.state}**.")
-        question_block(asked, room, svc.tally(code, asked.id, len(asked.answers)), show_answer=True)
+        question_block(asked, room, tally(svc, code, asked), show_answer=True)
 
     live()
 
 
 def room_now(svc, code: str):
-    """The room as it is now, or None after its one-line refusal (expired, unknown) is shown."""
+    """The room as it is now, or None after its one-line refusal (expired, unknown, the file failing) is shown."""
     try:
         return svc.room(code)
     except RoomError as err:
-        st.error(str(err))
+        st.error(md_message(str(err)))
         return None
+
+
+def tally(svc, code: str, ch) -> list[int]:
+    try:
+        return svc.tally(code, ch.id, len(ch.answers))
+    except RoomError as err:
+        st.error(md_message(str(err)))
+        return [0] * len(ch.answers)
 
 
 def student_view(code: str) -> None:
     svc = room_service()
     st.markdown(f"### Room **{code}**")
+    st.caption(ONE_VOTE)
 
     @st.fragment(run_every=POLL_S)
     def live() -> None:
@@ -154,9 +190,13 @@ def student_view(code: str) -> None:
         if ch is None:
             st.info("Waiting for the teacher's first question…")
             return
-        mine = svc.my_vote(code, ch.id, client_id())
+        try:
+            mine = svc.my_vote(code, ch.id, client_id())
+        except RoomError as err:
+            st.error(md_message(str(err)))
+            return
         if room.state == "revealed":
-            question_block(ch, room, svc.tally(code, ch.id, len(ch.answers)), show_answer=True)
+            question_block(ch, room, tally(svc, code, ch), show_answer=True)
             if mine is not None:
                 st.caption(f"You answered {LETTERS[mine]}.")
             return
@@ -172,27 +212,25 @@ def student_view(code: str) -> None:
             st.button("Vote", key=f"room_vote_{ch.id}", type="primary", disabled=choice is None, on_click=vote,
                       args=(code, ch.id))
         if error := ss.pop(keys.ROOM_VOTE_ERROR, None):
-            st.error(error)
+            st.error(md_message(error))
 
     live()
 
 
 st.title("🙋 Room")
 if "room" in st.query_params and keys.ROOM_CODE not in ss:  # a student's link: ?room=CODE
-    ss.room_code = normalise(st.query_params["room"])[:12]
-if flash := ss.pop(keys.ROOM_FLASH, None):
-    st.error(flash)
+    ss.room_code = safe_code(st.query_params["room"])
 
 code = ss.get(keys.ROOM_CODE)
 if not code:
     st.markdown("A **room** lets a whole class answer the Lesson's questions together: the teacher opens one and "
-                "shows its link; everyone votes from their own device; the teacher's screen shows the tally and "
-                "reveals the answer. Without a room the Lesson works for one person.")
+                "shows its link; everyone votes from their own device (one vote per browser); the teacher's screen "
+                "shows the tally and reveals the answer. Without a room the Lesson works for one person.")
     left, right = st.columns(2, gap="large")
     with left:
         st.subheader("Teacher")
         st.button("Open a room", key=keys.ROOM_OPEN, type="primary", on_click=open_room,
-                  help="A new room with a 6-letter code; it expires after 3 hours.")
+                  help="A new room with a 6-letter code; it expires after 3 hours. This browser is its teacher.")
     with right:
         st.subheader("Student")
         st.text_input("room code", key=keys.ROOM_JOIN_CODE, max_chars=12)
@@ -201,11 +239,12 @@ if not code:
 else:
     try:
         room_service().room(code)
+        teacher = room_service().is_teacher(code, client_id())
     except RoomError as err:
-        st.error(str(err))
+        st.error(md_message(str(err)))
         st.button("Leave", key=keys.ROOM_LEAVE_BAD, on_click=leave)
     else:
-        if room_service().is_teacher(code, tokens().get(code)):
+        if teacher:
             teacher_view(code)
         else:
             student_view(code)

@@ -1,4 +1,9 @@
-"""Runs: the history in the store; overlay, download, delete; open a pair or import a config into the Lab."""
+"""Runs: the history in the store; overlay, download, delete; open a pair or import a config into the Lab.
+
+The runs of sweeps are left out unless asked for (a sweep of hundreds would push every other run off the
+list; the Sweep page shows them). With the admin token: the queue, each job's owner (an anonymous short
+id) and estimate, and buttons to stop everything of one person or any one run or sweep.
+"""
 
 from __future__ import annotations
 
@@ -8,18 +13,23 @@ from datetime import datetime
 import pandas as pd
 import streamlit as st
 
+from core.classroom.persons import short_id
+from core.engine.measure.estimate import format_seconds
 from core.engine.metrics import METRICS
 from core.figures.charts import overlay_figure
 from pages import _keys as keys
 from pages._common import (
     NO_PRESET,
     apply_setup,
+    job_manager,
     leave_pages_v1,
     md_escape,
     parse_config_upload,
     run_store,
 )
-from pages._owner import READ_ONLY_DELETE, can_change, delete_runs
+from pages._errors import flash, one_line
+from pages._owner import READ_ONLY_DELETE, can_change, delete_runs, is_admin, requester, stop_runs
+from pages._polling import live_fragment
 
 leave_pages_v1()  # first, before anything is drawn: see pages/_common.py
 
@@ -49,6 +59,7 @@ def run_json(run: dict) -> dict:
             "metrics": json.loads(frame.to_json(orient="records"))}
 
 
+@one_line
 def open_in_lab(run: dict) -> None:
     if run.get("mode") == "real":  # a real-image run has its own page
         ss.real_run = run["id"]
@@ -67,18 +78,60 @@ def load_into_lab(preset: str | None, values: dict) -> None:
     ss.runs_goto_lab = True
 
 
+@one_line
 def delete(selected: list[dict]) -> None:
     delete_runs(selected)  # only the runs this session started, unless it holds the admin token
     ss.pop(keys.LAB_FRAMES, None)
 
 
+@one_line
+def stop_person(person: str) -> None:
+    if not job_manager().stop_person(person, requester()):
+        flash(f"person {short_id(person)} has nothing queued or running any more")
+
+
+def admin_queue() -> None:
+    """The queue as the admin sees it, and the two ways to clear it; it follows the queue while there is one."""
+    st.subheader("The queue (admin)")
+    live_fragment(queue_panel, bool(job_manager().queue_view()), at_least_s=QUEUE_POLL_S)
+
+
+QUEUE_POLL_S = 3.0
+
+
+def queue_panel() -> None:
+    rows = job_manager().queue_view()
+    if not rows:
+        st.caption("Nothing is queued or running.")
+        return
+    st.dataframe(pd.DataFrame([{
+        "run": r["run_id"], "kind": r["mode"], "preset": r["preset"] or "", "person": short_id(r["person"]),
+        "watchers": r["watchers"], "place": "running" if r["place"] == 0 else f"{r['place']} in line",
+        "estimate": format_seconds(r["estimate_s"]), "memory (MiB)": round(r["memory"] / 2**20)} for r in rows]),
+        hide_index=True, key=keys.RUNS_QUEUE)
+    left, right = st.columns(2, vertical_alignment="bottom")
+    people = sorted({r["person"] for r in rows}, key=short_id)
+    person = left.selectbox("person", people, format_func=short_id, key=keys.RUNS_ADMIN_PERSON)
+    left.button("Stop everything of this person", key=keys.RUNS_ADMIN_STOP_PERSON, on_click=stop_person,
+                args=(person,), help="Their runs stop; runs others watch too go on without them.")
+    labels = {r["run_id"]: f"{r['run_id']} · {r['mode']} · {short_id(r['person'])}" for r in rows}
+    job = right.selectbox("run or sweep", list(labels), format_func=labels.get, key=keys.RUNS_ADMIN_JOB)
+    right.button("Stop it for everyone", key=keys.RUNS_ADMIN_STOP_JOB, on_click=stop_runs, args=([job],))
+
+
 st.title("🗂️ Runs")
-runs = run_store().list_runs(limit=LIST_LIMIT)
+if is_admin():
+    admin_queue()
+with_sweeps = st.toggle("include the runs of sweeps", key=keys.RUNS_WITH_SWEEPS,
+                        help="Sweeps' runs are on the Sweep page; here they would push the others off the list.")
+runs = run_store().list_runs(limit=LIST_LIMIT, sweeps=with_sweeps)
+sweeps, sweep_runs = run_store().count_sweeps()
 if not runs:
     st.info("No runs stored yet: start one in the Lab.")
 else:
     frame = table(runs)
-    st.caption(f"The {len(runs)} newest runs; select rows to compare, download or delete them.")
+    hidden = "" if with_sweeps or not sweeps else f" ({sweep_runs} runs of {sweeps} sweep(s) are on the Sweep page)"
+    st.caption(f"The {len(runs)} newest runs{hidden}; select rows to compare, download or delete them.")
     event = st.dataframe(frame, key=keys.RUNS_TABLE, on_select="rerun", selection_mode="multi-row", hide_index=True,
                          column_config={c: st.column_config.NumberColumn(format="%.2f")
                                         for c in ("corr robust", "corr non-robust", "clean", "PGD", "swap")})
@@ -118,7 +171,7 @@ if upload is not None:
         st.error(f"Not imported: {md_escape(error)}")  # the message quotes the file's text
     else:
         st.json(cfg.to_dict(), expanded=False)
-        st.button("Load into the Lab", key=keys.RUNS_LOAD, type="primary", on_click=load_into_lab,
+        st.button("Load into the Lab", key=keys.RUNS_LOAD, type="primary", on_click=one_line(load_into_lab),
                   args=(preset, cfg.to_dict()))
 
 # Buttons act in callbacks (a click survives a rerun that way), then the page moves on here.

@@ -1,11 +1,16 @@
 """Sweep: one or two knobs x seeds -> phase diagrams with the theory's boundaries drawn on top.
 
-Thin page: widgets -> SweepSpec -> a SweepRunner (training runs in joblib's worker processes, or
-on a Dask cluster, never in this script) -> core.figures.phase figures. Clicking a cell opens that
-run's setup in the Lab. The cluster's address comes from the server's settings (RFL_DASK_SCHEDULER,
-or dask_scheduler in .streamlit/secrets.toml; docs/cluster.md), never from a student.
+Thin page: widgets -> SweepSpec -> a job of the job manager (JobManager.submit_sweep: admitted against
+the person's budget like a run, trained by a job worker at the workers' priority, or handed to a Dask
+cluster; never in this script) -> the store, which holds each run as it finishes -> core.figures.phase
+figures. A sweep belongs to the browser that started it: a reload shows it again, its owner (or the
+admin) can stop it, and a link (?sweep=ID) shows it to anyone. Clicking a cell opens that run's setup in
+the Lab. The cluster's address comes from the server's settings (RFL_DASK_SCHEDULER, or dask_scheduler
+in .streamlit/secrets.toml; docs/cluster.md), never from a student.
 """
 
+import json
+import math
 import os
 
 import streamlit as st
@@ -15,23 +20,23 @@ from core.engine.measure.estimate import format_seconds
 from core.engine.presets import PRESETS
 from core.figures.phase import QUANTITIES, phase_figures
 from core.runs.cluster import ClusterStatus, cluster_status
-from core.runs.sweep_runner import SweepRunner
+from core.runs.jobs import JobRefused
+from core.runs.sweep import sweep_frame
 from core.runs.sweep_spec import SweepSpec, estimate_seconds, parse_grid
 from pages import _keys as keys
-from pages._common import apply_setup, leave_pages_v1, md_message
+from pages._common import ACTIVE, apply_setup, client_id, job_manager, leave_pages_v1, md_message, run_store
+from pages._errors import one_line
 from pages._fields import FIELDS
+from pages._owner import READ_ONLY_STOP, can_change, stop_runs
 from pages._polling import live_fragment
 
 leave_pages_v1()  # first, before anything is drawn: see pages/_common.py
 
 NUMERIC = [f.name for f in FIELDS if f.choices is None and f.name not in ("seed", "threads")]
 EXAMPLES = {"s": "1,2,4,8", "beta": "0.1:0.7:7", "eps": "0.1:0.4:4", "alpha": "0.5:1.5:5", "P": "20,50,100"}
-
-
-@st.cache_resource(show_spinner=False)
-def sweeps() -> dict[str, SweepRunner]:
-    """Sweeps of this server process by id, so a refreshed page finds its sweep again."""
-    return {}
+# A grid is checked and estimated in this server before it is admitted: 100 000 runs took 9 s to check and
+# 81 s to estimate. The page stops long before that; the command line takes the larger grids.
+PAGE_MAX_RUNS = 1000
 
 
 def scheduler_setting() -> str | None:
@@ -58,21 +63,57 @@ def worker_table(status: ClusterStatus) -> list[dict]:
             for w in status.workers]
 
 
-# A grid of thousands of runs takes seconds to check and to estimate (every point's config is built
+# A grid of hundreds of runs takes a second to check and to estimate (every point's config is built
 # and validated): each is done once per input, not on every click of every session.
 @st.cache_resource(max_entries=64, show_spinner=False)
 def build_spec(preset: str, grids: tuple[str, ...], seeds: int, mode: str, overrides: tuple[str, ...]):
     try:
         base = PRESETS[preset].config().with_overrides(overrides)
-        spec = SweepSpec(base, tuple(parse_grid(g, base) for g in grids), seeds, mode)
-        return spec, None
+        parsed = tuple(parse_grid(g, base) for g in grids)
+        runs = math.prod(len(values) for _, values in parsed) * seeds * (2 if mode == "both" else 1)
+        if runs > PAGE_MAX_RUNS:  # counted before the grid is built
+            raise ConfigError("grid", f"{runs} runs; a sweep from this page has at most {PAGE_MAX_RUNS} "
+                                      "(fewer values or seeds; `python -m core sweep` takes more)")
+        return SweepSpec(base, parsed, seeds, mode), None
     except ConfigError as err:
         return None, err
 
 
 @st.cache_data(ttl=60, max_entries=64, show_spinner=False)  # the estimate's timings are kept a minute too
 def sweep_seconds(spec_inputs: tuple, cluster_threads: int | None) -> float:
-    return estimate_seconds(build_spec(*spec_inputs)[0], cluster_threads=cluster_threads)
+    """What the sweep costs on one job worker (or the cluster's threads): what it is admitted against."""
+    return estimate_seconds(build_spec(*spec_inputs)[0], cluster_threads=cluster_threads or 1)
+
+
+@one_line
+def start_sweep(spec_inputs: tuple, address: str | None, cluster_threads: int | None) -> None:
+    spec, error = build_spec(*spec_inputs)
+    if error is not None:
+        return
+    backend = {"backend": "dask", "scheduler": address, "cluster_threads": cluster_threads} if address else {}
+    try:
+        st.session_state.sweep_id = job_manager().submit_sweep(spec, client_id=client_id(), preset=spec_inputs[0],
+                                                               **backend)
+        st.session_state.pop(keys.SWEEP_FIGURES, None)
+    except JobRefused as err:
+        st.session_state.sweep_refused = str(err)
+
+
+def shown_sweep() -> str | None:
+    """The sweep this page shows: the one just started or chosen, a link's, else this browser's newest."""
+    ss = st.session_state
+    if ss.get(keys.SWEEP_ID):
+        return ss.sweep_id
+    linked = st.query_params.get("sweep", "")
+    if linked.isalnum() and len(linked) <= 40:
+        return linked
+    mine = run_store().list_sweeps(client_id(), limit=1)
+    return mine[0]["id"] if mine else None
+
+
+@st.cache_resource(max_entries=32, show_spinner=False)
+def stored_spec(sweep_id: str, config_json: str) -> SweepSpec:
+    return SweepSpec.from_dict(json.loads(config_json))
 
 
 st.title("Sweep: where does the picture flip?")
@@ -112,31 +153,36 @@ with left:
         on_cluster = where.startswith("the cluster")
         with st.expander(f"{len(status.workers)} workers at {status.address}", expanded=False):
             st.dataframe(worker_table(status), hide_index=True, key=keys.SWEEP_WORKERS)
+    threads = max(1, status.threads) if on_cluster else None
     if error is not None:
         st.error(md_message(str(error)), icon="⚠️")
     else:
-        threads, where = (max(1, status.threads), "the cluster") if on_cluster else (None, "this machine")
+        where = "the cluster" if on_cluster else "this machine"
         st.info(f"{len(spec)} runs, about {format_seconds(sweep_seconds(spec_inputs, threads))} on {where}.")
-    if st.button("Run sweep", type="primary", disabled=error is not None, key=keys.SWEEP_RUN):
-        backend = {"backend": "dask", "scheduler": status.address} if on_cluster else {}
-        runner = SweepRunner(spec, preset=preset, **backend).start()
-        sweeps()[runner.id] = runner
-        st.session_state.sweep_id = runner.id
+    st.button("Run sweep", type="primary", disabled=error is not None, key=keys.SWEEP_RUN, on_click=start_sweep,
+              args=(spec_inputs, status.address if on_cluster else None, threads),
+              help="The sweep runs as a background job of this browser's, on one job worker: the page can be "
+                   "closed and opened again.")
+    if refused := st.session_state.pop(keys.SWEEP_REFUSED, None):
+        st.error(md_message(refused))
 
-runner = sweeps().get(st.session_state.get(keys.SWEEP_ID) or st.query_params.get("sweep", ""))
+sweep_id = shown_sweep()
+sweep_row = run_store().get_run(sweep_id, final=False) if sweep_id else None
+if sweep_row is not None and sweep_row["mode"] != "sweep":
+    sweep_row = None
+if sweep_row is not None:
+    st.session_state.url_extra = {"sweep": sweep_row["id"]}
 
 
-def open_in_lab(runner: SweepRunner, point: dict) -> None:
+def open_in_lab(spec: SweepSpec, frame, point: dict) -> None:
     """The clicked cell's setup (first seed) and its runs go to the Lab."""
-    frame = runner.frame()
     match = frame
     for name, value in point.items():
         match = match[abs(match[name].astype(float) - float(value)) < 1e-9]
     if match.empty:
         return
     seed = int(match["seed"].min())
-    cfg: Config = runner.spec.base.replace(**{k: type(getattr(runner.spec.base, k))(v) for k, v in point.items()},
-                                           seed=seed)
+    cfg: Config = spec.base.replace(**{k: type(getattr(spec.base, k))(v) for k, v in point.items()}, seed=seed)
     apply_setup(st.session_state.get(keys.SWEEP_PRESET, "classroom"), cfg.to_dict())
     ids = {row["mode"]: row["run_id"] for _, row in match[match["seed"] == seed].iterrows() if "run_id" in row}
     if ids:
@@ -159,30 +205,42 @@ def tab_title(name: str) -> str:
 POLL_S = 2.0
 
 
-def live(runner: SweepRunner) -> None:
-    """Polls while the sweep runs; one full rerun when it ends stops the polling."""
-    if not runner.running and st.session_state.get(keys.SWEEP_POLLING):
+def live(sweep_id: str) -> None:
+    """Polls while the sweep is active; one full rerun when it ends stops the polling."""
+    run = run_store().get_run(sweep_id, final=False)
+    if run is None:
+        st.warning("That sweep is not in the run store any more.")
+        return
+    running = run["status"] in ACTIVE
+    if not running and st.session_state.get(keys.SWEEP_POLLING):
         st.session_state.sweep_polling = False
         st.rerun()
-    st.session_state.sweep_polling = runner.running
-    done = len(runner.rows)
-    st.progress(done / max(runner.total, 1), text=f"{done} of {runner.total} runs finished"
-                + (" — running" if runner.running else (" — cancelled" if runner.cancelled else " — done")))
-    if runner.error:
-        st.error(f"The sweep stopped: {md_message(str(runner.error))}")
-    by_worker = runner.finished_by_worker()
-    if runner.scheduler is not None and by_worker:
-        st.caption(f"On the cluster at {runner.scheduler}, runs finished by worker: "
-                   + ", ".join(f"{name} {count}" for name, count in sorted(by_worker.items())))
-    if runner.running and st.button("Stop sweep", key=keys.SWEEP_STOP):
-        runner.cancel()
-    if done == 0:
+    st.session_state.sweep_polling = running
+    spec = stored_spec(sweep_id, json.dumps(run["config"], sort_keys=True))
+    done, total = run.get("step") or 0, run.get("steps") or len(spec)
+    if run["status"] == "queued":
+        state = f" — queued ({job_manager().queue_position(sweep_id) or '?'} in line)"
+    else:
+        state = " — running" if running else f" — {'done' if run['status'] == 'finished' else run['status']}"
+    st.progress(min(1.0, done / max(total, 1)), text=f"{done} of {total} runs finished{state}")
+    if run["status"] in ("failed", "interrupted") or (run["status"] == "cancelled" and run.get("error")):
+        st.caption(md_message(f"The sweep ended {run['status']}: {run.get('error') or 'no reason recorded'}"))
+    if running and can_change([run]):  # its owner, a browser watching it, or the admin
+        st.button("Stop sweep", key=keys.SWEEP_STOP, on_click=stop_runs, args=([sweep_id],),
+                  help="Its finished runs stay in the store and on this page.")
+    elif running:
+        st.caption(READ_ONLY_STOP.replace("these runs", "this sweep").replace("stop them", "stop it"))
+    frame = sweep_frame(run_store(), sweep_id) if done else None
+    if frame is None or frame.empty:
         st.caption("The first cells appear as soon as their runs finish.")
         return
-    frame = runner.frame()
+    workers = frame["worker"].dropna() if "worker" in frame else []
+    if len(workers):
+        counts = workers.value_counts().sort_index()
+        st.caption("On the cluster, runs finished by worker: " + ", ".join(f"{name} {n}" for name, n in counts.items()))
     drawn = st.session_state.get(keys.SWEEP_FIGURES)
-    if drawn is None or drawn[0] != (runner.id, len(frame)):
-        drawn = (runner.id, len(frame)), phase_figures(frame, runner.spec.base, runner.spec.fields)
+    if drawn is None or drawn[0] != (sweep_id, len(frame)):
+        drawn = (sweep_id, len(frame)), phase_figures(frame, spec.base, spec.fields)
         st.session_state[keys.SWEEP_FIGURES] = drawn
     figures = drawn[1]
     names = list(figures)
@@ -192,28 +250,29 @@ def live(runner: SweepRunner) -> None:
             event = st.plotly_chart(figures[name], key=f"sweep_fig_{name}", on_select="rerun",
                                     selection_mode="points", width="stretch")
             points = (event or {}).get("selection", {}).get("points", []) if event else []
-            if points and len(runner.spec.fields) == 2:
+            if points and len(spec.fields) == 2:
                 p = points[0]
-                open_in_lab(runner, {runner.spec.fields[0]: p["x"], runner.spec.fields[1]: p["y"]})
-    st.download_button("Download the table (CSV)", frame.to_csv(index=False), "sweep.csv", "text/csv",
+                open_in_lab(spec, frame, {spec.fields[0]: p["x"], spec.fields[1]: p["y"]})
+    table = frame.drop(columns=[c for c in ("worker",) if c in frame])
+    st.download_button("Download the table (CSV)", table.to_csv(index=False), "sweep.csv", "text/csv",
                        key=keys.SWEEP_CSV)
-    if not runner.running:
-        pick_and_open(runner, frame)
+    if not running:
+        pick_and_open(spec, frame)
 
 
-def pick_and_open(runner: SweepRunner, frame) -> None:
+def pick_and_open(spec: SweepSpec, frame) -> None:
     """Open one point in the Lab: the swept values as choices (a click on a cell does the same)."""
-    columns = st.columns(len(runner.spec.fields) + 1, vertical_alignment="bottom")
+    columns = st.columns(len(spec.fields) + 1, vertical_alignment="bottom")
     point = {}
-    for column, name in zip(columns, runner.spec.fields, strict=False):
+    for column, name in zip(columns, spec.fields, strict=False):
         point[name] = column.selectbox(name, sorted(frame[name].unique().tolist()), key=f"sweep_pick_{name}")
     if columns[-1].button("Open in the Lab", key=keys.SWEEP_OPEN):
-        open_in_lab(runner, point)
+        open_in_lab(spec, frame, point)
 
 
 with right:
-    if runner is None:
+    if sweep_row is None:
         st.caption("Choose the knobs and press Run sweep. Try s = 1,2,4,8 against β = 0.1:0.7:7: "
                    "standard training flips from non-robust to robust features along the density curve.")
     else:
-        live_fragment(live, runner.running, runner, at_least_s=POLL_S)
+        live_fragment(live, sweep_row["status"] in ACTIVE, sweep_row["id"], at_least_s=POLL_S)

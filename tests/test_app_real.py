@@ -54,19 +54,39 @@ def test_the_page_renders_with_digits_ready_to_run(app_env):
     assert not at.error
 
 
-def test_a_missing_data_folder_is_a_clear_error_and_disables_run(app_env, tmp_path):
+def test_a_missing_data_folder_is_a_clear_error_and_disables_run(app_env, tmp_path, monkeypatch):
+    monkeypatch.setenv("RFL_DATA_DIR", str(tmp_path / "data"))
+    (tmp_path / "data" / "empty").mkdir(parents=True)
     at = real_page()
     at.selectbox(key="real_dataset").set_value("mnist").run()
-    at.text_input(key="real_dir_mnist").set_value(str(tmp_path / "no_mnist_here")).run()
+    at.text_input(key="real_dir_mnist").set_value("no_mnist_here").run()
     no_exceptions(at)
     message = at.error[0].value
     assert "data\\_dir" in message and "does not exist" in message and "train\\-images\\-idx3\\-ubyte" in message
+    assert str(tmp_path) not in message.replace("\\", "")  # the server's own paths stay unsaid
     assert at.button(key="real_run_button").disabled
-    (tmp_path / "empty").mkdir()
-    at.text_input(key="real_dir_mnist").set_value(str(tmp_path / "empty")).run()
+    at.text_input(key="real_dir_mnist").set_value("empty").run()
     assert "missing train\\-images\\-idx3\\-ubyte" in at.error[0].value
     at.selectbox(key="real_dataset").set_value("digits").run()
     assert not at.error and not at.button(key="real_run_button").disabled
+
+
+@pytest.mark.parametrize("typed", ["/etc", "../../etc", "..", "/", "/root/.ssh", "mnist/../../..", "link_out"])
+def test_the_data_folder_stays_inside_the_data_directory(app_env, tmp_path, monkeypatch, typed):
+    """Nothing outside the operator's data directory is looked at: absolute paths, .., a link out."""
+    monkeypatch.setenv("RFL_DATA_DIR", str(tmp_path / "data"))
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "link_out").symlink_to("/etc")
+    looked = []
+    monkeypatch.setattr("core.real.datasets.check_data_dir", lambda *a: looked.append(a))
+    at = real_page()
+    at.selectbox(key="real_dataset").set_value("mnist").run()
+    at.text_input(key="real_dir_mnist").set_value(typed).run()
+    no_exceptions(at)
+    assert [e.value.count("inside the server's data directory") for e in at.error] == [1]
+    root = str((tmp_path / "data").resolve())
+    assert all(folder == "" or folder.startswith(root + "/") for _, folder in looked), looked  # never probed
+    assert at.button(key="real_run_button").disabled
 
 
 def test_a_finished_run_from_the_url_shows_table_1_claims_and_images(finished_real_run):
@@ -109,3 +129,21 @@ def test_only_the_session_that_started_a_real_run_may_stop_it(app_env):
     assert any("only it or the server's admin can stop it" in c.value for c in bob.caption)
     alice = visit("alice")
     assert "real_stop" in [b.key for b in alice.button]
+
+
+@pytest.mark.parametrize("link", ["runs={0},{0}", "seedruns={0},{0},{0},{0}&nseeds=2", "pair=abc&runs={0},abc"])
+def test_a_lab_link_naming_a_real_run_gets_one_line(app_env, link):
+    """A real-image run's id in a Lab link: a note naming the page that shows it, not the Lab's charts."""
+    store = RunStore(app_env)
+    cfg = RealConfig.for_dataset("digits", quick=True, seed=0)
+    run_id = store.create_run(cfg, MODE, preset="digits-quick", client_id="alice", steps=PERCENT, status="finished")
+    store.log_batch(run_id, rows=[{"step": 0, "std_acc_clean": 0.5}], step=PERCENT)
+    store.close()
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    for pair in link.format(run_id).split("&"):
+        key, value = pair.split("=")
+        at.query_params[key] = value
+    at.run()
+    no_exceptions(at)
+    notes = [w.value for w in at.warning if "real run" in w.value]
+    assert len(notes) == 1 and "Real images page" in notes[0] and "\n" not in notes[0]

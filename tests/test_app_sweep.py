@@ -9,6 +9,17 @@ APP = str(Path(__file__).resolve().parents[1] / "app.py")
 
 
 @pytest.fixture
+def own_manager(app_env):
+    """A test that presses Run sweep starts the job manager of its store: its workers end with the test."""
+    yield
+    from core.runs.jobs import _managers
+
+    for path, manager in list(_managers.items()):
+        if path == str(app_env.resolve()):
+            manager.shutdown()
+
+
+@pytest.fixture
 def sweep_page(app_env) -> AppTest:
     at = AppTest.from_file(APP, default_timeout=60).run()
     return at.switch_page("pages/sweep.py").run()
@@ -68,14 +79,14 @@ def test_an_unreachable_cluster_is_said_in_one_line_and_the_server_still_runs_sw
     assert "on this machine" in at.info[0].value and not at.button(key="sweep_run").disabled
 
 
-def test_a_cluster_s_workers_are_shown_and_a_sweep_runs_there(app_env, monkeypatch):
+def test_a_cluster_s_workers_are_shown_and_a_sweep_runs_there(app_env, own_manager, monkeypatch):
+    """The sweep is a job: a job worker is the cluster's client (the code is shipped to the cluster's worker
+    processes, as to another machine's) and writes each run to the store as it comes back."""
     import time
 
-    import torch
     from distributed import LocalCluster
 
-    monkeypatch.setattr(torch, "set_num_threads", lambda n: None)  # in-process workers would change ours
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False, protocol="tcp", host="127.0.0.1",
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, protocol="tcp", host="127.0.0.1",
                       dashboard_address=None) as cluster:
         monkeypatch.setenv("RFL_DASK_SCHEDULER", cluster.scheduler_address)
         # the page alone: after AppTest's switch_page, a button's click does not reach the script
@@ -88,7 +99,7 @@ def test_a_cluster_s_workers_are_shown_and_a_sweep_runs_there(app_env, monkeypat
         at.radio(key="sweep_mode").set_value("std").run()
         assert "on the cluster" in at.info[0].value
         at.button(key="sweep_run").click().run()
-        for _ in range(240):  # bounded: two classroom runs, polled as the page's fragment does
+        for _ in range(480):  # bounded: two classroom runs, polled as the page's fragment does
             running = "sweep_stop" in [b.key for b in at.button]
             if not running and any("runs finished by worker" in c.value for c in at.caption):
                 break
@@ -121,7 +132,7 @@ def test_a_rerun_with_the_same_grid_neither_rebuilds_nor_reestimates_it(app_env,
     assert estimated == [56, 28] and at.info[0].value.startswith("28 runs")
 
 
-def test_the_panels_are_drawn_again_only_when_new_runs_came_in(app_env, monkeypatch):
+def test_the_panels_are_drawn_again_only_when_new_runs_came_in(app_env, own_manager, monkeypatch):
     """Every poll drew every panel (0.6-0.8 s of the server at 8 panels): a finished sweep's reruns draw none."""
     import time
 
@@ -140,7 +151,7 @@ def test_the_panels_are_drawn_again_only_when_new_runs_came_in(app_env, monkeypa
     at.text_input(key="sweep_xv_s").set_value("1,2").run()
     at.radio(key="sweep_mode").set_value("std").run()
     at.button(key="sweep_run").click().run()
-    for _ in range(240):  # bounded: two classroom runs on this machine's workers, polled as the fragment does
+    for _ in range(480):  # bounded: two runs on a job worker (started by the click), polled as the fragment does
         if any(p.text.endswith("— done") for p in at.get("progress")):
             break
         time.sleep(0.5)

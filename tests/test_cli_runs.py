@@ -86,3 +86,42 @@ def test_delete_removes_the_run(stored, capsys, victim):
 
 def test_a_test_after_the_deletes_still_sees_both_runs(stored, capsys):
     assert len(runs_json(stored, capsys)) == 2
+
+
+# ---- refusing cleanly: one line, exit 2, nothing lost ------------------------------------------------
+def test_an_export_to_an_unwritable_place_is_refused_in_one_line(stored, tmp_path, capsys):
+    from _disks import read_only  # tests/ is on the path
+
+    before = runs_json(stored, capsys)
+    run = before[0]
+    (tmp_path / "locked.csv").write_text("keep me\n")
+    for target in (tmp_path / "no" / "such" / "folder" / "run.csv", tmp_path, tmp_path / "locked.csv"):
+        with read_only(tmp_path / "locked.csv"):
+            capsys.readouterr()
+            assert main(["runs", "export", run["id"], "--store", str(stored), "--csv", str(target)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith(f"error: cannot write {target}") and "\n" not in err and "Traceback" not in err
+    assert (tmp_path / "locked.csv").read_text() == "keep me\n" and runs_json(stored, capsys) == before
+
+
+def test_runs_list_on_a_store_that_is_not_there_says_so(tmp_path, capsys):
+    missing = tmp_path / "nowhere" / "runs.sqlite"
+    assert main(["runs", "list", "--store", str(missing)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"error: there is no run store at {missing} (--store PATH or $RFL_STORE names one)"
+    assert not missing.exists() and not missing.parent.exists()  # nothing created
+
+
+def test_a_sweep_whose_output_cannot_be_written_is_refused_before_training(tmp_path, capsys, monkeypatch):
+    import core.runs.sweep
+
+    trained = []
+    monkeypatch.setattr(core.runs.sweep, "run_sweep", lambda *a, **k: trained.append(a))
+    (tmp_path / "file").write_text("not a folder")
+    for extra in (["--csv", str(tmp_path / "missing" / "out.csv")], ["--csv", str(tmp_path)],
+                  ["--store", str(tmp_path / "file" / "runs.sqlite")]):
+        capsys.readouterr()
+        assert main(["sweep", "--grid", "eps=0.1,0.2", "--quiet", *extra]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("error:") and "Traceback" not in err[0], err
+    assert trained == []

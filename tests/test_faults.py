@@ -226,3 +226,83 @@ def test_the_command_line_on_a_file_that_is_not_a_store_says_so_in_one_line(tmp_
     err = capsys.readouterr().err.strip()
     assert err.startswith("error:") and "\n" not in err and "Traceback" not in err
     assert bogus.read_bytes() == b"these are my notes, not a database" * 100  # left as it was
+
+
+# ---- the job manager and the pages on a store that fails ---------------------------------------------
+def test_a_full_disk_fails_a_run_and_the_next_run_works_without_a_restart(tmp_path):
+    """A real full disk (a small tmpfs, root only): the run that hits it fails with the reason, the scheduler
+    keeps serving, a submit meanwhile is refused in one line, and once space is freed the reason is recorded
+    and the next run trains, in the same manager."""
+    from _disks import fill, small_disk  # tests/ is on the path
+    from _waiting import wait_for
+
+    from core.runs.jobs import JobManager, JobRefused
+
+    with small_disk(tmp_path / "disk", 3 * 1024) as disk:
+        manager = JobManager(disk / "runs.sqlite", max_workers=1, grace_s=5.0)
+        try:
+            assert manager.wait_ready(240)
+            manager._debug = {"delay_s": 0.02}
+            cfg = get_preset("classroom").config(steps=2000, n_train=40, n_test=40, eval_every=1, threads=1,
+                                                 device="cpu")
+            doomed = manager.submit(cfg, "std")
+            assert wait_for(lambda: len(manager.store.metrics_frame(doomed)) > 0, 120)
+            filler = fill(disk)
+            assert manager.wait(doomed, 240) and manager._thread.is_alive()
+            with pytest.raises(JobRefused) as refused:
+                manager.submit(cfg.replace(seed=5), "std")
+            assert "disk is full" in str(refused.value) and "\n" not in str(refused.value)
+            filler.unlink()  # space freed: no restart
+            assert wait_for(lambda: manager.store.run_status(doomed) == "failed", 60)
+            error = manager.store.get_run(doomed)["error"]
+            assert "disk is full" in error and "\n" not in error
+            manager._debug = None
+            after = manager.submit(cfg.replace(steps=20, eval_every=10, seed=6), "std")
+            assert manager.wait(after, 240) and manager.store.run_status(after) == "finished"
+        finally:
+            manager.shutdown()
+            manager.store.close()
+
+
+def test_a_read_only_store_refuses_runs_and_votes_in_one_line(app_env):
+    """A store file nobody may write: the manager refuses a submit, the Lab and the Room say so in one line."""
+    from _disks import read_only
+
+    from core.classroom.rooms import Rooms
+
+    store = RunStore(app_env)
+    store.check()
+    Rooms(app_env).close()  # the rooms' tables exist
+    store.close()
+    for extra in app_env.parent.glob("runs.sqlite-*"):
+        extra.unlink()
+    with read_only(app_env):
+        lab = AppTest.from_file(APP, default_timeout=60)
+        lab.session_state["client_id"] = "alice"
+        lab.switch_page("pages/lab.py").run()
+        from core.runs.jobs import get_manager
+
+        manager = get_manager(app_env, max_workers=1)  # the page's manager, already made: no workers to wait for
+        try:
+            lab.button(key="lab_run").click().run()
+            assert not lab.exception, [e.value for e in lab.exception]
+            assert [len(e.value.splitlines()) for e in lab.error] == [1] and "cannot be written" in lab.error[0].value
+            room = AppTest.from_file(APP, default_timeout=60).switch_page("pages/room.py").run()
+            room.button(key="room_open").click().run()
+            assert not room.exception, [e.value for e in room.exception]
+            assert [len(e.value.splitlines()) for e in room.error] == [1] and "cannot be written" in room.error[0].value
+        finally:
+            manager.shutdown()
+
+
+def test_every_page_shows_a_broken_store_in_one_line(app_env):
+    """Not a database: the Room's own SQLite errors too, and the Sweep page's."""
+    app_env.write_bytes(b"not a database" * 100)
+    for page in ("pages/room.py", "pages/sweep.py", "pages/real.py", "pages/runs.py"):
+        at = AppTest.from_file(APP, default_timeout=60)
+        at.query_params["room"] = "ABCDEF"
+        at.query_params["real"] = "abc123"
+        at.switch_page(page).run()
+        assert not at.exception, (page, [e.value for e in at.exception])
+        assert at.error and all(len(e.value.splitlines()) == 1 for e in at.error), page
+        assert any("not a readable" in e.value for e in at.error), (page, [e.value for e in at.error])

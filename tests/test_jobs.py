@@ -1,4 +1,5 @@
-"""Background jobs: streaming, cancel, hard kill, a killed worker, orphans, the cap, the cache, many jobs."""
+"""Background jobs: streaming, cancel, hard kill, a killed worker, orphans, admission, watchers, the fair queue,
+the cache, many jobs, a store that fails under the scheduler."""
 
 import json
 import os
@@ -14,7 +15,9 @@ from _waiting import wait_for
 
 from core.engine.metrics import METRICS
 from core.engine.presets import get_preset
-from core.runs.jobs import JobManager, JobRefused
+from core.runs.admission import Caps, Cost
+from core.runs.jobs import JobManager, JobRefused, NotAllowed, Requester
+from core.runs.schema import StoreError
 from core.runs.store import RunStore
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # restored after the module
@@ -29,7 +32,7 @@ def tiny(**changes):
 @pytest.fixture(scope="module")
 def manager(tmp_path_factory):
     m = JobManager(tmp_path_factory.mktemp("jobs") / "runs.sqlite", max_workers=2, grace_s=GRACE_S)
-    assert m.wait_ready(90)
+    assert m.wait_ready(300)
     yield m
     m.shutdown()
 
@@ -98,16 +101,18 @@ def test_cancel_stops_at_the_next_step_and_keeps_metrics(manager):
 
 
 def test_a_run_that_ignores_cancel_is_killed_after_grace(manager):
+    """The deadlines here are bounds for a busy machine (a replacement worker imports torch and loads the
+    kernels: a minute beside four busy processes on two cores), not timings: only the grace is the rule."""
     manager._debug = {"hang_at": 0}  # step 0 reaches the store at once, then the step never ends
     run_id = manager.submit(tiny(), "std", fresh=True)
-    assert wait_for(lambda: len(manager.store.metrics_frame(run_id)) == 1)
+    assert wait_for(lambda: len(manager.store.metrics_frame(run_id)) == 1, 120)
     pid = manager.worker_pid(run_id)
     manager.cancel(run_id)
-    assert manager.wait(run_id, GRACE_S + 30)
-    assert wait_for(lambda: not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE, 5)
+    assert manager.wait(run_id, GRACE_S + 120)
+    assert wait_for(lambda: not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE, 60)
     run = manager.store.get_run(run_id)
     assert run["status"] == "cancelled" and f"did not stop within {GRACE_S:g} s" in run["error"] and run["final"]
-    assert wait_for(lambda: len(manager.worker_pids()) == 2 and manager.wait_ready(0), 30)  # replaced
+    assert wait_for(lambda: len(manager.worker_pids()) == 2 and manager.wait_ready(0), 240)  # replaced
 
 
 def test_a_worker_killed_from_outside_fails_only_its_run(manager):
@@ -120,7 +125,7 @@ def test_a_worker_killed_from_outside_fails_only_its_run(manager):
     run = manager.store.get_run(doomed)
     assert run["status"] == "failed" and "worker process died with exit code -9" in run["error"]
     assert manager.store.run_status(other) == "finished"
-    assert wait_for(lambda: len(manager.worker_pids()) == 2 and manager.wait_ready(0), 30)
+    assert wait_for(lambda: len(manager.worker_pids()) == 2 and manager.wait_ready(0), 240)
 
 
 def test_wall_time_limit_stops_a_run_and_keeps_metrics(manager):
@@ -146,23 +151,140 @@ def test_deleting_a_running_run_stops_it_and_leaves_no_rows(manager):
     assert manager.store.snapshot_steps(run_id) == []
 
 
-def test_per_client_cap_and_queue_positions(manager):
+class FixedCosts:
+    """A run costs 30 s (81 s from 1000 steps on) and 1 MiB: the caps' arithmetic without timing anything."""
+
+    @staticmethod
+    def run(cfg, mode, threads):
+        return Cost(81.0 if cfg.steps >= 1000 else 30.0, 2**20)
+
+
+@pytest.fixture
+def capped(manager):
+    costs = manager._costs
+    manager.caps, manager._costs = Caps(request_s=80, person_s=89, person_jobs=40, server_s=10_000), FixedCosts()
+    yield manager
+    manager.caps, manager._costs = None, costs
+    for run_id in manager.active():
+        manager.cancel(run_id)
+    assert manager.wait(manager.active(), GRACE_S + 60)
+
+
+def test_admission_is_by_a_budget_of_compute_and_queue_positions_follow(capped):
+    manager = capped
     manager._debug = {"delay_s": 0.05}
-    twins = manager.submit_twins(tiny(steps=400), client_id="student")
+    twins = manager.submit_twins(tiny(steps=400), client_id="student")  # 60 s of 89
     assert set(twins) == {"std", "adv"}
     assert manager.store.get_run(twins["std"])["pair_id"] == manager.store.get_run(twins["adv"])["pair_id"]
-    with pytest.raises(JobRefused, match="limit is 2"):
-        manager.submit(tiny(seed=9), "std", client_id="student")
-    third = manager.submit(tiny(seed=9), "std", client_id="teacher", fresh=True)
-    assert wait_for(lambda: manager.queue_position(twins["adv"]) == 0)
+    before = len(manager.store.list_runs())
+    with pytest.raises(JobRefused, match=r"you have 60 s of computing .* 60 s more; .* share on this server is 89 s"):
+        manager.submit_twins(tiny(seed=9), client_id="student")  # 60 more: over the person's share
+    with pytest.raises(JobRefused, match="about 81 s of computing, over this server's limit of 80 s per request"):
+        manager.submit(tiny(steps=1000, seed=9), "std", client_id="teacher")
+    assert len(manager.store.list_runs()) == before  # refused before anything was written
+    manager._is_admin = lambda client: client == "student"  # the admin token lifts the caps
+    try:
+        lifted = manager.submit(tiny(seed=10), "std", client_id="student")
+    finally:
+        manager._is_admin = lambda client: False
+    third = manager.submit(tiny(seed=9), "std", client_id="other", fresh=True)
+    assert wait_for(lambda: manager.queue_position(twins["std"]) == manager.queue_position(twins["adv"]) == 0)
+    # the fair queue: "other" has used nothing yet, so its run starts before the student's older one
     assert manager.queue_position(third) == 1 and manager.status(third) == "queued"
-    assert sorted(manager.active("student")) == sorted(twins.values())
+    assert manager.queue_position(lifted) == 2
+    assert sorted(manager.active("student")) == sorted([*twins.values(), lifted])
+    assert [row["place"] for row in manager.queue_view()] == [0, 0, 1, 2]
     manager.cancel(third)
     assert manager.store.get_run(third)["status"] == "cancelled"
-    for run_id in twins.values():
-        manager.cancel(run_id)
-    assert manager.wait(twins.values(), GRACE_S + 5)
-    assert manager.active() == []
+
+
+def test_memory_is_admitted_for_the_runs_together(manager):
+    class Heavy:
+        @staticmethod
+        def run(cfg, mode, threads):
+            return Cost(1.0, 600 * 2**20)
+
+    budget, costs = manager.memory_budget, manager._costs
+    manager.memory_budget, manager._costs = 1000 * 2**20, Heavy()
+    manager._debug = {"delay_s": 0.05}
+    try:
+        first = manager.submit(tiny(steps=400, seed=31), "std", fresh=True)
+        second = manager.submit(tiny(steps=400, seed=32), "std", fresh=True)  # fits alone, not beside the first
+        assert wait_for(lambda: manager.status(first) == "running")
+        for _ in range(5):  # several scheduler ticks, a worker idle: the second still waits for memory
+            assert manager.queue_position(second) == 1
+            time.sleep(TICK)
+        manager.memory_budget = 500 * 2**20
+        with pytest.raises(JobRefused, match="needs about 600 MiB .* may hold 500 MiB together"):
+            manager.submit(tiny(seed=33), "std", fresh=True)
+        manager.memory_budget = 1000 * 2**20
+        manager.cancel(first)
+        assert wait_for(lambda: manager.status(second) == "running", 60)  # memory freed: it starts
+        manager.cancel(second)
+        assert manager.wait([first, second], GRACE_S + 60)
+    finally:
+        manager.memory_budget, manager._costs = budget, costs
+
+
+TICK = 0.15
+
+
+def test_a_shared_run_is_stopped_by_its_last_watcher_or_the_admin(manager):
+    manager._debug = {"delay_s": 0.05}
+    cfg = tiny(steps=400, seed=41)
+    mine = manager.submit_twins(cfg, client_id="alice")
+    assert manager.submit_twins(cfg, client_id="bob") == mine  # bob attaches: a watcher
+    assert manager.watching(mine["std"], "bob") and manager.may_change(mine["std"], Requester("bob"))
+    assert not manager.release(mine["std"], Requester("carol"))  # not a watcher: nothing happens
+    assert manager.release(mine["std"], Requester("alice"))  # alice leaves; bob still watches
+    time.sleep(5 * TICK)
+    assert manager.status(mine["std"]) in ("queued", "running") and manager.active("alice") == [mine["adv"]]
+    assert manager.release(mine["std"], Requester("bob"))  # the last watcher: stopped
+    assert manager.release(mine["adv"], Requester("mallory", admin=True))  # the admin stops it for everyone
+    assert manager.wait(mine.values(), GRACE_S + 60)
+    assert {manager.store.run_status(r) for r in mine.values()} == {"cancelled"}
+    assert "admin" in manager.store.get_run(mine["adv"])["error"]
+
+
+def test_the_admin_stops_everything_of_one_person(manager):
+    manager._debug = {"delay_s": 0.05}
+    flood = [manager.submit(tiny(steps=400, seed=50 + i), "std", client_id="mallory", fresh=True) for i in range(3)]
+    shared = manager.submit(tiny(steps=400, seed=60), "adv", client_id="alice", fresh=True)
+    manager.submit(tiny(steps=400, seed=60), "adv", client_id="mallory")  # mallory watches alice's run too
+    with pytest.raises(NotAllowed):
+        manager.stop_person("mallory", Requester("alice"))
+    assert manager.stop_person("mallory", Requester("teacher", admin=True)) == 4
+    assert manager.wait(flood, GRACE_S + 60)
+    assert {manager.store.run_status(r) for r in flood} == {"cancelled"}
+    assert manager.status(shared) in ("queued", "running") and not manager.watching(shared, "mallory")
+    manager.cancel(shared)
+    assert manager.wait(shared, GRACE_S + 60)
+
+
+def test_a_store_that_fails_under_the_scheduler_does_not_stop_it(manager, monkeypatch):
+    """A full disk used to kill the scheduler thread: recording a failure raised again, and every later Run
+    stayed queued. Now the status waits until the store takes it, and the next run works."""
+    manager._debug = {"delay_s": 0.05}
+    run_id = manager.submit(tiny(steps=400, seed=70), "std", fresh=True)
+    assert wait_for(lambda: manager.status(run_id) == "running")
+    real = manager.store.finish_run
+
+    def full(*args, **kwargs):
+        raise StoreError(manager.store.path, "the disk is full", "free space, then retry")
+
+    monkeypatch.setattr(manager.store, "finish_run", full)
+    queued = manager.submit(tiny(steps=400, seed=71), "std", fresh=True)
+    manager.cancel(queued)  # a queued run's end is the server's write: it fails now
+    os.kill(manager.worker_pid(run_id), signal.SIGKILL)  # so is a lost worker's
+    assert manager.wait([run_id, queued], 60) and manager._thread.is_alive()
+    assert "disk is full" in manager.last_fault and set(manager._unrecorded) == {run_id, queued}
+    monkeypatch.setattr(manager.store, "finish_run", real)  # space freed
+    assert wait_for(lambda: not manager._unrecorded, 30)
+    assert manager.store.run_status(queued) == "cancelled" and manager.store.run_status(run_id) == "failed"
+    manager._debug = None
+    after = manager.submit(tiny(seed=72), "std", fresh=True)  # the next Run works, no restart
+    assert manager.wait(after, 60) and manager.store.run_status(after) == "finished"
+    assert wait_for(lambda: len(manager.worker_pids()) == 2 and manager.wait_ready(0), 240)
 
 
 def test_thirty_sessions_on_one_new_setup_share_one_twin_pair(manager):
@@ -173,8 +295,9 @@ def test_thirty_sessions_on_one_new_setup_share_one_twin_pair(manager):
     assert all(a == answers[0] for a in answers)  # every session attached to the first one's pair
     pair = manager.store.get_run(answers[0]["std"])["pair_id"]
     assert len(manager.store.list_runs()) == before + 2 and len(manager.store.pair_runs(pair)) == 2
-    # attaching costs no cap: the first session's two runs are its own; the others hold none
-    assert sorted(manager.active("session0")) == sorted(answers[0].values()) and manager.active("session1") == []
+    # everyone watches the pair; it counts against the first session's share only
+    assert sorted(manager.active("session1")) == sorted(answers[0].values())
+    assert {row["person"] for row in manager.queue_view()} == {"session0"}
     assert manager.submit(cfg.replace(threads=2), "adv", client_id="late") == answers[0]["adv"]
     for run_id in answers[0].values():
         manager.cancel(run_id)
@@ -188,7 +311,7 @@ def test_thirty_sessions_on_one_new_setup_share_one_twin_pair(manager):
 
 def test_twenty_students_start_twins_and_no_row_is_lost(manager):
     ids = {}
-    for student in range(20):  # cap 2 per client: one twin each is allowed
+    for student in range(20):
         ids.update({f"{student}-{m}": r for m, r in
                     manager.submit_twins(tiny(steps=4, eval_every=1, seed=100 + student), client_id=f"s{student}",
                                          fresh=True).items()})

@@ -24,7 +24,7 @@ def micro(**changes) -> RealConfig:
 def manager(tmp_path_factory):
     m = JobManager(tmp_path_factory.mktemp("realjobs") / "runs.sqlite", max_workers=1, grace_s=2.0,
                    flush_s=0.1)
-    assert m.wait_ready(90)
+    assert m.wait_ready(300)
     yield m
     m.shutdown()
 

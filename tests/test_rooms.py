@@ -1,11 +1,13 @@
-"""Rooms: one vote per session per open question, the teacher's token, expiry, the tally figure."""
+"""Rooms: one vote per person per open question, the teacher's seat and key, expiry, a failing file, the tally
+figure, and the Room page under AppTest (the browser's identity across reloads: tests/test_browser_class.py)."""
 
 import json
 
 import pytest
+from _disks import read_only  # tests/ is on the path
 
+from core.classroom.rooms import ALPHABET, CODE_LENGTH, RoomError, Rooms
 from core.figures.tally import tally_figure
-from core.runs.rooms import ALPHABET, CODE_LENGTH, RoomError, Rooms
 
 
 class Clock:
@@ -29,49 +31,49 @@ def rooms(tmp_path, clock):
 
 
 def test_a_class_votes_and_the_teacher_reveals(rooms):
-    code, token = rooms.open_room()
+    code, _ = rooms.open_room("teacher")
     assert len(code) == CODE_LENGTH and set(code) <= set(ALPHABET)
     assert rooms.room(code).question is None
-    rooms.ask(code, token, "ch1", 3, correct=2)
+    rooms.ask(code, "teacher", "ch1", 3, correct=2)
     for student, choice in enumerate([0, 2, 2, 1, 2]):
         rooms.vote(code, "ch1", f"s{student}", choice)
     assert rooms.tally(code, "ch1", 3) == [1, 1, 3]
     assert rooms.my_vote(code.lower(), "ch1", "s3") == 1  # codes are read case-blind
     assert rooms.room(code).correct is None  # the answer stays hidden until revealed
-    rooms.reveal(code, token)
+    rooms.reveal(code, "teacher")
     room = rooms.room(code)
     assert room.state == "revealed" and room.correct == 2
 
 
-def test_one_vote_per_session_per_question(rooms):
-    code, token = rooms.open_room()
-    rooms.ask(code, token, "ch1", 2, correct=0)
+def test_one_vote_per_person_per_question(rooms):
+    code, _ = rooms.open_room("teacher")
+    rooms.ask(code, "teacher", "ch1", 2, correct=0)
     rooms.vote(code, "ch1", "alice", 0)
     with pytest.raises(RoomError, match="already voted"):
         rooms.vote(code, "ch1", "alice", 1)
     assert rooms.tally(code, "ch1", 2) == [1, 0] and rooms.my_vote(code, "ch1", "alice") == 0
-    rooms.ask(code, token, "ch2", 2, correct=1)  # a new question: a new vote
+    rooms.ask(code, "teacher", "ch2", 2, correct=1)  # a new question: a new vote
     rooms.vote(code, "ch2", "alice", 1)
     assert rooms.tally(code, "ch2", 2) == [0, 1]
 
 
 @pytest.mark.parametrize("choice", [-1, 2, True, "0"])
 def test_a_vote_is_an_answer_index_only(rooms, choice):
-    code, token = rooms.open_room()
-    rooms.ask(code, token, "ch1", 2, correct=0)
+    code, _ = rooms.open_room("teacher")
+    rooms.ask(code, "teacher", "ch1", 2, correct=0)
     with pytest.raises(RoomError):
         rooms.vote(code, "ch1", "alice", choice)
     assert rooms.tally(code, "ch1", 2) == [0, 0]
 
 
 def test_a_question_not_open_takes_no_vote(rooms):
-    code, token = rooms.open_room()
+    code, _ = rooms.open_room("teacher")
     with pytest.raises(RoomError, match="not open"):
         rooms.vote(code, "ch1", "alice", 0)  # nothing asked yet
-    rooms.ask(code, token, "ch1", 2, correct=0)
+    rooms.ask(code, "teacher", "ch1", 2, correct=0)
     with pytest.raises(RoomError, match="not open"):
         rooms.vote(code, "ch2", "alice", 0)  # another chapter's question
-    rooms.close_voting(code, token)
+    rooms.close_voting(code, "teacher")
     with pytest.raises(RoomError, match="not open"):
         rooms.vote(code, "ch1", "alice", 0)
     assert rooms.tally(code, "ch1", 2) == [0, 0]
@@ -84,30 +86,63 @@ def test_unknown_room(rooms):
         rooms.vote("nope", "ch1", "alice", 0)
 
 
-def test_only_the_token_holder_asks_and_reveals(rooms):
-    code, token = rooms.open_room()
-    other_code, other_token = rooms.open_room()
-    for wrong in (None, "", "guess", other_token):
+def test_only_a_teacher_asks_and_reveals_and_the_key_seats_another_browser(rooms):
+    code, token = rooms.open_room("teacher")
+    other_code, other_token = rooms.open_room("other-teacher")
+    for wrong in (None, "", "student", "other-teacher", token):  # a key is not a person
         with pytest.raises(RoomError, match="only the teacher"):
             rooms.ask(code, wrong, "ch1", 2, correct=0)
-    rooms.ask(code, token, "ch1", 2, correct=0)
-    with pytest.raises(RoomError, match="only the teacher"):
-        rooms.reveal(code, other_token)
+    rooms.ask(code, "teacher", "ch1", 2, correct=0)
+    for key in ("guess", other_token, None):
+        with pytest.raises(RoomError, match="not the teacher key"):
+            rooms.claim(code, key, "laptop")
     assert rooms.room(code).state == "open" and rooms.room(code).correct is None
-    assert rooms.is_teacher(code, token) and not rooms.is_teacher(code, other_token)
+    assert rooms.is_teacher(code, "teacher") and not rooms.is_teacher(code, "laptop")
+    rooms.claim(code, token, "laptop")  # the teacher's other device, with the key
+    assert rooms.is_teacher(code, "laptop") and not rooms.is_teacher(other_code, "laptop")
+    rooms.reveal(code, "laptop")
+    fresh = rooms.new_key(code, "teacher")  # the old key stops working; the seats stay
+    with pytest.raises(RoomError, match="not the teacher key"):
+        rooms.claim(code, token, "phone")
+    rooms.claim(code, fresh, "phone")
+    with pytest.raises(RoomError, match="only the teacher"):
+        rooms.new_key(code, "student")
+    assert rooms.is_teacher(code, "teacher") and rooms.is_teacher(code, "phone")
+
+
+def test_a_failing_file_is_a_one_line_room_error(tmp_path, clock):
+    """SQLite's own errors (a file that is not a database, a read-only file) reach the page as RoomError."""
+    junk = tmp_path / "junk.sqlite"
+    junk.write_bytes(b"not a database at all " * 200)
+    with pytest.raises(RoomError, match="cannot be used right now: the file is not a readable database") as err:
+        Rooms(junk)
+    assert "\n" not in str(err.value)
+    path = tmp_path / "runs.sqlite"
+    rooms = Rooms(path, clock=clock)
+    code, _ = rooms.open_room("teacher")
+    rooms.close()
+    for extra in tmp_path.glob("runs.sqlite-*"):  # the WAL's files go with the last connection
+        extra.unlink()
+    with read_only(path):
+        readonly = Rooms(path, clock=clock)
+        assert readonly.room(code).code == code  # reading still works
+        with pytest.raises(RoomError, match="cannot be written") as err:
+            readonly.ask(code, "teacher", "ch1", 2, correct=0)
+        assert "\n" not in str(err.value)
+        readonly.close()
 
 
 def test_a_room_expires(rooms, clock):
-    code, token = rooms.open_room(ttl_s=3600)
-    rooms.ask(code, token, "ch1", 2, correct=0)
+    code, _ = rooms.open_room("teacher", ttl_s=3600)
+    rooms.ask(code, "teacher", "ch1", 2, correct=0)
     clock.now += 3599
     rooms.vote(code, "ch1", "alice", 0)
     clock.now += 1
     for call in (lambda: rooms.room(code), lambda: rooms.vote(code, "ch1", "bob", 0),
-                 lambda: rooms.reveal(code, token)):
+                 lambda: rooms.reveal(code, "teacher")):
         with pytest.raises(RoomError, match="expired"):
             call()
-    rooms.open_room()  # opening a room sweeps the expired ones away
+    rooms.open_room("teacher")  # opening a room sweeps the expired ones away
     with pytest.raises(RoomError, match="no room"):
         rooms.room(code)
 
@@ -118,7 +153,7 @@ def test_rooms_share_the_run_store_file(tmp_path):
     store = RunStore(tmp_path / "runs.sqlite")
     store.list_runs()
     rooms = Rooms(store.path)
-    code, _ = rooms.open_room()
+    code, _ = rooms.open_room("teacher")
     assert Rooms(store.path).room(code).code == code  # a second process (another page) sees it
     assert store.list_runs() == []
 

@@ -72,7 +72,7 @@ class OtherWork:
 def manager(tmp_path_factory):
     m = JobManager(tmp_path_factory.mktemp("cores") / "runs.sqlite", max_workers=2)
     m._foreign_load = OtherWork(0)
-    assert m.wait_ready(90)
+    assert m.wait_ready(300)
     yield m
     m.shutdown()
 
@@ -110,13 +110,13 @@ def test_cores_another_process_keeps_busy_are_not_shared_out(manager):
     manager._debug = {"delay_s": 0.03}
     alone = manager.submit(tiny(threads=0, seed=6), "adv", fresh=True)
     job = manager._jobs[alone]
-    assert wait_for(lambda: job.state is JobState.RUNNING)
+    assert wait_for(lambda: job.state is JobState.RUNNING, 120)
     for _ in range(5):  # several ticks of the scheduler: the share stays the worker's own
         assert job.threads == manager.threads_per_worker
         time.sleep(0.1)
     manager._foreign_load = OtherWork(0)
     assert wait_for(lambda: job.threads == cores_per_run(1, manager.threads_per_worker)
-                    or manager.status(alone) == "finished")
+                    or manager.status(alone) == "finished", 120)
     manager._debug = None
-    assert manager.wait(alone, 60)
+    assert manager.wait(alone, 240)
     assert manager.store.get_run(alone)["status"] == "finished"

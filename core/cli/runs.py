@@ -1,7 +1,8 @@
 """Command line for the run store: ``python -m core runs {list,show,export,delete}``, and the
 recording behind ``python -m core run --store PATH``.
 
-An unknown run id exits with code 2 and a one-line message, like a bad config field.
+An unknown run id, a store path where there is no store, or an export to a place that cannot be
+written exits with code 2 and a one-line message, like a bad config field; the store is left as it was.
 """
 
 from __future__ import annotations
@@ -92,13 +93,27 @@ def _guarded(func, args) -> int:
         return 2
 
 
-def _store(args, must_exist=False) -> RunStore | None:
+def _store(args) -> RunStore:
     path = Path(args.store) if args.store else default_path()
-    if not path.exists():  # reading must not create an empty store as a side effect
-        if must_exist:
-            raise UnknownRun(f"no run with id {args.id!r}: there is no run store at {path}")
-        return None
+    if not path.is_file():  # reading must not create an empty store as a side effect
+        what = f"no run with id {args.id!r}: " if getattr(args, "id", None) else ""
+        raise UnknownRun(f"{what}there is no run store at {path} (--store PATH or $RFL_STORE names one)")
     return RunStore(path)
+
+
+def writable(path) -> Path:
+    """``path`` as a file this process can write, checked before any work (a sweep's CSV is checked before
+    training); UnknownRun's one line otherwise. Nothing is left behind by the check."""
+    path = Path(path)
+    existed = path.exists()
+    try:
+        with open(path, "a"):
+            pass
+    except OSError as err:
+        raise UnknownRun(f"cannot write {path}: {err.strerror or err}") from None
+    if not existed:
+        path.unlink(missing_ok=True)
+    return path
 
 
 def resolve(store: RunStore, run_id: str) -> str:
@@ -122,7 +137,7 @@ def _when(stamp) -> str:
 
 def cmd_list(args) -> int:
     store = _store(args)
-    runs = store.list_runs(limit=args.limit, status=args.status) if store else []
+    runs = store.list_runs(limit=args.limit, status=args.status)
     if args.json:
         print(json.dumps([summary(r) for r in runs], indent=1))
         return 0
@@ -140,7 +155,7 @@ def cmd_list(args) -> int:
 
 
 def cmd_show(args) -> int:
-    store = _store(args, must_exist=True)
+    store = _store(args)
     run = store.get_run(resolve(store, args.id))
     run["snapshot_steps"] = store.snapshot_steps(run["id"])
     if args.json:
@@ -160,22 +175,25 @@ def cmd_show(args) -> int:
 
 
 def cmd_export(args) -> int:
-    store = _store(args, must_exist=True)
+    store = _store(args)
     run = store.get_run(resolve(store, args.id))
+    target = writable(args.csv or args.json)
     frame = store.metrics_frame(run["id"])
     if args.csv:
-        frame.to_csv(args.csv, index=False)
-        target = args.csv
+        text = frame.to_csv(index=False)
     else:
         history = json.loads(frame.to_json(orient="records"))  # NaN becomes null, valid JSON
-        Path(args.json).write_text(json.dumps({**summary(run), "config": run["config"], "history": history}, indent=1))
-        target = args.json
+        text = json.dumps({**summary(run), "config": run["config"], "history": history}, indent=1)
+    try:
+        target.write_text(text)
+    except OSError as err:  # the disk filled up meanwhile: the store is untouched either way
+        raise UnknownRun(f"cannot write {target}: {err.strerror or err}") from None
     print(f"wrote {len(frame)} rows of run {run['id']} to {target}", file=sys.stderr)
     return 0
 
 
 def cmd_delete(args) -> int:
-    store = _store(args, must_exist=True)
+    store = _store(args)
     run = store.get_run(resolve(store, args.id))
     if run["status"] in ACTIVE and owner_alive(run["owner"]) and not args.force:
         print(f"error: run {run['id']} is still {run['status']}; stop it first, or pass --force", file=sys.stderr)

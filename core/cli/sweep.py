@@ -4,8 +4,9 @@
 
 ``add_sweep_parser(subparsers)`` plugs it into the main command line; ``main(argv)`` runs it
 alone (``python -m core.cli.sweep sweep ...``). A bad field or value exits with code 2 and
-one line naming it, before any work starts; a Dask scheduler that cannot be reached (or whose
-workers cannot run the sweep) also exits with code 2 and one line, within seconds. A cluster that
+one line naming it, before any work starts; so does a --csv or --store that cannot be written (checked
+before training); a Dask scheduler that cannot be reached (or whose workers cannot run the sweep) also
+exits with code 2 and one line, within seconds. A cluster that
 fails mid-sweep, or Ctrl-C, ends the sweep with one line saying what finished; the finished rows
 are still written to the CSV and the store (exit code 1, or 130 after Ctrl-C).
 """
@@ -45,11 +46,13 @@ def add_sweep_parser(subparsers) -> argparse.ArgumentParser:
 
 def cmd_sweep(args) -> int:
     from ..runs.cluster import ClusterError
+    from ..runs.schema import StoreError
+    from .runs import UnknownRun
 
     try:
         return _sweep(args)
-    except ConfigError as err:  # also caught by core.cli.main.main; handled here so the command stands alone
-        print(f"error: {err}", file=sys.stderr)
+    except (ConfigError, StoreError, UnknownRun) as err:  # also caught by core.cli.main.main; here too so the
+        print(f"error: {err}", file=sys.stderr)  # command stands alone
         return 2
     except ClusterError as err:  # one line: the cause and what finished; finished rows are kept
         kept = ""
@@ -92,6 +95,7 @@ def _sweep(args) -> int:
     if args.jobs is not None and args.jobs < 1:
         raise ConfigError("jobs", f"need at least one worker, got {args.jobs}")
     spec = SweepSpec.from_strings(base, args.grid, args.seeds, args.mode)
+    _check_outputs(args)
     backend = "dask" if args.scheduler else args.backend
     seconds = estimate_seconds(spec, jobs=args.jobs)
     print(f"{len(spec)} runs ({' x '.join(f'{n}:{len(v)}' for n, v in spec.grid)}, {len(spec.seeds)} seed(s), "
@@ -119,6 +123,24 @@ def _sweep(args) -> int:
         print(f"cancelled (Ctrl-C): {done} of {len(spec)} runs finished", file=sys.stderr)
         return 130
     return 0 if len(frame) == len(spec) and (frame["status"] == "finished").all() else 1
+
+
+def _check_outputs(args) -> None:
+    """The CSV and the store can be written, before any training (UnknownRun or StoreError: one line)."""
+    from ..runs.schema import StoreError
+    from ..runs.store import RunStore
+    from .runs import writable
+
+    if args.csv:
+        writable(args.csv)
+    if args.store:
+        try:
+            store = RunStore(args.store)
+            store.check()
+            store.close()
+        except OSError as err:  # its folder cannot be made
+            raise StoreError(args.store, f"cannot be created ({err.strerror or err})",
+                             "choose a writable path") from None
 
 
 def main(argv=None) -> int:

@@ -30,8 +30,9 @@ def sync(device: torch.device) -> None:
 
 def run_threads(cfg: Config, offered: int | None = None) -> int:
     """A run's thread count, decided here and nowhere else: the config's own when it sets one, else
-    what its caller offers (a job worker's share of the cores), else the process's current count."""
-    return cfg.threads or offered or torch.get_num_threads()
+    what its caller offers (a job worker's share of the cores), else the process's current count; never
+    more than the machine's cores (a link's threads=1024 gets the cores)."""
+    return min(cfg.threads or offered or torch.get_num_threads(), cpu_count())
 
 
 def apply_threads(cfg: Config, offered: int | None = None) -> None:

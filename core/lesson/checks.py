@@ -148,7 +148,7 @@ def _multi_step_pgd_kept(runs):
     return last >= KEPT, f"multi-step adv final acc_pgd {last:.2f}"
 
 
-# ---- chapter 8: the real-image claims of core/real/claims.py ---------------------------------------
+# ---- chapter 8: the real-image claims of core/real/real_claims.py ---------------------------------------
 def _real(index: int):
     def test(runs):
         from ..real.real_claims import real_claims

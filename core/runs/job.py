@@ -51,9 +51,13 @@ class Job:
     seq: int
     mode: str
     config: dict
-    client_id: str
+    client_id: str  # the person who submitted it (the store's runs.client_id)
     key: str | None = None  # the store's config_key: identical submissions attach to this job
     debug: dict | None = None
+    estimate_s: float = 0.0  # its cost (core/runs/admission.py): work on one worker's share of the cores
+    memory: int = 0  # its peak bytes while it runs
+    preset: str | None = None
+    watchers: list[str] = field(default_factory=list)  # the persons who asked for it, first one first
     state: JobState = JobState.QUEUED
     worker: object | None = None  # the core.runs.supervisor.Worker it runs on, while on one
     started: float | None = None  # monotonic, when handed to a worker
@@ -66,6 +70,11 @@ class Job:
         if new not in TRANSITIONS[self.state]:
             raise BadTransition(f"job {self.run_id}: {self.state.value} -> {new.value} is not allowed")
         self.state = new
+
+    @property
+    def payer(self) -> str:
+        """Whose share of the server it counts against: its first watcher, else whoever submitted it."""
+        return self.watchers[0] if self.watchers else self.client_id
 
     @property
     def on_worker(self) -> bool:

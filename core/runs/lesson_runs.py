@@ -36,7 +36,7 @@ def chapter_runs(store, chapter: Chapter, seeds=None) -> dict[tuple[str, int], d
 def submit_chapter(manager, chapter: Chapter, seeds=None, client_id: str = "local", *, store=None) -> dict:
     """Queue what the chapter still needs; reuse finished, queued and running runs of the same setups.
 
-    Uses only JobManager.submit_twins / submit_real. A refusal (JobRefused: the per-client cap) is
+    Uses only JobManager.submit_twins / submit_real. A refusal (JobRefused: a cap of the budget) is
     raised after the runs that fit were queued; calling again later queues the rest and nothing twice.
     """
     store = store if store is not None else manager.store

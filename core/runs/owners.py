@@ -1,9 +1,10 @@
-"""Who may stop or delete a run: the browser session that started it, or whoever holds the admin token.
+"""Who may stop or delete a run: the browser (person, core/classroom/persons.py) that started it, or whoever
+holds the admin token.
 
-A run remembers the client id of the session that submitted it (runs.client_id). Everyone can
-read every run (a shared link shares the view); changing one takes a ``Requester`` that is its
-owner or an admin. The command line and the server itself act as ``LOCAL``, an admin: whoever
-can open the store file can change it anyway.
+A run remembers the person who submitted it (runs.client_id). Everyone can read every run (a shared link
+shares the view); changing one takes a ``Requester`` that is its owner or an admin (the job manager also
+lets a run's watchers leave it: ``JobManager.release``). The command line and the server itself act as
+``LOCAL``, an admin: whoever can open the store file can change it anyway.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ def may_change(owner_client_id: str | None, requester: Requester) -> bool:
 
 def check(run_id: str, owner_client_id: str | None, requester: Requester, action: str) -> None:
     if not may_change(owner_client_id, requester):
-        raise NotAllowed(f"run {run_id} was started by another browser session: only that session or someone with "
+        raise NotAllowed(f"run {run_id} was started by another browser: only that browser or someone with "
                          f"the server's admin token may {action} it")
 
 

@@ -88,8 +88,8 @@ def record_real(store, run_id: str, cfg, *, should_stop=None, flush_s: float = 0
 
     Returns the RealResult; ConfigError (a missing data file, ...) propagates before any training.
     """
-    from ..real import run_real
     from ..engine.resources import resolve_device
+    from ..real import run_real
 
     recorder = recorder or RealRecorder(store, run_id, flush_s=flush_s)
     store.start_run(run_id, str(resolve_device(cfg.device)))

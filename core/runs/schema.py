@@ -9,6 +9,7 @@ opening an old file together migrate it once. Queries live in store.py.
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from pathlib import Path
 
@@ -36,10 +37,15 @@ MIGRATIONS: tuple[str, ...] = (
         run_id TEXT NOT NULL, name TEXT NOT NULL, text TEXT NOT NULL,
         PRIMARY KEY (run_id, name)) WITHOUT ROWID;
     """,
+    # 2: a sweep is a run of mode 'sweep'; its runs name it, so the Runs page can list them apart
+    """
+    ALTER TABLE runs ADD COLUMN sweep_id TEXT;
+    CREATE INDEX IF NOT EXISTS runs_sweep ON runs(sweep_id);
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 RUN_COLUMNS = ("id", "pair_id", "created", "started", "finished", "status", "mode", "config_json", "config_key",
-               "seed", "device", "code_version", "preset", "client_id", "error", "step", "steps", "owner")
+               "seed", "device", "code_version", "preset", "client_id", "error", "step", "steps", "owner", "sweep_id")
 
 
 class StoreError(RuntimeError):
@@ -59,6 +65,9 @@ def translate(path: Path, err: BaseException) -> StoreError:
     if isinstance(err, sqlite3.OperationalError) and "locked" in text:
         return StoreError(path, f"busy for over {BUSY_TIMEOUT_S:g} s ({text})", "retry; if it persists, restart the "
                           "processes that write it")
+    if isinstance(err, sqlite3.OperationalError) and "readonly" in text or isinstance(err, OSError) and err.errno == 30:
+        return StoreError(path, "the file cannot be written (read-only; nothing was changed)",
+                          "let the server's user write the file and its folder, or set RFL_STORE to another file")
     if isinstance(err, sqlite3.DatabaseError) and ("not a database" in text or "malformed" in text):
         return StoreError(path, f"not a readable SQLite database ({text})",
                           "move it aside (its runs cannot be read) or set RFL_STORE to another file")
@@ -101,13 +110,20 @@ def migrate(db: sqlite3.Connection, path: Path) -> None:
         _refuse_newer(current, path)
         for number in range(current + 1, SCHEMA_VERSION + 1):
             for statement in MIGRATIONS[number - 1].split(";"):
-                if statement.strip():
+                if statement.strip() and not _has_column_already(db, statement):
                     db.execute(statement)
         db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
     except BaseException:
         db.execute("ROLLBACK")
         raise
     db.execute("COMMIT")
+
+
+def _has_column_already(db: sqlite3.Connection, statement: str) -> bool:
+    """An ``ALTER TABLE t ADD COLUMN c`` whose column is there (a file of version 0 whose tables came from a
+    later version): SQLite has no IF NOT EXISTS for columns, so the migration asks first."""
+    match = re.match(r"\s*ALTER\s+TABLE\s+(\w+)\s+ADD\s+(?:COLUMN\s+)?(\w+)", statement, re.IGNORECASE)
+    return bool(match) and any(row[1] == match[2] for row in db.execute(f"PRAGMA table_info({match[1]})"))
 
 
 def _refuse_newer(found: int, path: Path) -> None:

@@ -220,16 +220,35 @@ class RunStore:
 
     # -- writing ---------------------------------------------------------------------
     def create_run(self, cfg, mode: str, *, pair_id=None, preset=None, client_id=None, status="queued",
-                   steps: int | None = None) -> str:
-        """A new run row; ``steps`` defaults to cfg.steps (a real-image run has none: it counts percent)."""
+                   steps: int | None = None, sweep_id: str | None = None) -> str:
+        """A new run row; ``steps`` defaults to cfg.steps (a real-image run has none: it counts percent);
+        ``sweep_id`` names the sweep (a run of mode 'sweep') it belongs to."""
         _check_status(status)
-        run_id = new_id()
-        row = dict(id=run_id, pair_id=pair_id, created=time.time(), started=None, finished=None, status=status,
-                   mode=mode, config_json=json.dumps(cfg.to_dict(), sort_keys=True), config_key=config_key(cfg, mode),
-                   seed=cfg.seed, device=None, code_version=code_version(), preset=preset, client_id=client_id,
-                   error=None, step=None, steps=cfg.steps if steps is None else steps, owner=owner_id())
+        row = _new_row(cfg, mode, status, pair_id=pair_id, preset=preset, client_id=client_id, steps=steps,
+                       sweep_id=sweep_id)
         with self._write() as db:
-            db.execute(f"INSERT INTO runs ({','.join(row)}) VALUES ({','.join('?' * len(row))})", tuple(row.values()))
+            _insert(db, row)
+        return row["id"]
+
+    def record_run(self, cfg, mode: str, *, status: str, error: str | None, device: str, history: list[dict],
+                   snapshot=None, pair_id=None, preset=None, client_id=None, sweep_id=None,
+                   artifacts: dict[str, str] | None = None) -> str:
+        """A run that has already ended (a sweep's, trained in a batch), written whole in one transaction:
+        a stopped sweep leaves only the runs it finished, never rows of runs that did not start."""
+        _check_status(status)
+        now = time.time()
+        row = _new_row(cfg, mode, status, pair_id=pair_id, preset=preset, client_id=client_id, sweep_id=sweep_id)
+        last = int(history[-1]["step"]) if history else None
+        row.update(started=now, finished=now, device=device, error=error, step=last)
+        run_id = row["id"]
+        metric_rows = [(run_id, int(r["step"]), k, _float(v)) for r in history for k, v in r.items() if k != "step"]
+        with self._write() as db:
+            _insert(db, row)
+            db.executemany("INSERT OR REPLACE INTO metrics VALUES (?,?,?,?)", metric_rows)
+            if snapshot is not None and last is not None:
+                db.execute("INSERT OR REPLACE INTO snapshots VALUES (?,?,?,?,?)", (run_id, last, *_encode(snapshot)))
+            db.executemany("INSERT OR REPLACE INTO artifacts VALUES (?,?,?)",
+                           [(run_id, str(name), str(text)) for name, text in (artifacts or {}).items()])
         return run_id
 
     def start_run(self, run_id: str, device: str) -> None:
@@ -314,9 +333,13 @@ class RunStore:
         rows = self._read("SELECT status FROM runs WHERE id=?", (run_id,))
         return rows[0][0] if rows else None
 
-    def list_runs(self, limit: int | None = None, status: str | None = None, pair_id: str | None = None) -> list[dict]:
-        """Newest first; each run as get_run gives it."""
+    def list_runs(self, limit: int | None = None, status: str | None = None, pair_id: str | None = None,
+                  *, sweeps: bool = True) -> list[dict]:
+        """Newest first; each run as get_run gives it. ``sweeps=False`` leaves out sweeps and their runs
+        (a sweep of thousands would push every other run off a page's list)."""
         where, params = [], []
+        if not sweeps:
+            where.append("sweep_id IS NULL AND mode != 'sweep'")
         if status is not None:
             where.append("status=?")
             params.append(status)
@@ -333,6 +356,25 @@ class RunStore:
         for run in runs:
             run["final"] = finals.get(run["id"], {})
         return runs
+
+    def count_sweeps(self) -> tuple[int, int]:
+        """(sweeps, runs of sweeps) in the store."""
+        sweeps, runs = self._read("SELECT SUM(mode = 'sweep'), SUM(sweep_id IS NOT NULL) FROM runs")[0]
+        return int(sweeps or 0), int(runs or 0)
+
+    def sweep_artifacts(self, sweep_id: str, name: str) -> list[tuple[str, str]]:
+        """(run id, text) of the named artifact of every run of a sweep, in the order they were recorded."""
+        return self._read("SELECT a.run_id, a.text FROM runs r JOIN artifacts a ON a.run_id = r.id "
+                          "WHERE r.sweep_id=? AND a.name=? ORDER BY r.rowid", (sweep_id, name))
+
+    def list_sweeps(self, client_id: str | None = None, limit: int = 20) -> list[dict]:
+        """The newest sweeps (runs of mode 'sweep'), of one person or of everyone, without their finals."""
+        sql, params = f"SELECT {','.join(RUN_COLUMNS)} FROM runs WHERE mode='sweep'", []
+        if client_id is not None:
+            sql += " AND client_id=?"
+            params.append(client_id)
+        sql += " ORDER BY created DESC, rowid DESC LIMIT ?"
+        return [_run_dict(row) for row in self._read(sql, (*params, int(limit)))]
 
     def pair_runs(self, pair_id: str) -> list[dict]:
         """The runs of one twin pair, standard first."""
@@ -415,6 +457,19 @@ class RunStore:
             for run_id, name, value in rows:
                 out.setdefault(run_id, {})[name] = float("nan") if value is None else value
         return out
+
+
+def _new_row(cfg, mode: str, status: str, *, pair_id=None, preset=None, client_id=None, steps=None,
+             sweep_id=None) -> dict:
+    return dict(id=new_id(), pair_id=pair_id, created=time.time(), started=None, finished=None, status=status,
+                mode=mode, config_json=json.dumps(cfg.to_dict(), sort_keys=True), config_key=config_key(cfg, mode),
+                seed=cfg.seed, device=None, code_version=code_version(), preset=preset, client_id=client_id,
+                error=None, step=None, steps=cfg.steps if steps is None else steps, owner=owner_id(),
+                sweep_id=sweep_id)
+
+
+def _insert(db, row: dict) -> None:
+    db.execute(f"INSERT INTO runs ({','.join(row)}) VALUES ({','.join('?' * len(row))})", tuple(row.values()))
 
 
 def _check_status(status: str) -> None:

@@ -28,8 +28,9 @@ MAX_START_FAILURES = 3  # workers that die before they are ready: respawning mor
 class Worker:
     """One worker process and the thread that files its events as ("event", worker, (kind, fields))."""
 
-    def __init__(self, slot: int, env: dict, events: queue.Queue, args: list[str]):
+    def __init__(self, slot: int, env: dict, events: queue.Queue, args: list[str], background: bool = False):
         self.slot = slot
+        self.background = background  # at the lowest priority, for long jobs (core/runs/jobs.py)
         self.proc = subprocess.Popen([sys.executable, "-m", "core.runs.worker", *args], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, env=env, cwd=REPO_ROOT, text=True, bufsize=1)
         self.pid = self.proc.pid
@@ -68,13 +69,16 @@ class Worker:
 class Supervisor:
     """The manager's workers. Every method is called under the manager's lock."""
 
-    def __init__(self, store_path: str, max_workers: int, events: queue.Queue, *, worker_env: dict, gpus: int):
+    def __init__(self, store_path: str, max_workers: int, events: queue.Queue, *, worker_env: dict, gpus: int,
+                 background: int = 0):
         self.store_path = store_path
         self.events = events
         self._worker_env = worker_env
         self._gpus = gpus
+        self.regular = max_workers
+        self.background = background  # workers after the regular ones, at niceness 19
         self.start_failures = 0
-        self.workers = [self._spawn(slot) for slot in range(max_workers)]
+        self.workers = [self._spawn(slot) for slot in range(max_workers + background)]
 
     def _spawn(self, slot: int) -> Worker:
         env = {**os.environ, **self._worker_env, "PYTHONPATH": os.pathsep.join(
@@ -82,7 +86,10 @@ class Supervisor:
         if self._gpus > 1:  # spread workers over the GPUs; each sees one as cuda:0
             visible = os.environ.get("CUDA_VISIBLE_DEVICES", ",".join(map(str, range(self._gpus)))).split(",")
             env["CUDA_VISIBLE_DEVICES"] = visible[slot % len(visible)]
-        return Worker(slot, env, self.events, [self.store_path, *(["--cuda"] if self._gpus else [])])
+        background = slot >= self.regular
+        if background:
+            env["RFL_WORKER_NICE"] = "19"  # the lowest: whatever else wants a core gets it first
+        return Worker(slot, env, self.events, [self.store_path, *(["--cuda"] if self._gpus else [])], background)
 
     def all_ready(self) -> bool:
         return all(w.ready for w in self.workers)

@@ -9,8 +9,13 @@ Backends:
 * ``loky`` (default): local processes through joblib; workers x torch threads never exceed the cores.
 * ``dask``: the Dask scheduler at ``scheduler`` (this project's code is shipped to it, failures are
   reported: core.runs.cluster), or a LocalCluster on the loopback started for this sweep.
+* ``inline``: in this process, one task after the other (a job worker's sweep: core/runs/jobs.py).
 * any other joblib backend name, e.g. ``ray`` after ``ray.util.joblib.register_ray()``
   (docs/cluster.md; not tested here).
+
+With a store, every run is written there as it finishes, under a sweep row (a run of mode ``sweep``
+whose step counts the runs done): nothing is written for a run before it ends, so a stopped sweep
+leaves its finished runs and nothing else (runs cut short by the stop are not written).
 """
 
 from __future__ import annotations
@@ -22,87 +27,19 @@ import tempfile
 import threading
 import uuid
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 
-from ..engine.config import Config
 from ..engine.metrics import METRICS
 from .cluster import ClusterError, dask_client, run_tasks
-from .sweep_spec import SweepSpec, device_type, sweep_points
+from .sweep_plan import make_tasks, plan_workers
+from .sweep_spec import SweepSpec, sweep_points
 from .sweep_task import run_task
 
 CSV_DECIMALS = 6  # identical CSVs across backends and thread counts: float noise sits far below this
-MAX_BATCH = {"cpu": 8, "cuda": 256}  # a GPU wants big batches; on a CPU small ones also stream results sooner
 
-__all__ = ["ClusterError", "run_sweep", "sweep_csv", "plan_workers", "make_tasks", "CSV_DECIMALS"]
-
-
-# ---- planning: workers, threads, batches -----------------------------------------------------
-
-
-def plan_workers(n_runs: int, base: Config, backend: str, jobs: int | None, remote: bool = False) -> tuple[int, int]:
-    """(workers, torch threads per worker) with workers * threads <= cores on this machine.
-
-    On a remote Dask cluster the cores are not ours to count: one torch thread per task
-    (a Dask worker runs as many tasks as it has threads) unless the config sets threads.
-    """
-    from joblib import cpu_count
-
-    cores = max(1, cpu_count())
-    if remote:
-        return jobs or cores, base.threads or 1
-    if base.threads > 0:
-        threads = min(base.threads, cores)
-        return max(1, min(jobs or cores, cores // threads, n_runs)), threads
-    if jobs:
-        workers = max(1, min(jobs, cores, n_runs))
-    elif device_type(base) == "cuda":
-        workers = 1  # one process feeds the GPU with big batches
-    else:
-        workers = max(1, min(cores, n_runs))
-    return workers, max(1, cores // workers)
-
-
-def make_tasks(items: Sequence[tuple[Config, str]], workers: int, batch: int | None = None) -> list[list[int]]:
-    """Indices of runs grouped into tasks: batchable runs of one shape share a task.
-
-    A group's indices are dealt out with a stride, so the first tasks to finish already
-    cover the whole grid coarsely (a phase diagram fills in everywhere at once).
-    """
-    from ..engine.batched import batch_key
-    from ..engine.resources import estimate_memory, memory_budget, resolve_device
-
-    groups: dict = {}
-    for index, (cfg, mode) in enumerate(items):
-        key = batch_key(cfg, mode)
-        groups.setdefault(("alone", index) if key is None else key, []).append(index)
-    tasks = []
-    for key, indices in groups.items():
-        if key[0] == "alone":
-            tasks.append(indices)
-            continue
-        cfg = items[indices[0]][0]
-        device = resolve_device(cfg.device)
-        size = batch or min(MAX_BATCH[device.type], _cpu_stack(cfg, device), math.ceil(len(indices) / (2 * workers)))
-        fits = memory_budget(device) // max(1, workers * estimate_memory(cfg, device))
-        size = max(1, min(size, fits))
-        count = math.ceil(len(indices) / size)
-        tasks += [indices[j::count] for j in range(count)]
-    return sorted(tasks, key=lambda t: t[0])
-
-
-def _cpu_stack(cfg: Config, device) -> int:
-    """Runs worth stacking on a CPU: as many as share one cache-sized chunk of a training step.
-
-    Measured (bench/bench_sweep.py): when one run's step already fills the chunk (classroom
-    size), stacking gains nothing and costs cache locality (~10 % slower under load); for
-    small runs (n_train=30) it saves ~15 % of per-step overhead.
-    """
-    from ..engine.batched import CPU_BUDGET
-
-    if device.type != "cpu":
-        return MAX_BATCH[device.type]
-    return max(1, CPU_BUDGET // (cfg.n_train * cfg.P * max(cfg.k * cfg.m, cfg.d)))
+__all__ = ["ClusterError", "run_sweep", "sweep_csv", "sweep_frame", "plan_workers", "make_tasks", "CSV_DECIMALS"]
+ROW_ARTIFACT = "sweep_row"  # each run of a stored sweep keeps its table row, so the sweep's table reads back
 
 
 class _StopSignal:
@@ -159,6 +96,9 @@ def run_sweep(
     batch: int | None = None,
     preset: str | None = None,
     on_task: Callable[[str, int], None] | None = None,
+    sweep_id: str | None = None,
+    client_id: str | None = None,
+    threads: int | None = None,
 ):
     """Train every run of the sweep; return a DataFrame, one row per (point, seed, mode).
 
@@ -167,17 +107,20 @@ def run_sweep(
     should_stop is polled between and, through a flag file or a Dask event, within points; a
     stopped sweep ends its workers' tasks and returns the rows finished so far. With a store (a
     RunStore or a path), every run is recorded there from this process, as it finishes, and the
-    rows get a run_id. A cluster that fails raises ClusterError (one line: the cause, and how many
-    runs finished), whose ``frame`` holds the finished rows; they are in the store too.
+    rows get a run_id: under ``sweep_id`` (a sweep row its caller made: a job's), else under a sweep
+    row made here and ended here. ``threads`` fixes the torch threads of each task (a job worker's
+    share). A cluster that fails raises ClusterError (one line: the cause, and how many runs
+    finished), whose ``frame`` holds the finished rows; they are in the store too.
     """
     import pandas as pd
 
     runs = sweep_points(spec)
-    workers, threads = plan_workers(len(runs), spec.base, backend, jobs,
+    workers, planned = plan_workers(len(runs), spec.base, backend, 1 if backend == "inline" else jobs,
                                     remote=backend == "dask" and scheduler is not None)
+    threads = threads or planned
     tasks = [[(i, runs[i][3], runs[i][2]) for i in task]
              for task in make_tasks([(cfg, mode) for _, _, mode, cfg in runs], workers, batch)]
-    recorder = _Recorder(store, runs, preset) if store is not None else None
+    recorder = _Recorder(store, spec, runs, preset, sweep_id, client_id) if store is not None else None
     signal = _StopSignal(should_stop)
     rows: dict[int, dict] = {}
     columns = [*spec.fields, "seed", "mode", *METRICS, "phase_transition_step", "status"]
@@ -187,10 +130,12 @@ def run_sweep(
         for index, payload in finished:
             point, seed, mode, _ = runs[index]
             rows[index] = _row(point, seed, mode, payload)
-            if recorder is not None:
-                rows[index]["run_id"] = recorder.record(index, payload)
+            if recorder is not None and not (payload["status"] == "cancelled" and signal.event.is_set()):
+                rows[index]["run_id"] = recorder.record(index, rows[index], payload)  # a run cut short stays out
             if callback is not None:
                 callback(dict(rows[index]))
+        if recorder is not None and finished:
+            recorder.progress(sum("run_id" in row for row in rows.values()))
         if on_task is not None and finished:
             on_task(finished[0][1].get("worker") or "this machine", len(finished))
 
@@ -198,16 +143,30 @@ def run_sweep(
         if backend == "dask":
             with dask_client(scheduler, workers) as client:
                 run_tasks(client, [(task, threads, None) for task in tasks], on_result=take, should_stop=signal.poll)
+        elif backend == "inline":
+            for task in tasks:
+                if signal.poll():
+                    break
+                take(run_task(task, threads, signal.path))
         else:
             _run_joblib(backend, tasks, workers, threads, signal, take)
     except ClusterError as err:
         err.frame = pd.DataFrame([rows[i] for i in sorted(rows)], columns=columns)
         err.args = (f"{err.args[0]}; {len(rows)} of {len(runs)} runs finished",)
+        if recorder is not None:
+            recorder.end("failed", str(err))
+        raise
+    except BaseException as err:
+        if recorder is not None:
+            recorder.end("interrupted" if isinstance(err, KeyboardInterrupt) else "failed",
+                         f"{type(err).__name__}: {err}".splitlines()[0])
         raise
     finally:
         signal.close()
-        if recorder is not None:
-            recorder.cancel_rest(rows)
+    if recorder is not None:
+        stopped = signal.event.is_set() and len(rows) < len(runs)
+        recorder.end("cancelled" if stopped else "finished",
+                     f"stopped after {len(rows)} of {len(runs)} runs" if stopped else None)
     return pd.DataFrame([rows[i] for i in sorted(rows)], columns=columns)
 
 
@@ -233,32 +192,51 @@ def _run_joblib(backend: str, tasks: list, workers: int, threads: int, signal: _
 
 
 class _Recorder:
-    """Writes runs into the run store from the parent process only (one SQLite writer)."""
+    """Writes each finished run into the run store, from the parent process only (one SQLite writer), under
+    the sweep's row; makes that row (and ends it) itself when the caller has none."""
 
-    def __init__(self, store, runs, preset):
+    def __init__(self, store, spec, runs, preset, sweep_id, client_id):
         from .store import RunStore
 
         self.store = store if isinstance(store, RunStore) else RunStore(store)
-        pairs = {}
-        self.ids = []
-        for point, seed, mode, cfg in runs:  # std and adv of one point and seed are twins
-            pair = pairs.setdefault((tuple(point.items()), seed), uuid.uuid4().hex[:12])
-            self.ids.append(self.store.create_run(cfg, mode, pair_id=pair, preset=preset, client_id="sweep"))
+        self.runs, self.preset, self.client_id = runs, preset, client_id
+        self.own = sweep_id is None
+        self.sweep_id = sweep_id or self.store.create_run(spec, "sweep", preset=preset, client_id=client_id or "cli",
+                                                          status="running")
+        self.pairs: dict = {}
 
-    def record(self, index: int, payload: dict) -> str:
-        run_id = self.ids[index]
-        self.store.start_run(run_id, payload["device"])
-        if payload["history"]:
-            self.store.log_batch(run_id, rows=payload["history"], step=payload["history"][-1]["step"],
-                                 snapshots=[(payload["history"][-1]["step"], payload["weights"])])
-        self.store.finish_run(run_id, payload["status"], payload["reason"])
-        return run_id
+    def record(self, index: int, row: dict, payload: dict) -> str:
+        import json
 
-    def cancel_rest(self, done: dict):
-        for index, run_id in enumerate(self.ids):
-            if index not in done:
-                self.store.finish_run(run_id, "cancelled", "the sweep was stopped before this run finished",
-                                      only_if_active=True)
+        point, seed, mode, cfg = self.runs[index]
+        pair = self.pairs.setdefault((tuple(point.items()), seed), uuid.uuid4().hex[:12])  # std and adv are twins
+        kept = {**row, "worker": payload.get("worker")}
+        return self.store.record_run(cfg, mode, status=payload["status"], error=payload["reason"],
+                                     device=payload["device"], history=payload["history"], snapshot=payload["weights"],
+                                     pair_id=pair, preset=self.preset, client_id=self.client_id, sweep_id=self.sweep_id,
+                                     artifacts={ROW_ARTIFACT: json.dumps(kept)})
+
+    def progress(self, done: int) -> None:
+        self.store.log_progress(self.sweep_id, done)
+
+    def end(self, status: str, error: str | None) -> None:
+        if self.own:
+            self.store.finish_run(self.sweep_id, status, error, only_if_active=True)
+
+
+def sweep_frame(store, sweep_id: str):
+    """The table of a stored sweep, as run_sweep returned it (with run_id and the worker of each run): the rows
+    of the runs it has finished so far."""
+    import json
+
+    import pandas as pd
+
+    rows = []
+    for run_id, text in store.sweep_artifacts(sweep_id, ROW_ARTIFACT):
+        row = json.loads(text)
+        row["run_id"] = run_id
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def sweep_csv(frame, path=None) -> str:

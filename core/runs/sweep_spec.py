@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, fields
 
 from ..engine.config import MODES, Config, ConfigError, parse_value
+from .sweep_plan import device_type, make_tasks, plan_workers
 
 MODE_CHOICES = {"std": ("std",), "adv": ("adv",), "both": MODES}
 _KINDS = {f.name: str(f.type) for f in fields(Config)}
@@ -122,7 +123,34 @@ class SweepSpec:
         return [dict(zip(self.fields, combo, strict=True)) for combo in itertools.product(*(v for _, v in self.grid))]
 
     def __len__(self) -> int:
-        return len(self.points()) * len(self.seeds) * len(self.modes)
+        return math.prod(len(values) for _, values in self.grid) * len(self.seeds) * len(self.modes)
+
+    # A sweep is recorded in the run store as a run of its own (mode "sweep"): these are what the store
+    # reads of a run's config.
+    @property
+    def seed(self) -> int:
+        return self.base.seed
+
+    @property
+    def steps(self) -> int:
+        """The sweep row's progress counts runs: its step is the runs done, its steps all of them."""
+        return len(self)
+
+    def to_dict(self) -> dict:
+        return {"base": self.base.to_dict(), "grid": [[name, list(values)] for name, values in self.grid],
+                "seeds": list(self.seeds), "modes": list(self.modes)}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> SweepSpec:
+        """The spec of to_dict (other keys ignored), validated again: ConfigError naming the field."""
+        try:
+            base = Config.from_dict(data["base"])
+            grid = tuple((str(name), tuple(values)) for name, values in data["grid"])
+            return cls(base, grid, tuple(int(s) for s in data["seeds"]), tuple(data["modes"]))
+        except (KeyError, TypeError, ValueError) as err:
+            if isinstance(err, ConfigError):
+                raise
+            raise ConfigError("sweep", f"not a sweep's description ({type(err).__name__}: {err})") from None
 
 
 def sweep_points(spec: SweepSpec) -> list[tuple[dict, int, str, Config]]:
@@ -136,12 +164,6 @@ def sweep_points(spec: SweepSpec) -> list[tuple[dict, int, str, Config]]:
     return runs
 
 
-def device_type(cfg: Config) -> str:
-    from ..engine.resources import resolve_device
-
-    return resolve_device(cfg.device).type
-
-
 WORKER_START_S = 3.0  # a loky worker's spawn, torch's import and the CPU kernels' load (measured 2-3 s)
 GPU_CORES = 50  # a GPU taken as this many CPU cores: a guess until one is measured (docs/engine.md, "The GPU path")
 RUN_OVERHEAD_S = 0.1  # a sweep's run in a warm worker: its data, no store write in between (the Lab's run: 0.3)
@@ -149,7 +171,7 @@ PROBED_SHAPES = 4  # timed steps an estimate may take in the server: each up to 
 
 
 def estimate_seconds(spec: SweepSpec, *, jobs: int | None = None, cluster_threads: int | None = None) -> float:
-    """Rough wall time of the sweep: its runs' seconds (the Lab's estimate of a run, engine/estimate.py) spread
+    """Rough wall time of the sweep: its runs' seconds (the Lab's estimate of a run, engine/measure/estimate.py) spread
     over the workers that run_sweep would start (``jobs`` as its own), plus their start.
 
     A run's seconds are its work model scaled to a timed step of its shape. A grid over d or P has many
@@ -159,7 +181,7 @@ def estimate_seconds(spec: SweepSpec, *, jobs: int | None = None, cluster_thread
     Measured against the old rule of 20 GFLOP/s per core in docs/engine.md.
     """
     from ..engine.measure.estimate import run_seconds, run_work, step_shape, timed_scale
-    from .sweep import make_tasks, plan_workers
+    from ..engine.resources import cpu_count
 
     runs = [(cfg, mode) for _, _, mode, cfg in sweep_points(spec)]
     if device_type(spec.base) == "cuda":  # nothing times a GPU here: its rate is the CPU model's times GPU_CORES
@@ -167,7 +189,7 @@ def estimate_seconds(spec: SweepSpec, *, jobs: int | None = None, cluster_thread
     if cluster_threads is None:
         workers, threads = plan_workers(len(runs), spec.base, "loky", jobs)
     else:
-        workers, threads = cluster_threads, spec.base.threads or 1
+        workers, threads = cluster_threads, min(spec.base.threads, cpu_count()) or 1  # timed here: our cores at most
     shapes: dict[tuple, list] = {}
     for cfg, mode in runs:
         shapes.setdefault(step_shape(cfg, mode), []).append((cfg, mode))

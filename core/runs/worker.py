@@ -52,24 +52,38 @@ class Inbox:
         self.jobs.put(None)
 
 
+def own_threads(threads: int) -> int:
+    """A config's own thread count, at most this machine's cores (a link's threads=1024 gets the cores)."""
+    from ..engine.resources import cpu_count
+
+    return min(int(threads), cpu_count())
+
+
+def _store(stores: dict, path: str):
+    from .store import RunStore
+
+    if path not in stores:
+        stores[path] = RunStore(path)
+    return stores[path]
+
+
 def run_job(msg: JobOrder, inbox: Inbox, stores: dict) -> str:
     """Train one run into the store; returns the final status it recorded."""
     if msg.mode == "real":
         return run_real_job(msg, inbox, stores)
+    if msg.mode == "sweep":
+        return run_sweep_job(msg, inbox, stores)
     import torch
 
     from ..engine.config import Config
     from ..engine.resources import resolve_device, set_threads
     from ..engine.train import train
     from .recorder import RunRecorder
-    from .store import RunStore
 
     seq, run_id, mode = msg.seq, msg.run_id, msg.mode
     for late in [s for s in list(inbox.threads) if s < seq]:  # orders that came after their run ended
         inbox.threads.pop(late, None)
-    store = stores.get(msg.store)
-    if store is None:
-        store = stores[msg.store] = RunStore(msg.store)
+    store = _store(stores, msg.store)
     recorder = RunRecorder(store, run_id, flush_s=msg.flush_s)
     debug = msg.debug or {}
     deadline = time.monotonic() + msg.wall_s
@@ -128,12 +142,9 @@ def run_real_job(msg: JobOrder, inbox: Inbox, stores: dict) -> str:
 
     from ..real import RealConfig
     from .real_runs import RealRecorder, record_real
-    from .store import RunStore
 
     seq, run_id = msg.seq, msg.run_id
-    store = stores.get(msg.store)
-    if store is None:
-        store = stores[msg.store] = RunStore(msg.store)
+    store = _store(stores, msg.store)
     recorder = RealRecorder(store, run_id, flush_s=msg.flush_s)
     deadline = time.monotonic() + msg.wall_s
 
@@ -142,7 +153,7 @@ def run_real_job(msg: JobOrder, inbox: Inbox, stores: dict) -> str:
 
     try:
         cfg = RealConfig.from_dict(msg.config)
-        torch.set_num_threads(cfg.threads or msg.threads)
+        torch.set_num_threads(own_threads(cfg.threads) or msg.threads)
         result = record_real(store, run_id, cfg, should_stop=should_stop, recorder=recorder)
         status, error = result.status, result.reason
     except Exception as err:  # a bad run (a missing data file: ConfigError) must not take the worker down
@@ -153,6 +164,39 @@ def run_real_job(msg: JobOrder, inbox: Inbox, stores: dict) -> str:
         torch.cuda.empty_cache()
     recorder.flush()
     return _finish(msg, inbox, store, status, error, f"at {recorder.percent}%", recorder.gone)
+
+
+def run_sweep_job(msg: JobOrder, inbox: Inbox, stores: dict) -> str:
+    """A sweep (core.runs.sweep_spec.SweepSpec) in this worker: its runs batch by batch on this worker's threads
+    (or on the Dask scheduler the order names), each written to the store as it ends (core.runs.sweep)."""
+    from ..engine.resources import set_threads
+    from .sweep import run_sweep
+    from .sweep_spec import SweepSpec
+
+    seq, run_id = msg.seq, msg.run_id
+    store = _store(stores, msg.store)
+    deadline = time.monotonic() + msg.wall_s
+    done = {"runs": 0}
+
+    def should_stop() -> bool:
+        return seq in inbox.cancels or inbox.orphaned or time.monotonic() > deadline
+
+    try:
+        spec = SweepSpec.from_dict(msg.config)
+        set_threads(msg.threads)
+        store.start_run(run_id, "cpu")
+        backend = msg.config.get("backend") or "inline"
+        frame = run_sweep(spec, backend=backend, scheduler=msg.config.get("scheduler"), store=store, sweep_id=run_id,
+                          client_id=None, preset=msg.config.get("preset"), threads=msg.threads,
+                          should_stop=should_stop, callback=lambda row: done.update(runs=done["runs"] + 1))
+        stopped = should_stop() and len(frame) < len(spec)
+        status = "cancelled" if stopped else "finished"
+        error = None
+    except Exception as err:  # a bad sweep, or its cluster failing, must not take the worker down
+        if not isinstance(err, ValueError):
+            traceback.print_exc()
+        status, error = "failed", f"{type(err).__name__}: {err}".splitlines()[0]
+    return _finish(msg, inbox, store, status, error, f"after {done['runs']} runs", False)
 
 
 def _stall(debug: dict, step: int) -> None:
@@ -168,7 +212,7 @@ def _warm_up(stores: dict, store_path: str | None, cuda: bool) -> None:
     from ..engine.fast import warm_kernels
     from ..engine.presets import get_preset
     from ..engine.train import train
-    from .store import RunStore
+    from .store import RunStore, StoreError
 
     warm_kernels()  # numba's compile (seconds, once per machine) or its cache load
     cfg = get_preset("classroom").config(n_train=20, n_test=20, steps=0, device="cpu", threads=1)
@@ -176,8 +220,11 @@ def _warm_up(stores: dict, store_path: str | None, cuda: bool) -> None:
     if cuda:
         train(cfg.replace(device="cuda"), "adv")
     if store_path:
-        stores[store_path] = RunStore(store_path)
-        stores[store_path].run_status("")  # opens the connection
+        try:
+            stores[store_path] = RunStore(store_path)
+            stores[store_path].run_status("")  # opens the connection
+        except StoreError:  # a broken store fails the jobs that use it, not the worker: it may be mended
+            stores.pop(store_path, None)
 
 
 # The workers train at a lower CPU priority than the server: with a class's runs filling every core,

@@ -290,7 +290,7 @@ def estimate_runtime(cfg: Config, threads: int | None = None) -> Estimate:
     """Seconds for the standard run, the adversarial run, and the pair side by side (CPU model), each
     run on ``threads`` threads: by default a job worker's, or the config's own when it sets them (a
     pinned run keeps its count in a worker, core/runs/worker.py)."""
-    threads = threads or cfg.threads or worker_threads()
+    threads = min(threads or cfg.threads or worker_threads(), cpu_count())  # never timed above the cores
     device = "cuda" if cfg.device == "cuda" or (cfg.device == "auto" and torch.cuda.is_available()) else "cpu"
     times = _run_times(cfg, threads, timed=device == "cpu")
     if device == "cpu" and not cfg.threads:  # a run pinned to its own thread count keeps it
