@@ -23,7 +23,7 @@ from pages._streamlit_internals import leave_pages_v1  # noqa: F401  (the pages 
 torch.set_num_threads(1)
 
 DEFAULT_PRESET = "classroom"
-NO_PRESET = "defaults"  # the Config defaults: the SPEC 1.9 setting
+NO_PRESET = "defaults"  # the Config defaults (see core/engine/config.py)
 PRESET_CHOICES = (*PRESETS, NO_PRESET)
 ACTIVE = ("queued", "running")
 MAX_RUNS_PER_CLIENT = 24  # a Lesson chapter: up to 2 arms x 2 modes x 5 seeds; the Lab: 5 twin pairs
@@ -212,8 +212,8 @@ def parse_config_upload(data: bytes) -> tuple[Config | None, str | None, str | N
         return None, None, f"bad value: {err}"
 
 
-def setup_params() -> dict:
-    """The URL of the current setup: the preset, the fields that differ from it, the attached runs."""
+def setup_link() -> dict:
+    """The Lab's setup as link parameters: the preset, the fields that differ from it, the attached runs."""
     ss = st.session_state
     preset = ss.get(keys.LAB_PRESET, DEFAULT_PRESET)
     base = preset_values(preset)
@@ -226,7 +226,14 @@ def setup_params() -> dict:
         params["pair"] = runs["pair"]
     elif {"std", "adv"} <= set(runs):
         params["runs"] = f"{runs['std']},{runs['adv']}"
-    if ss.get(keys.REAL_RUN):
+    return params
+
+
+def setup_params() -> dict:
+    """The URL of the current setup: the preset, the fields that differ from it, the attached runs."""
+    ss = st.session_state
+    params = setup_link() if ss.get(keys.URL_SETUP, True) else {}
+    if ss.get(keys.REAL_RUN) and ss.get(keys.URL_SETUP, True):
         params["real"] = ss.real_run
     if ss.get(keys.PRESENTATION):
         params["present"] = "1"

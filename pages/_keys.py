@@ -7,9 +7,9 @@ declared here, and on a name here that no page uses. The tests read some keys by
 (lab_config, lab_error, lab_runs, real_run): renaming one is a change to what the tests see.
 """
 
-# ---- the browser session and the frame (app.py) ----
+# ---- the browser session and the frame (pages/_frame.py) ----
 CLIENT_ID = "client_id"  # _common.client_id writes it once and reads it: the job manager's per-client cap
-PRESENTATION = "frame_presentation"  # app.py's toggle and _common.init_setup (?present=1) write; _common reads
+PRESENTATION = "frame_presentation"  # _frame.py's toggle and _common.init_setup (?present=1) write; _common reads
 
 # ---- the Lab's setup ----
 LAB_VALUES = "lab_values"  # _common.init_setup/apply_setup, _controls.read_values write; _controls, theory read
@@ -109,8 +109,8 @@ ROOM_LEAVE = "room_leave"  # room: Leave this room (widget)
 ROOM_LEAVE_BAD = "room_leave_bad"  # room: Leave, shown with a refused room (widget)
 
 # ---- the Lesson, the Lab's seeds and the frame's per-page link state ----
-FRAME_ENTERED = "frame_entered"  # used by app.py, lesson.py
-FRAME_PAGE = "frame_page"  # used by app.py
+FRAME_ENTERED = "frame_entered"  # used by _frame.py, lesson.py
+FRAME_PAGE = "frame_page"  # used by _frame.py
 LAB_SEED_COUNT = "lab_seed_count"  # used by _controls.py
 LAB_SEEDS = "lab_seeds"  # used by _controls.py
 LESSON_ASKED = "lesson_asked"  # used by lesson.py
@@ -123,5 +123,16 @@ LESSON_PREDICTIONS = "lesson_predictions"  # used by lesson.py
 LESSON_RUN = "lesson_run"  # used by lesson.py
 LESSON_SEEDS = "lesson_seeds"  # used by lesson.py
 LESSON_SEEDS_INPUT = "lesson_seeds_input"  # used by lesson.py
-URL_EXTRA = "url_extra"  # used by _common.py, app.py, lab.py, lesson.py
-FRAME_LAB_FIRST = "frame_lab_first"  # app.py: this session came in by a Lab link (the Lab is its default page)
+URL_EXTRA = "url_extra"  # used by _common.py, _frame.py, lab.py, lesson.py
+URL_SETUP = "url_setup"  # _frame.py sets it per page run, home.py turns it off: the URL holds no Lab setup there
+FRAME_LAB_FIRST = "frame_lab_first"  # _frame.py: whether this session came in by a link that named a page
+
+# ---- the first screen (home.py) and what-ifs (_whatif.py) ----
+HOME_VALUES = "home_values"  # home: the main knobs' values (the session's own what-if)
+HOME_PREFIX = "home_f_"  # + a main knob's field: its widget on the first screen (home)
+HOME_STRIP_CHART = "home_strip_chart"  # home: one example's patches (widget: keeps zoom)
+HOME_CORR_CHART = "home_corr_chart"  # home: the twin's correlations (widget)
+HOME_ACC_CHART = "home_acc_chart"  # home: the twin's accuracies (widget)
+WHATIF_HELD = "whatif_held"  # _whatif: slot -> (setup, run ids) of each page's current what-if
+LAB_NEWEST_SEEN = "lab_newest_seen"  # _inside: the newest step each step slider last had (it follows it)
+LAB_DISMISSED = "lab_dismissed"  # lab: the setup whose runs Clear hid (it is not answered by itself again)

@@ -25,7 +25,7 @@ def show(fig: go.Figure, key: str) -> None:
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
-def _example(config_json: str, swap: bool) -> tuple[dict, list[bool], int]:
+def example_data(config_json: str, swap: bool) -> tuple[dict, list[bool], int]:
     """Test example 0 of the config's test set: its patches on u, v and the rest, and with the swap applied."""
     import torch
 
@@ -46,7 +46,7 @@ def _example(config_json: str, swap: bool) -> tuple[dict, list[bool], int]:
 def example_view(cfg: Config, *, swap: bool) -> None:
     from core.engine.inspect import feature_labels
 
-    panels, robust, y = _example(json.dumps(cfg.to_dict(), sort_keys=True), swap)
+    panels, robust, y = example_data(json.dumps(cfg.to_dict(), sort_keys=True), swap)
     r = sum(robust)
     if swap:
         text = (f"One test example of class {y + 1}. The swap moves every one of its {len(robust) - r} dense patches "

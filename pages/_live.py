@@ -51,7 +51,7 @@ def reduced(config_json: str, mode: str) -> list[dict]:
     return reduced_dynamics(Config.from_dict(json.loads(config_json)), mode)
 
 
-def _ordinal(n: int) -> str:
+def ordinal(n: int) -> str:
     return f"{n}{'st' if n == 1 else 'nd' if n == 2 else 'rd' if n == 3 else 'th'}"
 
 
@@ -64,7 +64,7 @@ def status_line(mode: str, run: dict | None, run_id: str) -> None:
     text = f"**{RUN_LABEL[mode]}** · {status}"
     if status == "queued":
         position = job_manager().queue_position(run_id)
-        text += f" ({_ordinal(position)} in line)" if position else " (waiting for a worker)"
+        text += f" ({ordinal(position)} in line)" if position else " (waiting for a worker)"
     elif step is not None:
         text += f" · step {step} / {steps}"
     st.progress(done, text=text)
@@ -172,8 +172,8 @@ def live_panel(runs: dict, polling: bool) -> None:
     raw = options[0].toggle("raw Λ, Γ", key=keys.LAB_RAW, help="Show the raw coefficients max⟨w, u_r⟩ and max⟨w, v_r⟩ "
                             "instead of the normalised correlations.")
     overlay = options[1].toggle("overlay the theory", key=keys.LAB_THEORY,
-                                help="Reduced dynamics of Section 5 (SPEC 1.7), dotted: the noiseless one-neuron "
-                                "model trained by the same algorithm.")
+                                help="The reduced dynamics of the paper's Section 5, dotted: the noiseless "
+                                "one-neuron model trained by the same algorithm.")
     theory = None
     if overlay:
         config = next(run["config"] for pairs in found.values() for _, run in pairs if run is not None)
@@ -188,7 +188,9 @@ def live_panel(runs: dict, polling: bool) -> None:
         keep = [s for s in phases.values() if s is not None]
         shown = {mode: [downsample(f, MAX_POINTS, keep) for f in fs] if many else downsample(fs, MAX_POINTS, keep)
                  for mode, fs in frames.items()}
-        cached = (stamp, correlation_figure(shown, raw=raw, phase_steps=phases, theory=theory), accuracy_figure(shown))
+        steps = max((run.get("steps") or 0) for pairs in found.values() for _, run in pairs if run is not None)
+        cached = (stamp, correlation_figure(shown, raw=raw, phase_steps=phases, theory=theory, steps=steps),
+                  accuracy_figure(shown, steps=steps))
         st.session_state[keys.LAB_FIGURES] = cached
     st.plotly_chart(cached[1], key=keys.LAB_CORR_CHART, config=CHART_CONFIG)
     st.plotly_chart(cached[2], key=keys.LAB_ACC_CHART, config=CHART_CONFIG)
@@ -198,7 +200,7 @@ def live_panel(runs: dict, polling: bool) -> None:
             st.success(text)
         if note := decay_note(frames):
             st.warning(note)
-            st.page_link("pages/lesson.py", label="Lesson chapter 7: why PGD accuracy decays", icon="📚",
+            st.page_link("pages/lesson.py", label="Lesson chapter 7: why PGD accuracy decays", icon=":material/school:",
                          query_params={"chapter": "7"})
 
 

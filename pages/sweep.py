@@ -13,7 +13,7 @@ import streamlit as st
 from core.engine.config import Config, ConfigError
 from core.engine.estimate import format_seconds
 from core.engine.presets import PRESETS
-from core.figures.phase import QUANTITIES, phase_figures
+from core.figures.phase import QUANTITIES, boundaries_caption, cell_values, phase_figures
 from core.runs.cluster import ClusterStatus, cluster_status
 from core.runs.sweep_runner import SweepRunner
 from core.runs.sweep_spec import SweepSpec, estimate_seconds, parse_grid
@@ -77,7 +77,7 @@ def sweep_seconds(spec_inputs: tuple, cluster_threads: int | None) -> float:
 
 st.title("Sweep: where does the picture flip?")
 st.caption("Sweep one or two knobs over a grid and several seeds; every cell is a finished run, "
-           "coloured by its final metrics. Dashed curves are the theory's boundaries.")
+           "coloured by its final metrics. " + boundaries_caption())
 
 left, right = st.columns([1, 2])
 with left:
@@ -194,7 +194,7 @@ def live(runner: SweepRunner) -> None:
             points = (event or {}).get("selection", {}).get("points", []) if event else []
             if points and len(runner.spec.fields) == 2:
                 p = points[0]
-                open_in_lab(runner, {runner.spec.fields[0]: p["x"], runner.spec.fields[1]: p["y"]})
+                open_in_lab(runner, dict(zip(runner.spec.fields, cell_values(p), strict=True)))
     st.download_button("Download the table (CSV)", frame.to_csv(index=False), "sweep.csv", "text/csv",
                        key=keys.SWEEP_CSV)
     if not runner.running:
