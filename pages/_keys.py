@@ -136,3 +136,4 @@ HOME_ACC_CHART = "home_acc_chart"  # home: the twin's accuracies (widget)
 WHATIF_HELD = "whatif_held"  # _whatif: slot -> (setup, run ids) of each page's current what-if
 LAB_NEWEST_SEEN = "lab_newest_seen"  # _inside: the newest step each step slider last had (it follows it)
 LAB_DISMISSED = "lab_dismissed"  # lab: the setup whose runs Clear hid (it is not answered by itself again)
+LESSON_DATA_CHART = "lesson_data_chart"  # lesson: the opening's picture of one example (widget)

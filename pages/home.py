@@ -15,12 +15,12 @@ import streamlit as st
 
 from core.engine.config import Config, ConfigError
 from core.engine.presets import get_preset
-from core.figures.charts import accuracy_bars, correlation_figure, example_strip
+from core.figures.charts import accuracy_bars, correlation_figure
 from pages import _keys as keys
 from pages import _server as server
 from pages import _whatif as whatif
 from pages._common import ACTIVE, apply_setup, job_manager, leave_pages_v1, md_message, preset_values, run_store
-from pages._lesson_views import example_data
+from pages._lesson_views import data_strip
 from pages._live import CHART_CONFIG, metrics, ordinal, phase_step
 from pages._polling import live_fragment
 
@@ -133,18 +133,6 @@ def panel(ids: dict, polling: bool, steps: int) -> None:
     st.caption(status_text({m: {**r, "id": ids[m]} for m, r in runs.items() if r}) or "starting…")
 
 
-@st.cache_data(show_spinner=False, max_entries=32)
-def strip(config_json: str):
-    from core.engine.inspect import feature_labels
-
-    cfg = Config.from_dict(json.loads(config_json))
-    panels, robust, y = example_data(config_json, False)
-    r = sum(robust)
-    title = (f"One example (class {y + 1}): {r} ★ patch{'es' if r > 1 else ''} with u{y + 1}, "
-             f"{len(robust) - r} with v{y + 1}")
-    return example_strip(panels["clean patches"], robust, feature_labels(cfg.k), title, height=210)
-
-
 server.start()  # where the server did not start the workers itself (started without app.py's st.App)
 st.session_state.url_setup = False  # the what-if lives in this session; the Lab's link shares a setup
 st.markdown(COMPACT_CSS, unsafe_allow_html=True)
@@ -168,7 +156,7 @@ with top_left:
                        help="Students vote on the Lesson's questions from their own devices.")
 with top_right:
     if cfg is not None:
-        st.plotly_chart(strip(json.dumps(cfg.to_dict(), sort_keys=True)), key=keys.HOME_STRIP_CHART,
+        st.plotly_chart(data_strip(json.dumps(cfg.to_dict(), sort_keys=True)), key=keys.HOME_STRIP_CHART,
                         config=CHART_CONFIG)
 
 knobs()

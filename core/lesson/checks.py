@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from ..engine.checks import density_ratio
 from ..engine.claims import peak, pgd_decays
 
-PGD_GAP = 0.3  # issue 10: adversarial final PGD accuracy at least this far above the standard run's
+PGD_GAP = 0.3  # adversarial final PGD accuracy at least this far above the standard run's
 DECAY = 0.1  # one-step training: final PGD accuracy at least this far below its peak
 KEPT = 0.3  # multi-step training: final PGD accuracy at least this
 
@@ -168,24 +168,25 @@ CHECKS: dict[str, LessonCheck] = {c.name: c for c in (
     LessonCheck("data_robust_stronger", "the robust feature is the stronger one (α > β)", (), _data_robust_stronger),
     LessonCheck("data_nonrobust_denser_signal", "the non-robust feature leads the race (S_NR/S_R > 1)", (),
                 _data_denser_signal),
-    LessonCheck("std_learns_nonrobust", "standard: corr_nonrobust ≥ 1.5 × corr_robust", (_CLASSROOM_STD,),
-                _std_learns_nonrobust),
+    LessonCheck("std_learns_nonrobust", "standard: non-robust correlation ≥ 1.5 × robust correlation",
+                (_CLASSROOM_STD,), _std_learns_nonrobust),
     LessonCheck("std_clean", "standard: clean accuracy ≥ 99 %", (_CLASSROOM_STD,), _std_clean),
     LessonCheck("std_uses_nonrobust", "standard: ≥ 90 % on examples that keep only the non-robust feature",
                 (_CLASSROOM_STD,), _std_uses_nonrobust),
     LessonCheck("std_swap_breaks", "standard: swap accuracy ≤ 5 %", (_CLASSROOM_STD,), _std_swap_breaks),
     LessonCheck("std_pgd_breaks", "standard: PGD accuracy ≤ 5 %", (_CLASSROOM_STD,), _std_pgd_breaks),
-    LessonCheck("adv_learns_robust", "adversarial: corr_robust ends above corr_nonrobust", (_CLASSROOM_ADV,),
-                _adv_learns_robust),
-    LessonCheck("adv_phase_transition", "adversarial: corr_robust overtakes corr_nonrobust (phase transition)",
+    LessonCheck("adv_learns_robust", "adversarial: the robust correlation ends above the non-robust one",
+                (_CLASSROOM_ADV,), _adv_learns_robust),
+    LessonCheck("adv_phase_transition", "adversarial: the robust correlation overtakes the non-robust one",
                 (_CLASSROOM_ADV,), _adv_phase_transition),
     LessonCheck("adv_clean", "adversarial: clean accuracy ≥ 95 %", (_CLASSROOM_ADV,), _adv_clean),
     LessonCheck("adv_swap_survives", "adversarial: swap accuracy ≥ 90 %", (_CLASSROOM_ADV,), _adv_swap_survives),
-    LessonCheck("adv_gamma_suppressed", "adversarial: raw Γ suppressed below the standard run's",
+    LessonCheck("adv_gamma_suppressed", "adversarial: Γ (raw, along v) suppressed below the standard run's",
                 (_CLASSROOM_STD, _CLASSROOM_ADV), _adv_gamma_suppressed),
     LessonCheck("adv_pgd_gap", f"adversarial: final PGD accuracy ≥ standard's + {PGD_GAP:g}",
                 (_CLASSROOM_STD, _CLASSROOM_ADV), _adv_pgd_gap),
-    LessonCheck("dense_std_learns_robust", "standard, S_NR/S_R < 1: corr_robust ends above corr_nonrobust",
+    LessonCheck("dense_std_learns_robust",
+                "standard, S_NR/S_R < 1: the robust correlation ends above the non-robust one",
                 (("dense-loses", "std"),), _dense_std_learns_robust),
     LessonCheck("dense_std_swap_survives", "standard, S_NR/S_R < 1: swap accuracy ≥ 50 % (classroom: 0 %)",
                 (("dense-loses", "std"),), _dense_std_swap_survives),
@@ -193,11 +194,11 @@ CHECKS: dict[str, LessonCheck] = {c.name: c for c in (
                 (("eps-too-small", "std"),), lambda runs: _std_learns_nonrobust(runs, "eps-too-small")),
     LessonCheck("small_eps_std_pgd_holds", "standard, ε = 0.1: PGD accuracy ≥ 50 %", (("eps-too-small", "std"),),
                 _small_eps_std_pgd_holds),
-    LessonCheck("one_step_learns_robust", "one-step adversarial: corr_robust ends above corr_nonrobust",
+    LessonCheck("one_step_learns_robust", "one-step adversarial: the robust correlation ends above the non-robust one",
                 (("one_step", "adv"),), lambda runs: _adv_learns_robust(runs, "one_step")),
     LessonCheck("one_step_pgd_decays", f"one-step adversarial: final PGD accuracy ≥ {DECAY:g} below its peak",
                 (("one_step", "adv"),), _one_step_pgd_decays),
-    LessonCheck("multi_step_pgd_kept", f"multi-step adversarial: final PGD accuracy ≥ {KEPT:g}",
+    LessonCheck("multi_step_pgd_kept", f"three-step adversarial: final PGD accuracy ≥ {KEPT:g}",
                 (("multi_step", "adv"),), _multi_step_pgd_kept),
     LessonCheck("real_std_nonrobust", "standard net: non-robust feature accuracy > robust (Table 1)", _REAL, _real(0)),
     LessonCheck("real_adv_robust", "adversarial net: robust feature accuracy > non-robust (Table 1)", _REAL, _real(1)),
