@@ -24,6 +24,9 @@ h1 { font-size: 2.6rem !important; }
 </style>
 """
 
+# With the navigation on top, Streamlit's own space above a page is more than the page needs.
+FRAME_CSS = '<style>[data-testid="stMainBlockContainer"] { padding-top: 4rem; }</style>'
+
 # Material icons (Streamlit ships the font), so every browser draws them; emoji need a font the
 # machine may not have.
 PAGES = {
@@ -70,6 +73,7 @@ def frame() -> None:
                   help="Larger type and only the main controls: for a projector in a classroom.")
         st.caption("The address bar holds the current setup: copy it to share exactly this experiment.")
         admin_field()  # only on a server with an admin token: see README, "Sharing one server with a class"
+    st.markdown(FRAME_CSS, unsafe_allow_html=True)
     if presentation():
         st.markdown(PRESENTATION_CSS, unsafe_allow_html=True)
     st.session_state.url_extra = {}  # each page run sets its own URL parameters afresh

@@ -60,7 +60,7 @@ def detach(cfg: Config | None) -> None:
         ss.lab_dismissed = whatif.setup_key(cfg)
 
 
-AUTO_LIMIT_S = 30.0  # a setup estimated at most this long answers by itself; a longer one waits for Run
+AUTO_LIMIT_S = 60.0  # a setup estimated at most this long answers by itself; a longer one waits for Run
 
 
 def answer_by_itself(cfg: Config | None) -> str | None:
@@ -79,8 +79,10 @@ def answer_by_itself(cfg: Config | None) -> str | None:
             ss.lab_runs = attached_runs(found)
             ss.pop(keys.LAB_FRAMES, None)
         return None
+    store = run_store()
+    trained = all(store.find_cached(cfg, mode) or store.find_latest(cfg, mode, ACTIVE) for mode in ("std", "adv"))
     wall_s = controls.wall_seconds(cfg)
-    if wall_s > AUTO_LIMIT_S:
+    if wall_s > AUTO_LIMIT_S and not trained:  # runs someone already made are shown whatever they cost
         return f"This setup takes about {controls.format_seconds(wall_s)}: press **Run** to train it."
     preset = ss.lab_preset if ss.lab_preset != "defaults" else None
     ids, refused = whatif.follow(cfg, "lab", preset=preset)

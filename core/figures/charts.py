@@ -46,8 +46,8 @@ ACC_METRICS = {  # name, colour, marker
     "acc_clean": ("clean", OKABE_ITO["black"], "square"),
     "acc_pgd": ("PGD", OKABE_ITO["purple"], "diamond"),
     "acc_swap": ("swap (Thm 4.3)", OKABE_ITO["orange"], "triangle-up"),
-    "acc_robust_feature": ("robust feature only", ROBUST, FEATURE_MARKER["robust"]),
-    "acc_nonrobust_feature": ("non-robust feature only", NONROBUST, FEATURE_MARKER["non-robust"]),
+    "acc_robust_feature": ("robust only", ROBUST, FEATURE_MARKER["robust"]),
+    "acc_nonrobust_feature": ("non-robust only", NONROBUST, FEATURE_MARKER["non-robust"]),
 }
 MARKERS_SHOWN = 12  # markers per line: enough to tell the lines apart, few enough to keep the line readable
 _BASE = dict(template="plotly_white", hovermode="x unified")
@@ -116,17 +116,47 @@ def _end_labels(fig: go.Figure, labels: list[tuple[float, float, str, str]], spa
 
 
 TITLE_PX = 34  # the title's band at the top: one line of 16 px type
+TITLE_LINE_PX = 21  # each further line of the title
+TITLE_CHARS = 60  # a title line of 16 px type fits a chart 600 px wide; a longer title wraps
 LEGEND_ROW_PX = 22  # one row of legend entries at 12 px
 SUBPLOT_TITLE_PX = 24  # the subplot titles' band above the panels
 FONT = 12
 
 
+LEGEND_PLOT_PX = 500  # the narrowest plot area a legend is laid out for (a chart 600 px wide)
+SUBPLOT_TITLE_CHARS = 30  # a subplot title wraps past this: a panel can be a third of a chart
+
+
 def _legend_columns(names: list[str], narrow: bool = False) -> int:
-    """Entries per legend row: fixed fractions of the width, so the legend's height is known in advance
-    and the title never has to share its band with a legend that wrapped."""
-    longest = max((len(n) for n in names), default=0)
-    columns = 4 if longest <= 18 else 3 if longest <= 26 else 2
-    return min(columns, 2) if narrow else columns
+    """Entries per legend row: fixed fractions of the width, each wide enough for the longest name on the
+    narrowest plot, so the legend's height is known in advance and the title never has to share its band
+    with a legend that wrapped."""
+    entry_px = 44 + 6.8 * max((len(n) for n in names), default=0)  # the symbol, then 12 px text
+    columns = max(1, min(4, int(LEGEND_PLOT_PX // entry_px)))
+    return max(1, columns // 2) if narrow else columns
+
+
+def _subplot_title_lines(fig: go.Figure) -> int:
+    """Wrap the subplot titles (Plotly cuts them too) and return the most lines one has."""
+    most = 0
+    for note in fig.layout.annotations or ():
+        if note.yref == "paper" and note.yanchor == "bottom" and (note.y or 0) >= 1 and note.text:
+            note.text = wrap_title(note.text, SUBPLOT_TITLE_CHARS)
+            most = max(most, note.text.count("<br>") + 1)
+    return most
+
+
+def wrap_title(text: str, limit: int = TITLE_CHARS) -> str:
+    """The title in lines of at most `limit` characters (<br> between), broken at spaces: Plotly never wraps
+    a title itself and cuts it at the figure's edge instead."""
+    lines, line = [], ""
+    for word in text.replace("<br>", " ").split(" "):
+        if line and len(line) + 1 + len(word) > limit:
+            lines.append(line)
+            line = word
+        else:
+            line = f"{line} {word}" if line else word
+    return "<br>".join([*lines, line])
 
 
 def _top(fig: go.Figure, scale: float = 1.0) -> None:
@@ -138,15 +168,22 @@ def _top(fig: go.Figure, scale: float = 1.0) -> None:
     shown = list(dict.fromkeys(shown))  # a legend group shows once
     columns = _legend_columns(shown, meta.get("narrow", False))
     rows = -(-len(shown) // columns) if shown else 0
-    title_px, row_px = TITLE_PX * scale, LEGEND_ROW_PX * scale
-    top = title_px + rows * row_px + (SUBPLOT_TITLE_PX * scale if meta.get("subplots") else 0) + 8
+    text = wrap_title(fig.layout.title.text or "", round(TITLE_CHARS / scale))
+    title_px = (TITLE_PX + TITLE_LINE_PX * text.count("<br>")) * scale
+    row_px = LEGEND_ROW_PX * scale
+    subplot_lines = _subplot_title_lines(fig) if meta.get("subplots") else 0
+    subplot_px = (SUBPLOT_TITLE_PX + 18 * (subplot_lines - 1)) * scale if subplot_lines else 0
+    top = title_px + rows * row_px + subplot_px + 8
     margin = fig.layout.margin
     fig.update_layout(
-        title=dict(y=1 - 6 / height, yanchor="top", yref="container", x=0.01, xanchor="left",
+        # Plotly anchors a title of several lines by its first line: the others would rise above the top
+        title=dict(text=text, y=1 - (6 + text.count("<br>") * TITLE_LINE_PX * scale) / height, yanchor="top",
+                   yref="container", x=0.01, xanchor="left",
                    font=dict(size=round(16 * scale))),
         showlegend=bool(shown),
         legend=dict(orientation="h", yref="container", yanchor="top", y=1 - title_px / height, x=0, xanchor="left",
-                    entrywidth=1 / columns, entrywidthmode="fraction", font=dict(size=round(FONT * scale))),
+                    entrywidth=1 / columns, entrywidthmode="fraction", font=dict(size=round(FONT * scale)),
+                    tracegroupgap=0, traceorder="normal"),  # groups (a band with its line) take no extra room
         margin=dict(t=top, l=margin.l if margin.l is not None else 10, r=margin.r if margin.r is not None else 10,
                     b=margin.b if margin.b is not None else 10),
     )
@@ -255,8 +292,9 @@ def accuracy_figure(frames: dict, *, metrics: tuple[str, ...] | None = None, los
         fig.update_yaxes(type="log", dtick=1, exponentformat="power", row=1, col=len(panels))  # decades only
     # one time axis for every panel
     fig.update_xaxes(title="training step", matches="x", range=[0, _last_step(frames, steps)])
-    return _layout(fig, "What each model gets right: clean, attacked and feature-only test accuracy",
-                   "accuracies", subplots=True, height=440)
+    title = ("What each model gets right: clean, attacked and feature-only test accuracy" if set(metrics) ==
+             set(ACC_METRICS) else "Test accuracy: " + ", ".join(ACC_METRICS[m][0] for m in metrics))
+    return _layout(fig, title, "accuracies", subplots=True, height=440)
 
 
 # The first screen's accuracy summary: what a reader should see at a glance.
