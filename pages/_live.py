@@ -148,24 +148,36 @@ def live_panel(runs: dict, polling: bool) -> None:
               if run is not None and run["status"] in ACTIVE]
     if polling and not active:
         st.rerun()  # both ended: one full rerun draws the final page and stops the polling
-    top = st.columns([5, 1], vertical_alignment="center")
-    with top[0]:
-        for mode, pairs in found.items():
-            if many:
-                seeds_status(mode, pairs)
-            else:
-                status_line(mode, pairs[0][1], pairs[0][0])
-    everyone = [run for pairs in found.values() for _, run in pairs]
-    if active and can_change(everyone):  # only the session that started them, or the admin
-        top[1].button("Stop", key=keys.LAB_STOP, on_click=stop_runs, args=(active,), type="secondary",
-                      help="Cancel the runs; their metrics so far are kept.")
-    elif active:
-        st.caption(READ_ONLY_STOP)
+    # The status goes into a box above the charts but is written after them: a refresh cut short on a busy
+    # server (Streamlit stops a run at its next element when the next refresh is due) can leave the status
+    # behind the curves, never the curves behind a status that says the run is done.
+    top = st.container()
     per_seed = {mode: [f for f in (metrics(run_id) for run_id, run in pairs if run is not None) if not f.empty]
                 for mode, pairs in found.items()}
-    if not any(per_seed.values()):
+    if any(per_seed.values()):
+        charts(found, per_seed, many)
+    else:
         st.info("Waiting for the first logged step…")
-        return
+    with top:
+        head = st.columns([5, 1], vertical_alignment="center")
+        with head[0]:
+            for mode, pairs in found.items():
+                if many:
+                    seeds_status(mode, pairs)
+                else:
+                    status_line(mode, pairs[0][1], pairs[0][0])
+        everyone = [run for pairs in found.values() for _, run in pairs]
+        if active and can_change(everyone):  # only the session that started them, or the admin
+            head[1].button("Stop", key=keys.LAB_STOP, on_click=stop_runs, args=(active,), type="secondary",
+                           help="Cancel the runs; their metrics so far are kept.")
+        elif active:
+            st.caption(READ_ONLY_STOP)
+
+
+def charts(found: dict, per_seed: dict, many: bool) -> None:
+    """The correlation and accuracy charts of the runs (seeds as bands), their toggles and, once every run ended,
+    the verdict."""
+    active = [run for pairs in found.values() for _, run in pairs if run is not None and run["status"] in ACTIVE]
     frames = {mode: fs if many else fs[0] for mode, fs in per_seed.items() if fs}
     phases = {mode: _phase(fs) for mode, fs in per_seed.items() if fs}
     options = st.columns(2)
