@@ -42,7 +42,7 @@ MAIN = tuple(name for name, *_ in SLIDERS) + ("train_attack",)
 # The first screen fits 1280 x 720: less space above the content than Streamlit's default page.
 COMPACT_CSS = """<style>
 [data-testid="stMainBlockContainer"] { padding-top: 3.4rem; padding-bottom: 0.5rem; }
-[data-testid="stMainBlockContainer"] h3 { padding: 0 0 0.3rem 0; }
+[data-testid="stMainBlockContainer"] h1 { font-size: 1.75rem; padding: 0 0 0.3rem 0; }
 [data-testid="stMainBlockContainer"] [data-testid="stMarkdownContainer"] p { font-size: 0.95rem; }
 [data-testid="stVerticalBlock"] { gap: 0.6rem; }
 [data-testid="stElementContainer"][data-stale="true"] { opacity: 1 !important; }
@@ -140,7 +140,7 @@ cfg, err = config()
 
 top_left, top_right = st.columns([1.25, 1], gap="medium")
 with top_left:
-    st.markdown("### Robust Feature Lab")
+    st.title("Robust Feature Lab")
     st.markdown(
         "Each example is 50 patches (right): one ★ holds its class's **robust** feature u, strong (α); the other 49 "
         "its **non-robust** feature v, weak (β) but everywhere. The same network learns from them twice: by "

@@ -80,7 +80,7 @@ def test_the_root_url_opens_the_first_screen_with_the_main_knobs(app_env):
     at = root()
     no_exceptions(at)
     text = " ".join(m.value for m in at.markdown)
-    assert "Robust Feature Lab" in text and "robust" in text and "adversarial" in text
+    assert at.title[0].value == "Robust Feature Lab" and "robust" in text and "adversarial" in text
     assert {s.key for s in at.slider} == {"home_f_alpha", "home_f_beta", "home_f_eps", "home_f_s"}
     assert "preset" not in at.query_params  # a refresh stays here: the URL names no Lab setup
 

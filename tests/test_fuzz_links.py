@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from streamlit.testing.v1 import AppTest
 
 from core.engine.config import Config
+from pages._common import is_lab_link
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 PAGES = ("pages/lab.py", "pages/theory.py", "pages/runs.py", "pages/sweep.py", "pages/real.py", "pages/about.py")
@@ -53,7 +54,7 @@ def render(params: dict, page: str) -> AppTest:
         at.query_params[key] = value
     at.run()
     one_line(at)
-    if page != "pages/lab.py":
+    if page != "pages/lab.py" or not is_lab_link(params):  # a link to the root that names a setup opens the Lab
         at.switch_page(page).run()
         one_line(at)
     assert at.title, "the page drew nothing"
