@@ -51,7 +51,7 @@ def _or_store_message(open_service):
     try:
         return open_service()
     except StoreError as err:
-        st.error(md_message(str(err)), icon="🗄️")
+        st.error(md_message(str(err)), icon=":material/database:")
         st.stop()
 
 

@@ -74,7 +74,7 @@ def _field(f: Field, err: ConfigError | None) -> None:
         is_int = isinstance(f.step, int)
         st.number_input(f.label, value=value, key=key, step=f.step, help=f.help, format="%d" if is_int else "%g")
     if err is not None and err.field == f.name:
-        st.error(md_message(str(err)), icon="⚠️")
+        st.error(md_message(str(err)), icon=":material/error:")
 
 
 def knobs(err: ConfigError | None) -> None:
@@ -102,7 +102,7 @@ def shown_error(err: ConfigError | None) -> None:
     """An error whose field has no visible input (hidden in presentation mode, or the memory check)."""
     shown = {f.name for f in FIELDS if f.basic or not presentation()}
     if err is not None and err.field not in shown:
-        st.error(md_message(str(err)), icon="⚠️")
+        st.error(md_message(str(err)), icon=":material/error:")
 
 
 def badge(check) -> str:

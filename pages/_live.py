@@ -94,6 +94,12 @@ def seeds_status(mode: str, found: list[tuple[str, dict | None]]) -> None:
             st.caption(f"{RUN_LABEL[mode]} {run_id}: {run['error']}")
 
 
+def _mark(held: int, total: int) -> str:
+    """Every seed, some, none: a Material icon in its colour (emoji need a font the machine may not have)."""
+    return (":green[:material/check:]" if held == total else ":orange[:material/warning:]" if held
+            else ":red[:material/close:]")
+
+
 def seed_verdict(frames: dict) -> str | None:
     """On how many seeds each of the paper's claims holds (core.engine.claims on each seed's history)."""
     from pages._lesson_adapt import claims_by_seed_rows
@@ -101,8 +107,8 @@ def seed_verdict(frames: dict) -> str | None:
     rows = claims_by_seed_rows(frames)
     if not rows:
         return None
-    lines = [f"{'✅' if held == total else '⚠️' if held else '❌'} {RUN_LABEL[mode]}: {text} — holds on "
-             f"**{held}/{total}** seeds" for mode, text, held, total in rows]
+    lines = [f"{_mark(held, total)} {RUN_LABEL[mode]}: {text} — holds on **{held}/{total}** seeds"
+             for mode, text, held, total in rows]
     return "  \n".join(lines)
 
 

@@ -95,8 +95,10 @@ def progress_panel(chapter, seeds: int, polling: bool) -> None:
         st.rerun()
     done = sum(1 for r in runs.values() if r and r["status"] not in ("queued", "running"))
     running = sum(1 for r in runs.values() if r and r["status"] == "running")
-    st.caption(f"Training: {done} of {len(runs)} runs finished, {running} running ({seeds} seed(s)). The verdict "
-               "appears when all are done; meanwhile the curves grow.")
+    waiting = sum(1 for r in runs.values() if r and r["status"] == "queued")
+    line = f", {waiting} waiting in line for a worker" if waiting else ""
+    st.caption(f"Training: {done} of {len(runs)} runs finished, {running} running{line} ({seeds} seed(s)). The "
+               "verdict appears when all are done; meanwhile the curves grow.")
     charts(chapter, {key: run_id for key, run_id in ids.items() if run_id}, live=True)
 
 

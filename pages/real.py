@@ -200,7 +200,7 @@ def live(run_id: str) -> None:
     right.plotly_chart(acc, key=keys.REAL_ACC_CHART, config={"displaylogo": False})
 
 
-st.title("🖼️ Real images: which features does a network learn?")
+st.title(":material/image: Real images: which features does a network learn?")
 st.caption("The paper's Section 6.2 on real images: reference networks define robust and non-robust "
            "representative datasets; fresh standard and adversarial networks are then scored on each while they "
            "train (feature learning accuracy), and attacked with NRF-PGD / RF-PGD.")

@@ -177,7 +177,7 @@ def student_view(code: str) -> None:
     live()
 
 
-st.title("🙋 Room")
+st.title(":material/groups: Room")
 if "room" in st.query_params and keys.ROOM_CODE not in ss:  # a student's link: ?room=CODE
     ss.room_code = normalise(st.query_params["room"])[:12]
 if flash := ss.pop(keys.ROOM_FLASH, None):

@@ -72,7 +72,7 @@ def delete(selected: list[dict]) -> None:
     ss.pop(keys.LAB_FRAMES, None)
 
 
-st.title("🗂️ Runs")
+st.title(":material/history: Runs")
 runs = run_store().list_runs(limit=LIST_LIMIT)
 if not runs:
     st.info("No runs stored yet: start one in the Lab.")

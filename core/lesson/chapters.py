@@ -141,7 +141,7 @@ CHAPTERS: tuple[Chapter, ...] = (
         ("The robust feature's: one strong patch", "The non-robust feature's: many weak patches",
          "They are about equal"), 1,
         Experiment("data", (Arm("data", "classroom", modes=()),)),
-        "The example above: the ★ row is strong (α = 1) in one column, the 49 other rows weak (β = 0.3) in another.",
+        "The example above: the ★ patch is strong (α = 1) in its u row, the 49 others weak (β = 0.3) in their v row.",
         "S_R = s·α³ = 1 × 1³ = 1 against S_NR = (P − s)·β³ = 49 × 0.027 = 1.32. Why cubes: the network's activation, "
         "a smoothed ReLU, is z³/3 for inputs z below its threshold ρ = 1 and a straight line above. Small weights "
         "give small inputs, so a feature's pull is the sum of its strengths cubed (the paper's Lemma 5.1), and a "
