@@ -21,6 +21,7 @@ from core.figures.charts import (
 )
 from core.lesson import Chapter
 from pages._common import presentation, run_store
+from pages._live import median_phase
 
 CHART_CONFIG = {"displaylogo": False}
 
@@ -172,10 +173,12 @@ def charts(chapter: Chapter, ids: dict, *, live: bool = False) -> None:
             continue
         if len(exp.arms) > 1:
             st.markdown(f"**{arm.name.replace('_', ' ')}**")
+        # the switch of adversarial training, marked as in the Lab (the median over the seeds that have one)
+        phases = {"adv": median_phase(by_mode["adv"])} if "adv" in by_mode else {}
         if shows.correlations:
-            show(correlation_figure(by_mode, steps=steps), f"lesson_corr_{arm.name}")
+            show(correlation_figure(by_mode, steps=steps, phase_steps=phases), f"lesson_corr_{arm.name}")
         if shows.raw:
-            show(correlation_figure(by_mode, raw=True, steps=steps), f"lesson_raw_{arm.name}")
+            show(correlation_figure(by_mode, raw=True, steps=steps, phase_steps=phases), f"lesson_raw_{arm.name}")
         if shows.accuracies:
             show(accuracy_figure(by_mode, metrics=shows.accuracies, loss=False, steps=steps),
                  f"lesson_acc_{arm.name}")

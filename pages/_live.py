@@ -185,7 +185,7 @@ def charts(found: dict, per_seed: dict, many: bool) -> None:
     the verdict."""
     active = [run for pairs in found.values() for _, run in pairs if run is not None and run["status"] in ACTIVE]
     frames = {mode: fs if many else fs[0] for mode, fs in per_seed.items() if fs}
-    phases = {mode: _phase(fs) for mode, fs in per_seed.items() if fs}
+    phases = {mode: median_phase(fs) for mode, fs in per_seed.items() if fs}
     options = st.columns(2)
     raw = options[0].toggle("raw Λ, Γ", key=keys.LAB_RAW, help="Show the raw coefficients max⟨w, u_r⟩ and max⟨w, v_r⟩ "
                             "instead of the normalised correlations.")
@@ -222,7 +222,7 @@ def charts(found: dict, per_seed: dict, many: bool) -> None:
                          query_params={"chapter": "7"})
 
 
-def _phase(frames: list[pd.DataFrame]) -> int | None:
+def median_phase(frames: list[pd.DataFrame]) -> int | None:
     """The phase transition of one seed; of several, the median of the seeds that have one."""
     steps = sorted(s for s in (phase_step(f) for f in frames) if s is not None)
     return steps[len(steps) // 2] if steps else None
