@@ -25,35 +25,43 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def app_server(start_timeout_s: float = 120):
-    """Yields {"url", "store", "started"}: the server's start time (monotonic) and its store's path."""
-    with tempfile.TemporaryDirectory() as tmp:
-        store = Path(tmp) / "runs.sqlite"
-        port = free_port()
-        env = {**os.environ, "RFL_STORE": str(store)}
-        started = time.monotonic()
-        with open(Path(tmp) / "server.log", "w") as log:
-            proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-                                     "--server.address", "127.0.0.1", "--server.port", str(port)],
-                                    cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-            url = f"http://127.0.0.1:{port}"
-            try:
-                deadline = time.monotonic() + start_timeout_s
-                while time.monotonic() < deadline:
-                    try:
-                        if urllib.request.urlopen(f"{url}/_stcore/health", timeout=1).read() == b"ok":
-                            break
-                    except OSError:
-                        time.sleep(0.3)
-                else:
-                    raise RuntimeError(f"streamlit did not come up within {start_timeout_s:g} s")
-                yield {"url": url, "store": store, "started": started}
-            finally:
-                proc.terminate()  # the server shuts its job workers down on exit
+def launch(store: Path, log: Path, start_timeout_s: float = 120, env: dict | None = None):
+    """``streamlit run app.py`` on a free loopback port with its store at `store` and its output in `log`;
+    yields {"url", "store", "started"} (the server's start, monotonic) once it answers."""
+    port = free_port()
+    env = {**os.environ, **(env or {}), "RFL_STORE": str(store)}
+    started = time.monotonic()
+    with open(log, "w") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+                                 "--server.address", "127.0.0.1", "--server.port", str(port),
+                                 "--browser.gatherUsageStats", "false"],
+                                cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + start_timeout_s
+            while time.monotonic() < deadline:
                 try:
-                    proc.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
+                    if urllib.request.urlopen(f"{url}/_stcore/health", timeout=1).read() == b"ok":
+                        break
+                except OSError:
+                    time.sleep(0.3)
+            else:
+                raise RuntimeError(f"streamlit did not come up within {start_timeout_s:g} s")
+            yield {"url": url, "store": store, "started": started}
+        finally:
+            proc.terminate()  # the server shuts its job workers down on exit
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+@contextlib.contextmanager
+def app_server(start_timeout_s: float = 120):
+    """The app with a fresh store in a temporary folder."""
+    with tempfile.TemporaryDirectory() as tmp, launch(Path(tmp) / "runs.sqlite", Path(tmp) / "server.log",
+                                                      start_timeout_s) as server:
+        yield server
 
 
 def wait_for_classroom(store: Path, timeout_s: float = 600) -> float:

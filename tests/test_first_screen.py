@@ -61,19 +61,23 @@ class WatchingManager(FakeManager):
         return True
 
 
-@pytest.fixture
-def manager(app_env, monkeypatch):
-    """The page may start training (as a server with workers does) on a stand-in manager."""
+def stand_in(monkeypatch, kind: type) -> FakeManager:
+    """The page may start training (as a server with workers does), on a stand-in manager of this kind."""
     import pages._common as common
     import pages._server as server
     import pages._whatif as whatif
 
-    fake = WatchingManager(common.run_store())
+    fake = kind(common.run_store())
     for module in (common, whatif):
         monkeypatch.setattr(module, "job_manager", lambda: fake)
     monkeypatch.setattr(server, "workers_allowed", lambda: True)
     monkeypatch.setattr(server, "start", lambda: None)
     return fake
+
+
+@pytest.fixture
+def manager(app_env, monkeypatch):
+    return stand_in(monkeypatch, WatchingManager)
 
 
 def test_the_root_url_opens_the_first_screen_with_the_main_knobs(app_env):
@@ -119,14 +123,8 @@ def test_a_knob_moved_submits_its_twins_and_releases_the_ones_it_replaced(manage
 
 def test_without_watchers_the_page_cancels_only_its_own_superseded_runs(app_env, monkeypatch):
     import pages._common as common
-    import pages._server as server
-    import pages._whatif as whatif
 
-    fake = FakeManager(common.run_store())
-    for module in (common, whatif):
-        monkeypatch.setattr(module, "job_manager", lambda: fake)
-    monkeypatch.setattr(server, "workers_allowed", lambda: True)
-    monkeypatch.setattr(server, "start", lambda: None)
+    fake = stand_in(monkeypatch, FakeManager)
     store = common.run_store()
     from core.engine.presets import get_preset
 
