@@ -7,7 +7,6 @@ import contextlib
 import shutil
 from pathlib import Path
 
-import pytest
 from playwright import sync_api  # requirements-dev.txt: a missing install fails, never skips
 
 ROOT = Path(__file__).resolve().parents[1]
