@@ -140,3 +140,22 @@ def test_without_watchers_the_page_cancels_only_its_own_superseded_runs(app_env,
     assert set(mine.split(",")) <= set(cancelled)  # the page's own superseded what-if is stopped
     assert len(cancelled) == 4  # the server's twin was asked too, and refused (NotAllowed): no error shown
     assert not at.error
+
+
+def test_a_lab_link_shows_its_finished_runs_without_a_run_press(app_finished_pair):
+    at = root(preset="classroom", steps="20", eval_every="10", n_train="30", n_test="12")
+    no_exceptions(at)
+    assert at.title[0].value.endswith("The Lab")
+    assert at.session_state["lab_runs"]["std"] == app_finished_pair["std"]
+    assert "learned the" in " ".join(s.value for s in at.success)
+
+
+def test_a_lab_link_to_a_new_quick_setup_trains_it_by_itself(manager):
+    at = root(preset="classroom", eps="0.2")
+    no_exceptions(at)
+    runs = at.session_state["lab_runs"]
+    assert runs.get("std") and runs.get("adv")  # submitted as a what-if, no Run press
+    at.number_input(key="lab_f_eps").set_value(0.25).run()  # a knob changed: the next what-if, the old released
+    no_exceptions(at)
+    assert at.session_state["lab_runs"]["std"] != runs["std"]
+    assert {run_id for run_id, _ in manager.released} == {runs["std"], runs["adv"]}
