@@ -167,7 +167,7 @@ elif not server.workers_allowed() and whatif.current(SLOT, cfg) is None:
     if all(found.values()):
         panel(found, False, cfg.steps)
     else:
-        st.info("This server starts no training by itself (RFL_PREWARM=0).")
+        st.info("No finished runs of this setup yet, and this server starts no training by itself.")
 else:
     ids, refused = whatif.follow(cfg, SLOT, preset=BASE)
     if refused:
