@@ -48,6 +48,9 @@ def start() -> None:
         except (JobRefused, StoreError) as err:  # the pages say the same to each visitor
             log.warning("the classroom twin did not start: %s", err)
         _started.set()
+    # What the first screen draws with, imported now rather than during the first visitor's page
+    import core.engine.inspect  # noqa: F401
+    import core.figures.charts  # noqa: F401
 
 
 @contextlib.asynccontextmanager
