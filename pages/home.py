@@ -60,6 +60,9 @@ def values() -> dict:
 def changed(name: str) -> None:
     """A knob moved: the first screen's setup, and the Lab's (so its link opens the same what-if)."""
     value = ss[keys.HOME_PREFIX + name]
+    if value is None:  # a second click on the chosen attack unselects it: keep the attack
+        ss[keys.HOME_PREFIX + name] = values()[name]
+        return
     values()[name] = round(value, 2) if isinstance(value, float) else value
     apply_setup(BASE, {**preset_values(BASE), **values()})
 

@@ -159,3 +159,12 @@ def test_a_lab_link_to_a_new_quick_setup_trains_it_by_itself(manager):
     no_exceptions(at)
     assert at.session_state["lab_runs"]["std"] != runs["std"]
     assert {run_id for run_id, _ in manager.released} == {runs["std"], runs["adv"]}
+
+
+def test_the_training_attack_cannot_be_unselected(manager):
+    at = root()
+    at.button_group(key="home_f_train_attack").set_value("one_step").run()
+    assert at.session_state["home_values"]["train_attack"] == "one_step"
+    at.button_group(key="home_f_train_attack").set_value(None).run()  # the chosen one clicked again
+    no_exceptions(at)
+    assert not at.error and at.session_state["home_values"]["train_attack"] == "one_step"
