@@ -22,7 +22,7 @@ from pages._streamlit_internals import leave_pages_v1  # noqa: F401  (the pages 
 torch.set_num_threads(1)
 
 DEFAULT_PRESET = "classroom"
-NO_PRESET = "defaults"  # the Config defaults: the SPEC 1.9 setting
+NO_PRESET = "defaults"  # the Config defaults (see core/engine/config.py)
 PRESET_CHOICES = (*PRESETS, NO_PRESET)
 ACTIVE = ("queued", "running")
 MAX_IMPORT_BYTES = 64 * 1024  # a config is a few hundred bytes; the server caps uploads at 1 MB anyway
@@ -63,7 +63,7 @@ def _or_store_message(open_service):
     try:
         return open_service()
     except StoreError as err:
-        st.error(md_message(str(err)), icon="🗄️")
+        st.error(md_message(str(err)), icon=":material/database:")
         st.stop()
 
 
@@ -257,8 +257,8 @@ def parse_config_upload(data: bytes) -> tuple[Config | None, str | None, str | N
         return None, None, f"bad value: {err}"
 
 
-def setup_params() -> dict:
-    """The URL of the current setup: the preset, the fields that differ from it, the attached runs."""
+def setup_link() -> dict:
+    """The Lab's setup as link parameters: the preset, the fields that differ from it, the attached runs."""
     ss = st.session_state
     preset = ss.get(keys.LAB_PRESET, DEFAULT_PRESET)
     base = preset_values(preset)
@@ -271,7 +271,14 @@ def setup_params() -> dict:
         params["pair"] = runs["pair"]
     elif {"std", "adv"} <= set(runs):
         params["runs"] = f"{runs['std']},{runs['adv']}"
-    if ss.get(keys.REAL_RUN):
+    return params
+
+
+def setup_params() -> dict:
+    """The URL of the current setup: the preset, the fields that differ from it, the attached runs."""
+    ss = st.session_state
+    params = setup_link() if ss.get(keys.URL_SETUP, True) else {}
+    if ss.get(keys.REAL_RUN) and ss.get(keys.URL_SETUP, True):
         params["real"] = ss.real_run
     if ss.get(keys.PRESENTATION):
         params["present"] = "1"

@@ -25,7 +25,10 @@ from pages._common import (
 )
 from pages._fields import FIELDS, GROUPS, Field, choice_label
 
-BADGE = {"green": ("green", "✅"), "amber": ("orange", "⚠️"), "red": ("red", "⛔")}
+# Material icons: every browser draws them (emoji need a font the machine may not have).
+BADGE = {"green": ("green", ":material/check_circle:"), "amber": ("orange", ":material/warning:"),
+         "red": ("red", ":material/block:")}
+MAIN = ("alpha", "beta", "eps", "s", "train_attack", "steps")  # always in view; the rest in their groups
 
 
 def _pick_preset() -> None:
@@ -39,7 +42,7 @@ def preset_picker() -> None:
         ss.lab_preset_pick = ss.lab_preset
     st.selectbox("Preset", PRESET_CHOICES, index=PRESET_CHOICES.index(ss.lab_preset), key=keys.LAB_PRESET_PICK,
                  on_change=_pick_preset,
-                 format_func=lambda n: "defaults (SPEC 1.9 setting)" if n == NO_PRESET else n,
+                 format_func=lambda n: "defaults (every knob at its default)" if n == NO_PRESET else n,
                  help="A named starting point; every knob below stays editable.")
     name = ss.lab_preset
     if name in PRESETS:
@@ -72,18 +75,20 @@ def _field(f: Field, err: ConfigError | None) -> None:
         is_int = isinstance(f.step, int)
         st.number_input(f.label, value=value, key=key, step=f.step, help=f.help, format="%d" if is_int else "%g")
     if err is not None and err.field == f.name:
-        st.error(md_message(str(err)), icon="⚠️")
+        st.error(md_message(str(err)), icon=":material/error:")
 
 
 def knobs(err: ConfigError | None) -> None:
-    """Every knob, grouped; in presentation mode only the few a class discusses."""
+    """The main knobs in view, the others grouped in expanders; in presentation mode only the few a class
+    discusses."""
+    main = [f for name in MAIN for f in FIELDS if f.name == name]
+    for f in main:
+        if f.basic or not presentation():
+            _field(f, err)
     if presentation():
-        for f in FIELDS:
-            if f.basic:
-                _field(f, err)
         return
     for group in GROUPS:
-        members = [f for f in FIELDS if f.group == group]
+        members = [f for f in FIELDS if f.group == group and f.name not in MAIN]
         with st.expander(group, expanded=err is not None and err.field in {f.name for f in members}):
             for f in members:
                 _field(f, err)
@@ -98,18 +103,23 @@ def shown_error(err: ConfigError | None) -> None:
     """An error whose field has no visible input (hidden in presentation mode, or the memory check)."""
     shown = {f.name for f in FIELDS if f.basic or not presentation()}
     if err is not None and err.field not in shown:
-        st.error(md_message(str(err)), icon="⚠️")
+        st.error(md_message(str(err)), icon=":material/error:")
+
+
+def badge(check) -> str:
+    """One assumption check as a coloured badge and its sentence (markdown)."""
+    color, icon = BADGE[check.status]
+    return f":{color}-badge[{icon} {check.name}] {check.why}"
 
 
 def checks(cfg: Config | None) -> None:
-    """Assumption 2.3 as badges, one sentence each (SPEC 1.2)."""
+    """The paper's Assumption 2.3 for this setup, as badges, one sentence each."""
     st.markdown("**Assumption checks** (Assumption 2.3)")
     if cfg is None:
         st.caption("They appear once every knob is valid.")
         return
     for check in assumption_checks(cfg):
-        color, icon = BADGE[check.status]
-        st.caption(f":{color}-badge[{icon} {check.name}] {check.why}")
+        st.caption(badge(check))
 
 
 # ttl: the estimate's calibration follows the machine (core.engine.measure.estimate.RECALIBRATE_S), so the
@@ -124,6 +134,11 @@ def _estimate(config_json: str) -> tuple[float, float, float, str, int, int]:
     return est.std_s, est.adv_s, est.wall_s, est.device, estimate_memory(cfg), est.threads
 
 
+def wall_seconds(cfg: Config) -> float:
+    """The estimated seconds of the twin side by side on this server."""
+    return _estimate(json.dumps(cfg.to_dict(), sort_keys=True))[2]
+
+
 def estimate(cfg: Config | None) -> None:
     if cfg is None:
         return
@@ -132,11 +147,11 @@ def estimate(cfg: Config | None) -> None:
     # Each run's own time is on its worker's share of the cores; said so, because the pair can take less
     # than its longer run alone (that run takes the freed cores once the other is done).
     alone = "each alone" if device == "cuda" else f"each alone on {threads} core{'s' if threads > 1 else ''}"
-    text = (f"⏱️ About **{format_seconds(wall_s)}** for both runs side by side ({alone}: "
+    text = (f":material/timer: About **{format_seconds(wall_s)}** for both runs side by side ({alone}: "
             f"standard {format_seconds(std_s)}, adversarial {format_seconds(adv_s)}; {where}) "
             f"· about {memory / 2**20:.0f} MiB of memory per run.")
     if presentation():
-        st.caption(f"⏱️ About **{format_seconds(wall_s)}** for both runs.")
+        st.caption(f":material/timer: About **{format_seconds(wall_s)}** for both runs.")
         return
     load, cores = busy()
     if load > cores:  # the estimate is for a quiet machine; say so rather than promise it

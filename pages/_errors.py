@@ -41,4 +41,4 @@ def one_line(callback):
 def show_flash() -> None:
     """The frame's part: each line once, as an error, above the page."""
     for message in st.session_state.pop(keys.FRAME_FLASH, []):
-        st.error(md_message(message), icon="⚠️")
+        st.error(md_message(message), icon=":material/error:")

@@ -17,6 +17,7 @@ from core.figures.charts import RUN_LABEL, decomposition_figure, patches_figure,
 from pages import _keys as keys
 from pages._common import md_escape, md_message, run_store
 from pages._live import CHART_CONFIG
+from pages._polling import live_fragment
 
 
 @st.cache_resource(show_spinner="Regenerating the test set…", max_entries=2)
@@ -32,14 +33,24 @@ def cached_view(config_json: str, run_id: str, step: int, index: int):
     return adversarial_patches(cfg, W, cached_test_set(config_json), index, step)
 
 
+def follow_step(value: int | None, newest_seen: int | None, steps: list[int]) -> int:
+    """The step a view shows: the newest snapshot when the view was at the newest one it had seen (it follows
+    a run that is training), else the step the user picked, while that snapshot exists."""
+    if value not in steps or value == newest_seen:
+        return steps[-1]
+    return value
+
+
 def _step_slider(label: str, key: str, steps: list[int]) -> int:
     ss = st.session_state
-    if ss.get(key) not in steps:  # new run, or first time: start at the newest snapshot
-        ss[key] = steps[-1]
+    seen = ss.setdefault(keys.LAB_NEWEST_SEEN, {})
+    ss[key] = follow_step(ss.get(key), seen.get(key), steps)
+    seen[key] = steps[-1]
     if len(steps) == 1:
         st.caption(f"{label}: {steps[0]} (the only snapshot so far)")
         return steps[0]
-    return st.select_slider(label, options=steps, key=key, help="Weights are stored at every logged step.")
+    return st.select_slider(label, options=steps, key=key, help="Weights are stored at every logged step; the view "
+                            "follows the newest while you leave it there.")
 
 
 def patch_view(cfg: Config, config_json: str, ids: dict, steps: list[int]) -> None:
@@ -73,9 +84,16 @@ def weights_view(cfg: Config, ids: dict, steps: list[int]) -> None:
                "the weight outside those 2k directions. A class that learned its robust feature lights up u_r.")
 
 
-@st.fragment
-def inside_views(runs: dict) -> None:
-    """Its own fragment: moving a slider here redraws these views only, not the whole Lab."""
+INSIDE_POLL_S = 3.0  # while the runs train: each new step is a new attack in the server, so not every second
+
+
+def inside_views(runs: dict, active: bool = False) -> None:
+    """Its own fragment: moving a slider here redraws these views only, not the whole Lab; while the runs
+    train it refreshes by itself and follows their newest snapshot."""
+    live_fragment(_inside_panel, active, runs, at_least_s=INSIDE_POLL_S)
+
+
+def _inside_panel(runs: dict) -> None:
     store = run_store()
     ids = {mode: runs[mode] for mode in ("std", "adv") if mode in runs}
     found = {mode: store.get_run(run_id) for mode, run_id in ids.items()}

@@ -7,7 +7,7 @@ declared here, and on a name here that no page uses. The tests read some keys by
 (lab_config, lab_error, lab_runs, real_run): renaming one is a change to what the tests see.
 """
 
-# ---- the browser session and the frame (app.py) ----
+# ---- the browser session and the frame (pages/_frame.py) ----
 CLIENT_ID = "client_id"  # _identity.person writes this browser's person id (its cookie's) once; _common.client_id
 TAB_ID = "tab_id"  # _identity.tab_id: one id per tab, for what counts per tab (_polling's refresh share)
 PERSON_FROM_COOKIE = "person_from_cookie"  # _identity: whether the person came from the cookie (else it writes one)
@@ -15,8 +15,8 @@ PERSON_STALE_COOKIE = "person_stale_cookie"  # _identity: a cookie that did not 
 PERSON_COOKIE = "person_cookie"  # _identity's cookie writer (a component); it reports another tab's cookie
 OWNER_ADMIN_TOKEN = "owner_admin_token"  # _owner's sidebar field for the admin token (widget)
 OWNER_ADMIN_LEAVE = "owner_admin_leave"  # _owner's button that ends this browser's admin rights (widget)
-FRAME_FLASH = "frame_flash"  # a callback's one-line failure (a store or room error); app.py shows it once
-PRESENTATION = "frame_presentation"  # app.py's toggle and _common.init_setup (?present=1) write; _common reads
+FRAME_FLASH = "frame_flash"  # a callback's one-line failure (a store or room error); _frame.py shows it once
+PRESENTATION = "frame_presentation"  # _frame.py's toggle and _common.init_setup (?present=1) write; _common reads
 
 # ---- the Lab's setup ----
 LAB_VALUES = "lab_values"  # _common.init_setup/apply_setup, _controls.read_values write; _controls, theory read
@@ -124,8 +124,8 @@ ROOM_LEAVE = "room_leave"  # room: Leave this room (widget)
 ROOM_LEAVE_BAD = "room_leave_bad"  # room: Leave, shown with a refused room (widget)
 
 # ---- the Lesson, the Lab's seeds and the frame's per-page link state ----
-FRAME_ENTERED = "frame_entered"  # used by app.py, lesson.py
-FRAME_PAGE = "frame_page"  # used by app.py
+FRAME_ENTERED = "frame_entered"  # used by _frame.py, lesson.py
+FRAME_PAGE = "frame_page"  # used by _frame.py
 LAB_SEED_COUNT = "lab_seed_count"  # used by _controls.py
 LAB_SEEDS = "lab_seeds"  # used by _controls.py
 LESSON_ASKED = "lesson_asked"  # used by lesson.py
@@ -138,5 +138,17 @@ LESSON_PREDICTIONS = "lesson_predictions"  # used by lesson.py
 LESSON_RUN = "lesson_run"  # used by lesson.py
 LESSON_SEEDS = "lesson_seeds"  # used by lesson.py
 LESSON_SEEDS_INPUT = "lesson_seeds_input"  # used by lesson.py
-URL_EXTRA = "url_extra"  # used by _common.py, app.py, lab.py, lesson.py
-FRAME_LAB_FIRST = "frame_lab_first"  # app.py: this session came in by a Lab link (the Lab is its default page)
+URL_EXTRA = "url_extra"  # used by _common.py, _frame.py, lab.py, lesson.py
+URL_SETUP = "url_setup"  # _frame.py sets it per page run, home.py turns it off: the URL holds no Lab setup there
+FRAME_LAB_FIRST = "frame_lab_first"  # _frame.py: whether this session came in by a link that named a page
+
+# ---- the first screen (home.py) and what-ifs (_whatif.py) ----
+HOME_VALUES = "home_values"  # home: the main knobs' values (the session's own what-if)
+HOME_PREFIX = "home_f_"  # + a main knob's field: its widget on the first screen (home)
+HOME_STRIP_CHART = "home_strip_chart"  # home: one example's patches (widget: keeps zoom)
+HOME_CORR_CHART = "home_corr_chart"  # home: the twin's correlations (widget)
+HOME_ACC_CHART = "home_acc_chart"  # home: the twin's accuracies (widget)
+WHATIF_HELD = "whatif_held"  # _whatif: slot -> (setup, run ids) of each page's current what-if
+LAB_NEWEST_SEEN = "lab_newest_seen"  # _inside: the newest step each step slider last had (it follows it)
+LAB_DISMISSED = "lab_dismissed"  # lab: the setup whose runs Clear hid (it is not answered by itself again)
+LESSON_DATA_CHART = "lesson_data_chart"  # lesson: the opening's picture of one example (widget)

@@ -10,9 +10,18 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from core.engine.config import Config
-from core.figures.charts import accuracy_figure, arms_figure, correlation_figure, example_figure, real_figures
+from core.figures.charts import (
+    accuracy_figure,
+    arms_figure,
+    correlation_figure,
+    example_figure,
+    example_strip,
+    for_projector,
+    real_figures,
+)
 from core.lesson import Chapter
 from pages._common import presentation, run_store
+from pages._live import median_phase
 
 CHART_CONFIG = {"displaylogo": False}
 
@@ -20,12 +29,12 @@ CHART_CONFIG = {"displaylogo": False}
 def show(fig: go.Figure, key: str) -> None:
     """A chart, with projector-sized type in presentation mode."""
     if presentation():
-        fig.update_layout(font=dict(size=17), title_font=dict(size=22), legend_font=dict(size=16))
+        for_projector(fig)
     st.plotly_chart(fig, key=key, config=CHART_CONFIG)
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
-def _example(config_json: str, swap: bool) -> tuple[dict, list[bool], int]:
+def example_data(config_json: str, swap: bool) -> tuple[dict, list[bool], int]:
     """Test example 0 of the config's test set: its patches on u, v and the rest, and with the swap applied."""
     import torch
 
@@ -43,10 +52,23 @@ def _example(config_json: str, swap: bool) -> tuple[dict, list[bool], int]:
     return panels, data.robust[0].tolist(), int(data.y[0])
 
 
+@st.cache_data(show_spinner=False, max_entries=32)
+def data_strip(config_json: str, height: int = 210) -> go.Figure:
+    """One example as a strip of patches (★ = robust): the first screen's and the Lesson's opening picture."""
+    from core.engine.look_inside import feature_labels
+
+    cfg = Config.from_dict(json.loads(config_json))
+    panels, robust, y = example_data(config_json, False)
+    r = sum(robust)
+    title = (f"One example (class {y + 1}): {r} ★ patch{'es' if r > 1 else ''} with u{y + 1}, "
+             f"{len(robust) - r} with v{y + 1}")
+    return example_strip(panels["clean patches"], robust, feature_labels(cfg.k), title, height=height)
+
+
 def example_view(cfg: Config, *, swap: bool) -> None:
     from core.engine.look_inside import feature_labels
 
-    panels, robust, y = _example(json.dumps(cfg.to_dict(), sort_keys=True), swap)
+    panels, robust, y = example_data(json.dumps(cfg.to_dict(), sort_keys=True), swap)
     r = sum(robust)
     if swap:
         text = (f"One test example of class {y + 1}. The swap moves every one of its {len(robust) - r} dense patches "
@@ -121,31 +143,48 @@ def real_view(ids: dict) -> None:
         st.dataframe(pd.DataFrame(rows), hide_index=True, column_config=numbers)
 
 
-def charts(chapter: Chapter, ids: dict) -> None:
-    """Every chart of a chapter's reveal."""
+def _steps(chapter: Chapter) -> int | None:
+    """The planned length of the chapter's runs: the x axis ends there while they grow."""
     exp = chapter.experiment
+    return max((getattr(cfg, "steps", 0) for arm in exp.arms if arm.modes for cfg in exp.configs(arm, 1)),
+               default=None)
+
+
+def charts(chapter: Chapter, ids: dict, *, live: bool = False) -> None:
+    """What the chapter shows (chapter.shows), and nothing that answers a later chapter; ``live`` while its runs
+    train: the curves and bands grow, the special views wait for the end."""
+    exp, shows = chapter.experiment, chapter.shows
     if exp.kind == "data":
-        example_view(exp.configs(exp.arms[0], 1)[0], swap=False)
-        return
+        return  # the example is the opening's picture, right above the question
     if exp.kind == "real":
-        real_view(ids)
+        if not live:
+            real_view(ids)
         return
     frames = frames_by_arm(ids)
-    if len(exp.arms) > 1:
+    steps = _steps(chapter)
+    if shows.arms_metric and len(exp.arms) > 1:
         arms = {arm.name.replace("_", " "): frames.get(arm.name, {}).get("adv", []) for arm in exp.arms}
-        show(arms_figure(arms, "acc_pgd", "PGD accuracy of adversarial training, each setup (mean and min–max over "
-                         "seeds)"), "lesson_arms_chart")
+        label = "PGD accuracy" if shows.arms_metric == "acc_pgd" else shows.arms_metric
+        show(arms_figure(arms, shows.arms_metric, f"{label} of adversarial training, each setup (mean and min–max "
+                         "over seeds)"), "lesson_arms_chart")
     for arm in exp.arms:
-        by_mode = frames.get(arm.name, {})
+        by_mode = {mode: fs for mode, fs in frames.get(arm.name, {}).items() if mode in shows.modes}
         if not by_mode:
             continue
         if len(exp.arms) > 1:
             st.markdown(f"**{arm.name.replace('_', ' ')}**")
-        show(correlation_figure(by_mode), f"lesson_corr_{arm.name}")
-        if set(arm.modes) >= {"std", "adv"}:
-            show(accuracy_figure(by_mode), f"lesson_acc_{arm.name}")
-    if chapter.number == 3:
+        # the switch of adversarial training, marked as in the Lab (the median over the seeds that have one)
+        phases = {"adv": median_phase(by_mode["adv"])} if "adv" in by_mode else {}
+        if shows.correlations:
+            show(correlation_figure(by_mode, steps=steps, phase_steps=phases), f"lesson_corr_{arm.name}")
+        if shows.raw:
+            show(correlation_figure(by_mode, raw=True, steps=steps, phase_steps=phases), f"lesson_raw_{arm.name}")
+        if shows.accuracies:
+            show(accuracy_figure(by_mode, metrics=shows.accuracies, loss=False, steps=steps),
+                 f"lesson_acc_{arm.name}")
+    if live:
+        return
+    if shows.example == "swap":
         example_view(exp.configs(exp.arms[0], 1)[0], swap=True)
-    if chapter.number == 7:
+    if shows.spray:
         spray_view(chapter, ids)
-

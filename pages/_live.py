@@ -51,7 +51,7 @@ def reduced(config_json: str, mode: str) -> list[dict]:
     return reduced_dynamics(Config.from_dict(json.loads(config_json)), mode)
 
 
-def _ordinal(n: int) -> str:
+def ordinal(n: int) -> str:
     return f"{n}{'st' if n == 1 else 'nd' if n == 2 else 'rd' if n == 3 else 'th'}"
 
 
@@ -64,7 +64,7 @@ def status_line(mode: str, run: dict | None, run_id: str) -> None:
     text = f"**{RUN_LABEL[mode]}** · {status}"
     if status == "queued":
         position = job_manager().queue_position(run_id)
-        text += f" ({_ordinal(position)} in line)" if position else " (waiting for a worker)"
+        text += f" ({ordinal(position)} in line)" if position else " (waiting for a worker)"
     elif step is not None:
         text += f" · step {step} / {steps}"
     st.progress(done, text=text)
@@ -94,6 +94,12 @@ def seeds_status(mode: str, found: list[tuple[str, dict | None]]) -> None:
             st.caption(f"{RUN_LABEL[mode]} {run_id}: {run['error']}")
 
 
+def _mark(held: int, total: int) -> str:
+    """Every seed, some, none: a Material icon in its colour (emoji need a font the machine may not have)."""
+    return (":green[:material/check:]" if held == total else ":orange[:material/warning:]" if held
+            else ":red[:material/close:]")
+
+
 def seed_verdict(frames: dict) -> str | None:
     """On how many seeds each of the paper's claims holds (core.engine.claims on each seed's history)."""
     from pages._lesson_adapt import claims_by_seed_rows
@@ -101,8 +107,8 @@ def seed_verdict(frames: dict) -> str | None:
     rows = claims_by_seed_rows(frames)
     if not rows:
         return None
-    lines = [f"{'✅' if held == total else '⚠️' if held else '❌'} {RUN_LABEL[mode]}: {text} — holds on "
-             f"**{held}/{total}** seeds" for mode, text, held, total in rows]
+    lines = [f"{_mark(held, total)} {RUN_LABEL[mode]}: {text} — holds on **{held}/{total}** seeds"
+             for mode, text, held, total in rows]
     return "  \n".join(lines)
 
 
@@ -148,32 +154,44 @@ def live_panel(runs: dict, polling: bool) -> None:
               if run is not None and run["status"] in ACTIVE]
     if polling and not active:
         st.rerun()  # both ended: one full rerun draws the final page and stops the polling
-    top = st.columns([5, 1], vertical_alignment="center")
-    with top[0]:
-        for mode, pairs in found.items():
-            if many:
-                seeds_status(mode, pairs)
-            else:
-                status_line(mode, pairs[0][1], pairs[0][0])
-    everyone = [run for pairs in found.values() for _, run in pairs]
-    if active and can_change(everyone):  # only the session that started them, or the admin
-        top[1].button("Stop", key=keys.LAB_STOP, on_click=stop_runs, args=(active,), type="secondary",
-                      help="Cancel the runs; their metrics so far are kept.")
-    elif active:
-        st.caption(READ_ONLY_STOP)
+    # The status goes into a box above the charts but is written after them: a refresh cut short on a busy
+    # server (Streamlit stops a run at its next element when the next refresh is due) can leave the status
+    # behind the curves, never the curves behind a status that says the run is done.
+    top = st.container()
     per_seed = {mode: [f for f in (metrics(run_id) for run_id, run in pairs if run is not None) if not f.empty]
                 for mode, pairs in found.items()}
-    if not any(per_seed.values()):
+    if any(per_seed.values()):
+        charts(found, per_seed, many)
+    else:
         st.info("Waiting for the first logged step…")
-        return
+    with top:
+        head = st.columns([5, 1], vertical_alignment="center")
+        with head[0]:
+            for mode, pairs in found.items():
+                if many:
+                    seeds_status(mode, pairs)
+                else:
+                    status_line(mode, pairs[0][1], pairs[0][0])
+        everyone = [run for pairs in found.values() for _, run in pairs]
+        if active and can_change(everyone):  # only the session that started them, or the admin
+            head[1].button("Stop", key=keys.LAB_STOP, on_click=stop_runs, args=(active,), type="secondary",
+                           help="Cancel the runs; their metrics so far are kept.")
+        elif active:
+            st.caption(READ_ONLY_STOP)
+
+
+def charts(found: dict, per_seed: dict, many: bool) -> None:
+    """The correlation and accuracy charts of the runs (seeds as bands), their toggles and, once every run ended,
+    the verdict."""
+    active = [run for pairs in found.values() for _, run in pairs if run is not None and run["status"] in ACTIVE]
     frames = {mode: fs if many else fs[0] for mode, fs in per_seed.items() if fs}
-    phases = {mode: _phase(fs) for mode, fs in per_seed.items() if fs}
+    phases = {mode: median_phase(fs) for mode, fs in per_seed.items() if fs}
     options = st.columns(2)
     raw = options[0].toggle("raw Λ, Γ", key=keys.LAB_RAW, help="Show the raw coefficients max⟨w, u_r⟩ and max⟨w, v_r⟩ "
                             "instead of the normalised correlations.")
     overlay = options[1].toggle("overlay the theory", key=keys.LAB_THEORY,
-                                help="Reduced dynamics of Section 5 (SPEC 1.7), dotted: the noiseless one-neuron "
-                                "model trained by the same algorithm.")
+                                help="The reduced dynamics of the paper's Section 5, dotted: the noiseless "
+                                "one-neuron model trained by the same algorithm.")
     theory = None
     if overlay:
         config = next(run["config"] for pairs in found.values() for _, run in pairs if run is not None)
@@ -188,7 +206,9 @@ def live_panel(runs: dict, polling: bool) -> None:
         keep = [s for s in phases.values() if s is not None]
         shown = {mode: [downsample(f, MAX_POINTS, keep) for f in fs] if many else downsample(fs, MAX_POINTS, keep)
                  for mode, fs in frames.items()}
-        cached = (stamp, correlation_figure(shown, raw=raw, phase_steps=phases, theory=theory), accuracy_figure(shown))
+        steps = max((run.get("steps") or 0) for pairs in found.values() for _, run in pairs if run is not None)
+        cached = (stamp, correlation_figure(shown, raw=raw, phase_steps=phases, theory=theory, steps=steps),
+                  accuracy_figure(shown, steps=steps))
         st.session_state[keys.LAB_FIGURES] = cached
     st.plotly_chart(cached[1], key=keys.LAB_CORR_CHART, config=CHART_CONFIG)
     st.plotly_chart(cached[2], key=keys.LAB_ACC_CHART, config=CHART_CONFIG)
@@ -198,11 +218,11 @@ def live_panel(runs: dict, polling: bool) -> None:
             st.success(text)
         if note := decay_note(frames):
             st.warning(note)
-            st.page_link("pages/lesson.py", label="Lesson chapter 7: why PGD accuracy decays", icon="📚",
+            st.page_link("pages/lesson.py", label="Lesson chapter 7: why PGD accuracy decays", icon=":material/school:",
                          query_params={"chapter": "7"})
 
 
-def _phase(frames: list[pd.DataFrame]) -> int | None:
+def median_phase(frames: list[pd.DataFrame]) -> int | None:
     """The phase transition of one seed; of several, the median of the seeds that have one."""
     steps = sorted(s for s in (phase_step(f) for f in frames) if s is not None)
     return steps[len(steps) // 2] if steps else None

@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from core.figures.charts import FEATURE_COLOR_NAME, chart_key
 from pages._common import leave_pages_v1
 
 leave_pages_v1()  # first, before anything is drawn: see pages/_common.py
@@ -9,9 +10,12 @@ leave_pages_v1()  # first, before anything is drawn: see pages/_common.py
 # (chart, how to read it, where in the paper)
 CHARTS = (
     ("Which features the neurons learn (Lab)",
-     "For each class, the best neuron's cosine with u_r (green) and v_r (red), averaged over classes. Standard "
-     "training: red wins. Adversarial: red may rise first (Phase I), then green overtakes it; the vertical line "
-     "marks that phase transition (Phase II). *raw Λ, Γ* shows the unnormalised coefficients.",
+     f"For each class, the best neuron's cosine with u_r ({FEATURE_COLOR_NAME['robust']}) and v_r "
+     f"({FEATURE_COLOR_NAME['non-robust']}), averaged over classes. Standard training: "
+     f"{FEATURE_COLOR_NAME['non-robust']} wins. Adversarial: {FEATURE_COLOR_NAME['non-robust']} may rise first, "
+     f"then {FEATURE_COLOR_NAME['robust']} overtakes it; the vertical line marks that switch (the paper's phase "
+     "transition). *raw Λ, Γ* shows the unnormalised coefficients: Λ = the best neuron's ⟨w, u_r⟩, "
+     "Γ = its ⟨w, v_r⟩ (the paper's Section 5).",
      "Figure 3 and Section 6.1; Λ and Γ of Section 5"),
     ("overlay the theory (Lab)",
      "The reduced dynamics, dotted: one noiseless example per class, neurons kept in span{u_r, v_r}, trained by the "
@@ -26,7 +30,7 @@ CHARTS = (
      "Rows are patches (★ = robust patch), columns the coordinates on u₁..u_k and v₁..v_k plus the norm of the rest. "
      "Left the clean example, middle what PGD adds, right the result. Against the standard model PGD mostly erases "
      "v_y; against the adversarial one it adds other classes' u to the many non-robust patches, which is why PGD "
-     "accuracy decays late in training (docs/engine.md).",
+     "accuracy of the paper's one-step training decays late in training (Lesson chapter 7).",
      "Theorem 4.3's attack, Section 2.5"),
     ("The perturbation's energy by feature direction (Lab)",
      "The share of ‖δ‖² that goes to −v_y (erasing the non-robust feature), to other classes' u and v, and to noise.",
@@ -40,7 +44,7 @@ CHARTS = (
      "Propositions 3.1 and 3.2"),
 )
 
-st.title("📖 About")
+st.title(":material/menu_book: About")
 st.markdown(
     "Robust Feature Lab implements *Adversarial Training Can Provably Improve Robustness: Theoretical Analysis of "
     "Feature Learning Process Under Structured Data* (Binghui Li, Yuanzhi Li, ICLR 2025, arXiv 2410.08503).\n\n"
@@ -49,8 +53,7 @@ st.markdown(
     "noise. Robust = sparse but strong, non-robust = dense but weak. **The network** is the paper's two-layer CNN "
     "with a smoothed ReLU. **Standard** training is gradient descent; **adversarial** training first perturbs every "
     "training example within ε, then descends.\n\n"
-    "**Conventions of every chart**: robust feature = green, non-robust = red; standard run = solid line, "
-    "adversarial run = dashed; theory = dotted."
+    f"**Conventions of every chart**: {chart_key()}."
 )
 st.subheader("How to read each chart")
 for chart, how, where in CHARTS:

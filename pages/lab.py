@@ -7,6 +7,8 @@ import streamlit as st
 from core.engine.config import Config
 from pages import _controls as controls
 from pages import _keys as keys
+from pages import _server as server
+from pages import _whatif as whatif
 from pages._common import (
     ACTIVE,
     attached_runs,
@@ -53,8 +55,44 @@ def start(cfg: Config) -> None:
         ss.pop(keys.LAB_FRAMES, None)
 
 
-def detach() -> None:
+def detach(cfg: Config | None) -> None:
+    """Hide the runs; the setup they answer is not answered again by itself until it changes."""
     ss.pop(keys.LAB_RUNS, None)
+    if cfg is not None:
+        ss.lab_dismissed = whatif.setup_key(cfg)
+
+
+AUTO_LIMIT_S = 60.0  # a setup estimated at most this long answers by itself; a longer one waits for Run
+
+
+def answer_by_itself(cfg: Config | None) -> str | None:
+    """A what-if: show the runs of the setup on the left without a Run press (one seed; cached and shared runs
+    as Run would find them). None, or one line on why the page waits for Run."""
+    if cfg is None or controls.seeds() > 1:
+        return None
+    runs = ss.get(keys.LAB_RUNS)
+    if runs and not differences(runs, cfg):
+        return None  # the runs on screen are this setup's
+    if ss.get(keys.LAB_DISMISSED) == whatif.setup_key(cfg):
+        return None
+    if not server.workers_allowed():  # no training starts by itself; a finished pair is still shown
+        found = {mode: run_store().find_cached(cfg, mode) for mode in ("std", "adv")}
+        if all(found.values()):
+            ss.lab_runs = attached_runs(found)
+            ss.pop(keys.LAB_FRAMES, None)
+        return None
+    store = run_store()
+    trained = all(store.find_cached(cfg, mode) or store.find_latest(cfg, mode, ACTIVE) for mode in ("std", "adv"))
+    wall_s = controls.wall_seconds(cfg)
+    if wall_s > AUTO_LIMIT_S and not trained:  # runs someone already made are shown whatever they cost
+        return f"This setup takes about {controls.format_seconds(wall_s)}: press **Run** to train it."
+    preset = ss.lab_preset if ss.lab_preset != "defaults" else None
+    ids, refused = whatif.follow(cfg, "lab", preset=preset)
+    if refused:
+        return md_message(refused)
+    ss.lab_runs = ids
+    ss.pop(keys.LAB_FRAMES, None)
+    return None
 
 
 def differences(runs: dict, cfg: Config | None) -> list[str]:
@@ -72,23 +110,25 @@ def runs_active(runs: dict) -> bool:
                for group in seed_groups(runs) for run_id in group.values())
 
 
-st.title("🧪 Robust Feature Lab")
+st.title(":material/science: The Lab")
 if not presentation():
-    st.markdown("Press **Run** to train the same two-layer network twice on the same data: with **standard** "
-                "training it learns the dense, weak *non-robust* features; with **adversarial** training it switches "
-                "to the sparse, strong *robust* ones (Li & Li, ICLR 2025). How to read the charts: **About**.")
+    st.caption("The same two-layer network trained twice on the same data: by **standard** training it learns the "
+               "dense, weak *non-robust* features; by **adversarial** training it switches to the sparse, strong "
+               "*robust* ones (Li & Li, ICLR 2025). A quick setup answers by itself; a long one waits for **Run**. "
+               "How to read the charts: **About**.")
 controls.seeds_from_link()
 for note in ss.get(keys.LAB_URL_NOTES, []):
     st.warning(md_escape(note))  # they quote the link's text
 
 prewarm_jobs()
-runs = ss.get(keys.LAB_RUNS)
-busy = bool(runs) and runs_active(runs)
 left, right = st.columns([1, 2.4], gap="large")
 with left:
     controls.preset_picker()
     cfg, err = controls.validated()
     controls.seeds_input()
+    waiting = answer_by_itself(cfg)
+    runs = ss.get(keys.LAB_RUNS)
+    busy = bool(runs) and runs_active(runs)
     st.button("▶ Run", key=keys.LAB_RUN, type="primary", disabled=cfg is None or busy, on_click=start, args=(cfg,),
               width="stretch",
               help="Fix the field marked in red first." if cfg is None else
@@ -106,17 +146,21 @@ with left:
     ss.lab_error = (err.field, str(err)) if err is not None else None
 
 with right:
+    if waiting:
+        st.info(waiting, icon=":material/timer:")
     if not runs:
-        st.info("No runs yet. Pick a preset (classroom takes seconds), then press **Run**.")
+        if not waiting:
+            st.info("No runs yet. Pick a preset (classroom takes seconds), then press **Run**.")
     else:
         if busy:
             st.markdown(LIVE_CSS, unsafe_allow_html=True)
         else:
-            st.button("Clear", key=keys.LAB_DETACH, on_click=detach,
+            st.button("Clear", key=keys.LAB_DETACH, on_click=detach, args=(cfg,),
                       help="Hide these runs (they stay on the Runs page).")
         if changed := differences(runs, cfg):
             st.caption(f"These runs were made with a different setup ({md_message(', '.join(changed))}); press Run "
                        "to train the one on the left.")
-        live_fragment(live_panel, busy, runs, busy)
-        inside_views(runs)  # the first seed's pair
+        fast = busy and cfg is not None and whatif.current("lab", cfg) is not None
+        live_fragment(live_panel, busy, runs, busy, fast=fast)
+        inside_views(runs, busy)  # the first seed's pair
 ss.url_extra = controls.seeds_params(ss.get("lab_runs"))

@@ -1,26 +1,32 @@
 """Lesson: the paper's argument as chapters a class follows — predict, run, reveal.
 
-One chapter at a time (core.lesson.CHAPTERS): the question; a prediction, which must come before Run; Run
-submits the chapter's runs (arms x modes x seeds) as background jobs, or finds them already in the run store;
+The opening (above chapter 1) says what the app is and shows the data. Then one chapter at a time
+(core.lesson.CHAPTERS): the question; a prediction, which must come before Run; Run submits the chapter's runs
+(arms x modes x seeds) as background jobs, or finds them already in the run store, and their curves grow live;
 the reveal only once every run finished: right or wrong, the verdict on how many seeds, the explanation and
-the charts. The chapter and the seed count live in the URL (?chapter=3&seeds=3).
+the charts of what the chapter asks about. The chapter and the seed count live in the URL
+(/lesson?chapter=3&seeds=3).
 """
 
 from __future__ import annotations
 
+import json
+
 import streamlit as st
 
-from core.lesson import CHAPTERS, LessonError, check_seeds, get_chapter
+from core.figures.charts import for_projector
+from core.lesson import CHAPTERS, OPENING, LessonError, check_seeds, get_chapter
 from pages import _keys as keys
 from pages import _lesson_runs as lesson_runs
 from pages._common import leave_pages_v1, md_escape, presentation
-from pages._lesson_views import charts
+from pages._lesson_views import charts, data_strip
 from pages._polling import live_fragment
 
 leave_pages_v1()  # first, before anything is drawn: see pages/_common.py
 
 ss = st.session_state
 DEFAULT_SEEDS = 3
+TICK = {True: ":green[:material/check:]", False: ":red[:material/close:]"}
 LIVE_CSS = '<style>[data-testid="stElementContainer"][data-stale="true"] { opacity: 1 !important; }</style>'
 # Projector-sized answers: the question and its choices are what a class reads from the back row.
 PRESENT_CSS = """<style>
@@ -80,19 +86,20 @@ def run(chapter) -> None:
 
 
 def progress_panel(chapter, seeds: int, polling: bool) -> None:
-    """While the runs train: how many finished; one full rerun when all ended draws the reveal."""
+    """While the runs train: how many finished, and the chapter's charts growing (bands over the seeds so far);
+    one full rerun when all ended draws the reveal."""
     ids = lesson_runs.chapter_ids(chapter, seeds)
     runs = lesson_runs.statuses(ids)
     state = lesson_runs.state(chapter, runs)
     if polling and state != "active":
         st.rerun()
     done = sum(1 for r in runs.values() if r and r["status"] not in ("queued", "running"))
-    fractions = [1.0 if r and r["status"] not in ("queued", "running") else
-                 min(1.0, (r.get("step") or 0) / (r.get("steps") or 1)) if r else 0.0 for r in runs.values()]
     running = sum(1 for r in runs.values() if r and r["status"] == "running")
-    st.progress(sum(fractions) / max(1, len(fractions)),
-                text=f"Training: {done} of {len(runs)} runs finished, {running} running "
-                f"({seeds} seed(s)). The answer appears when all are done.")
+    waiting = sum(1 for r in runs.values() if r and r["status"] == "queued")
+    line = f", {waiting} waiting in line for a worker" if waiting else ""
+    st.caption(f"Training: {done} of {len(runs)} runs finished, {running} running{line} ({seeds} seed(s)). The "
+               "verdict appears when all are done; meanwhile the curves grow.")
+    charts(chapter, {key: run_id for key, run_id in ids.items() if run_id}, live=True)
 
 
 def reveal(chapter, choice: int, seeds: int, ids: dict, runs: dict) -> None:
@@ -103,17 +110,18 @@ def reveal(chapter, choice: int, seeds: int, ids: dict, runs: dict) -> None:
     right = choice == chapter.correct
     answer = chapter.answers[chapter.correct]
     if right:
-        st.success(f"✅ **Right.** {answer}")
+        st.success(f"**Right.** {answer}", icon=":material/check_circle:")
     else:
-        st.error(f"❌ **Not this time.** You predicted “{chapter.answers[choice]}”; the runs say: **{answer}**")
+        st.error(f"**Not this time.** You predicted “{chapter.answers[choice]}”; the runs say: **{answer}**",
+                 icon=":material/cancel:")
     from core.lesson import CHECKS
 
-    ticks = "  \n".join(f"{'✅' if held == total else '❌'} {CHECKS[name].text} — {held}/{total} seeds"
+    ticks = "  \n".join(f"{TICK[held == total]} {CHECKS[name].text} — {held}/{total} seeds"
                         for name, (held, total) in verdict.checks.items())
     shown = "holds" if verdict.holds else "does not hold"
     st.markdown(f"**Verdict: the claim {shown} on {verdict.seeds_held}/{verdict.seeds} seeds.**  \n{ticks}")
     st.markdown(chapter.explanation)
-    st.info(f"👀 **Look at:** {chapter.look_at}")
+    st.info(f"**Look at:** {chapter.look_at}", icon=":material/visibility:")
     charts(chapter, ids)
 
 
@@ -122,7 +130,7 @@ chapter = CHAPTERS[ss.lesson_chapter - 1]
 seeds = ss.lesson_seeds
 ss.url_extra = {"chapter": str(chapter.number), "seeds": str(seeds)}
 
-st.title("📚 The Lesson")
+st.title(":material/school: The Lesson")
 if not presentation():
     st.caption("The paper's argument in eight short chapters: predict, run, reveal. The same experiments as the "
                "**Lab**, on several seeds.")
@@ -130,6 +138,12 @@ for note in leave:
     st.warning(md_escape(note))
 if presentation():
     st.markdown(PRESENT_CSS, unsafe_allow_html=True)
+if chapter.number == 1:
+    st.markdown(OPENING)
+    data_config = chapter.experiment.configs(chapter.experiment.arms[0], 1)[0]
+    show_strip = data_strip(json.dumps(data_config.to_dict(), sort_keys=True), 230)
+    st.plotly_chart(for_projector(show_strip) if presentation() else show_strip, key=keys.LESSON_DATA_CHART,
+                    config={"displaylogo": False})
 st.progress(chapter.number / len(CHAPTERS), text=f"Chapter {chapter.number} of {len(CHAPTERS)}")
 st.header(f"{chapter.number}. {chapter.title}")
 st.markdown(f"### {chapter.question}")
@@ -139,8 +153,7 @@ ids = lesson_runs.chapter_ids(chapter, seeds)
 runs = lesson_runs.statuses(ids)
 state = lesson_runs.state(chapter, runs)
 asked = (chapter.number, seeds) in ss.setdefault(keys.LESSON_ASKED, set())
-cached = state == "finished"
-label = "▶ Reveal" if chapter.experiment.kind == "data" else "▶ Reveal (already run)" if cached else "▶ Run"
+label = "▶ Reveal" if chapter.experiment.kind == "data" else "▶ Run and reveal"
 st.button(label, key=keys.LESSON_RUN, type="primary", on_click=run, args=(chapter,),
           disabled=choice is None or state == "active" or (asked and state in ("finished", "data")),
           help="Predict first." if choice is None else "Train this chapter's runs as background jobs "

@@ -178,7 +178,8 @@ def show_results(run_id: str, run: dict) -> None:
     if result["status"] == "finished" and result.get("attacks", {}).get("rf_pgd"):
         st.subheader("The paper's claims on this run")
         for claim in real_claims(result):
-            st.markdown(f"{'✅' if claim.holds else '❌'} {claim.name} — {claim.detail}")
+            mark = ":material/check_circle:" if claim.holds else ":material/cancel:"
+            st.markdown(f"{mark} {claim.name} — {claim.detail}")
     samples = load_samples(store, run_id)
     if samples and samples["images"]:
         st.subheader("Representative datasets: examples")
@@ -231,7 +232,7 @@ def live(run_id: str) -> None:
     right.plotly_chart(acc, key=keys.REAL_ACC_CHART, config={"displaylogo": False})
 
 
-st.title("🖼️ Real images: which features does a network learn?")
+st.title(":material/image: Real images: which features does a network learn?")
 st.caption("The paper's Section 6.2 on real images: reference networks define robust and non-robust "
            "representative datasets; fresh standard and adversarial networks are then scored on each while they "
            "train (feature learning accuracy), and attacked with NRF-PGD / RF-PGD.")
@@ -248,7 +249,7 @@ with form:
     seed = st.number_input("seed", 0, 1_000_000, 0, key=keys.REAL_SEED)
     cfg, error = build_config(dataset, data_dir, quick, seed)
     if error is not None:
-        st.error(md_escape(str(error)), icon="⚠️")  # quotes the typed folder: never markdown
+        st.error(md_escape(str(error)), icon=":material/error:")  # quotes the typed folder: never markdown
     else:
         st.caption(describe(cfg))
     run_id = ss.get(keys.REAL_RUN)

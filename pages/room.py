@@ -42,7 +42,7 @@ def room_service():
     try:
         return _room_service()
     except RoomError as err:
-        st.error(md_message(str(err)), icon="🗄️")
+        st.error(md_message(str(err)), icon=":material/database:")
         st.stop()
 
 
@@ -217,7 +217,7 @@ def student_view(code: str) -> None:
     live()
 
 
-st.title("🙋 Room")
+st.title(":material/groups: Room")
 if "room" in st.query_params and keys.ROOM_CODE not in ss:  # a student's link: ?room=CODE
     ss.room_code = safe_code(st.query_params["room"])
 

@@ -119,7 +119,7 @@ def queue_panel() -> None:
     right.button("Stop it for everyone", key=keys.RUNS_ADMIN_STOP_JOB, on_click=stop_runs, args=([job],))
 
 
-st.title("🗂️ Runs")
+st.title(":material/history: Runs")
 if is_admin():
     admin_queue()
 with_sweeps = st.toggle("include the runs of sweeps", key=keys.RUNS_WITH_SWEEPS,

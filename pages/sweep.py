@@ -18,7 +18,7 @@ import streamlit as st
 from core.engine.config import Config, ConfigError
 from core.engine.measure.estimate import format_seconds
 from core.engine.presets import PRESETS
-from core.figures.phase import QUANTITIES, phase_figures
+from core.figures.phase import QUANTITIES, boundaries_caption, cell_values, phase_figures
 from core.runs.cluster import ClusterStatus, cluster_status
 from core.runs.jobs import JobRefused
 from core.runs.sweep import sweep_frame
@@ -116,9 +116,9 @@ def stored_spec(sweep_id: str, config_json: str) -> SweepSpec:
     return SweepSpec.from_dict(json.loads(config_json))
 
 
-st.title("Sweep: where does the picture flip?")
+st.title(":material/grid_on: Sweep: where does the picture flip?")
 st.caption("Sweep one or two knobs over a grid and several seeds; every cell is a finished run, "
-           "coloured by its final metrics. Dashed curves are the theory's boundaries.")
+           "coloured by its final metrics. " + boundaries_caption())
 
 left, right = st.columns([1, 2])
 with left:
@@ -145,7 +145,8 @@ status = cluster(address) if address else None
 on_cluster = False
 with left:
     if status is not None and status.error is not None:
-        st.warning(f"The Dask cluster is unreachable, so sweeps run on this server: {status.error}", icon="📡")
+        st.warning(f"The Dask cluster is unreachable, so sweeps run on this server: {status.error}",
+                   icon=":material/cloud_off:")
     elif status is not None:
         where = st.radio("run on", [f"the cluster ({len(status.workers)} workers, {status.threads} threads)",
                                     "this server"], key=keys.SWEEP_WHERE,
@@ -155,7 +156,7 @@ with left:
             st.dataframe(worker_table(status), hide_index=True, key=keys.SWEEP_WORKERS)
     threads = max(1, status.threads) if on_cluster else None
     if error is not None:
-        st.error(md_message(str(error)), icon="⚠️")
+        st.error(md_message(str(error)), icon=":material/error:")
     else:
         where = "the cluster" if on_cluster else "this machine"
         st.info(f"{len(spec)} runs, about {format_seconds(sweep_seconds(spec_inputs, threads))} on {where}.")
@@ -252,7 +253,7 @@ def live(sweep_id: str) -> None:
             points = (event or {}).get("selection", {}).get("points", []) if event else []
             if points and len(spec.fields) == 2:
                 p = points[0]
-                open_in_lab(spec, frame, {spec.fields[0]: p["x"], spec.fields[1]: p["y"]})
+                open_in_lab(spec, frame, dict(zip(spec.fields, cell_values(p), strict=True)))
     table = frame.drop(columns=[c for c in ("worker",) if c in frame])
     st.download_button("Download the table (CSV)", table.to_csv(index=False), "sweep.csv", "text/csv",
                        key=keys.SWEEP_CSV)

@@ -36,13 +36,13 @@ def dynamics(config_json: str) -> dict:
     return {mode: reduced_dynamics(cfg, mode) for mode in ("std", "adv")}
 
 
-st.title("📐 Theory")
+st.title(":material/functions: Theory")
 if not presentation():
     st.markdown("The paper's constructions on the Lab's current setup: change a knob in the **Lab** and come back.")
 cfg, err = build_config(st.session_state.lab_values)
 if cfg is None:
     st.error(f"The Lab's setup is not valid yet: {md_message(str(err))}")
-    st.page_link("pages/lab.py", label="Fix it in the Lab", icon="🧪")
+    st.page_link("pages/lab.py", label="Fix it in the Lab", icon=":material/science:")
     st.stop()
 config_json = json.dumps(cfg.to_dict(), sort_keys=True)
 try:  # both computations run inside the server: refused before they start when they would not fit
@@ -50,7 +50,7 @@ try:  # both computations run inside the server: refused before they start when 
     check_server("the Theory page's reduced dynamics", dynamics_cost(cfg))
 except ConfigError as too_big:
     st.warning(md_message(str(too_big)))
-    st.page_link("pages/lab.py", label="Shrink it in the Lab", icon="🧪")
+    st.page_link("pages/lab.py", label="Shrink it in the Lab", icon=":material/science:")
     st.stop()
 
 st.subheader("Two global minima, one robust (Propositions 3.1, 3.2)")

@@ -10,16 +10,21 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from core.lesson import get_chapter
+
 TIMEOUT = 60
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 STEPS = (0, 20, 40, 60)
 
 
 def lesson(**params) -> AppTest:
+    """The Lesson, opened from a link to the app's root with these parameters (a chapter opens the Lesson), or
+    from the first screen's link when they name none."""
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     for key, value in params.items():
         at.query_params[key] = value
-    return at.run()
+    at.run()
+    return at if "chapter" in params else at.switch_page("pages/lesson.py").run()
 
 
 def no_exceptions(at: AppTest) -> None:
@@ -99,10 +104,13 @@ def answer(at: AppTest, index: int) -> AppTest:
 
 
 # ---- the Lesson ------------------------------------------------------------------------------------
-def test_the_lesson_is_the_default_page_and_run_waits_for_a_prediction(app_env):
+def test_the_lesson_opens_on_the_data_and_run_waits_for_a_prediction(app_env):
     at = lesson()
     no_exceptions(at)
     assert at.title[0].value.endswith("The Lesson")
+    shown = texts(at)
+    assert shown.index("What this is") < shown.index("The data.") < shown.index(get_chapter(1).question)
+    assert at.get("plotly_chart"), "the opening shows one example before the first question"
     assert "Chapter 1 of 8" in " ".join(p.proto.text for p in at.get("progress"))
     assert at.button(key="lesson_run").disabled  # no prediction yet
     assert "Verdict" not in texts(at)
@@ -112,7 +120,7 @@ def test_the_lesson_is_the_default_page_and_run_waits_for_a_prediction(app_env):
     at.button(key="lesson_run").click().run()  # chapter 1 trains nothing: its reveal is the data itself
     no_exceptions(at)
     assert "Verdict" in texts(at) and ("Right" in texts(at) or "Not this time" in texts(at))
-    assert len(at.get("plotly_chart")) >= 1  # one example's patches
+    assert len(at.get("plotly_chart")) >= 1  # one example's patches, from the opening
     assert next(r for r in at.radio if r.key == "lesson_answer_1").disabled  # no changing the answer afterwards
 
 
@@ -163,15 +171,19 @@ def test_a_chapter_anyone_ran_reveals_at_once_after_the_prediction(fake):
     no_exceptions(at)
     assert at.button(key="lesson_run").disabled and "Verdict" not in texts(at)  # still: predict first
     answer(at, 1)
-    assert "already run" in at.button(key="lesson_run").label
+    assert at.button(key="lesson_run").label == "▶ Run and reveal"  # the same whether or not anyone ran it
     at.button(key="lesson_run").click().run()
     no_exceptions(at)
     assert not fake.submitted  # nothing trained: the store had every run
     shown = texts(at)
     assert "Right" in shown and "on 2/2 seeds" in shown and "Look at" in " ".join(i.value for i in at.info)
-    assert len(at.get("plotly_chart")) >= 2  # the Lab's correlation and accuracy charts
-    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
-    assert sum(t.get("meta") == "band" for t in spec["data"]) == 4  # two seeds: a band per series
+    specs = [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
+    assert len(specs) == 2  # the standard run's correlations and accuracies
+    assert sum(t.get("meta") == "band" for t in specs[0]["data"]) == 2  # two seeds: a band per series
+    names = " ".join(t.get("name") or "" for spec in specs for t in spec["data"])
+    # chapter 2 asks about standard training: nothing of the adversarial run, the swap or PGD (chapters 3, 4)
+    for later in ("adversarial", "swap", "PGD"):
+        assert later not in names, later
 
 
 def test_runs_that_failed_or_were_cancelled_never_reveal(fake):
@@ -182,7 +194,7 @@ def test_runs_that_failed_or_were_cancelled_never_reveal(fake):
     at.button(key="lesson_run").click().run()
     no_exceptions(at)
     assert len(fake.submitted) == 2 and "Verdict" not in texts(at)
-    assert any("0 of 2 runs finished" in p.proto.text for p in at.get("progress"))
+    assert any("0 of 2 runs finished" in c.value for c in at.caption)
     store = common.run_store()
     (std_id, *_), (adv_id, *_) = fake.submitted
     finish(store, std_id, "std")
@@ -225,3 +237,22 @@ def test_one_seed_in_the_lab_is_as_before(fake):
     no_exceptions(at)
     assert len(fake.submitted) == 2 and "seeds" not in at.session_state["lab_runs"]
     assert "nseeds" not in at.query_params and "seedruns" not in at.query_params
+
+
+def test_while_the_seeds_train_the_curves_grow_as_bands(fake):
+    import pages._common as common
+
+    at = lesson(chapter="2", seeds="2")
+    answer(at, 1)
+    at.button(key="lesson_run").click().run()
+    store = common.run_store()
+    for run_id, mode, _ in fake.submitted:  # the seeds have logged their first steps, none has finished
+        store.start_run(run_id, "cpu")
+        store.log_metrics(run_id, fake_rows(mode)[:2])
+    at.run()
+    no_exceptions(at)
+    assert "Verdict" not in texts(at)
+    assert [p.proto.text for p in at.get("progress")] == ["Chapter 2 of 8"]  # no bare progress bar of the runs
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert sum(t.get("meta") == "band" for t in spec["data"]) == 2
+    assert spec["layout"]["xaxis"]["range"][1] == get_chapter(2).experiment.configs("classroom", 1)[0].steps

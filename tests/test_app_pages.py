@@ -17,7 +17,7 @@ APP = str(Path(__file__).resolve().parents[1] / "app.py")
 
 
 def app(**params) -> AppTest:
-    """The Lab, opened from a link with these query parameters (the Lesson is the app's default page)."""
+    """The Lab, opened from a link with these query parameters (the first screen is the app's default page)."""
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     for key, value in params.items():
         at.query_params[key] = value
@@ -32,7 +32,7 @@ def no_exceptions(at: AppTest) -> None:
 def test_every_page_renders(app_env):
     at = app()
     no_exceptions(at)
-    assert at.title[0].value.endswith("Robust Feature Lab")
+    assert at.title[0].value.endswith("The Lab")
     assert at.session_state["lab_config"]["k"] == 5  # the classroom preset by default
     for page, title in (("pages/theory.py", "Theory"), ("pages/runs.py", "Runs"), ("pages/about.py", "About")):
         at.switch_page(page).run()
@@ -102,7 +102,7 @@ def test_a_bad_link_value_is_reported_not_applied(app_env):
 def test_the_lab_says_how_long_the_pair_will_take_before_it_starts(app_env):
     at = app()
     no_exceptions(at)
-    estimate = [c for c in at.caption if c.value.startswith("⏱️ About")]
+    estimate = [c for c in at.caption if c.value.startswith(":material/timer: About")]
     assert len(estimate) == 1
     # on a GPU server the runs share no cores, and the CPU's figure is said to be an upper bound
     on_gpu = torch.cuda.is_available()

@@ -17,6 +17,7 @@ from markup import MARKUP, no_live_markup  # tests/ is on the path
 from streamlit.testing.v1 import AppTest
 
 from core.engine.config import Config
+from pages._common import is_lab_link
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 PAGES = ("pages/lab.py", "pages/theory.py", "pages/runs.py", "pages/sweep.py", "pages/real.py", "pages/about.py",
@@ -57,7 +58,7 @@ def render(params: dict, page: str) -> AppTest:
     at = AppTest.from_file(APP, default_timeout=60)
     for key, value in params.items():
         at.query_params[key] = value
-    if page == "pages/lab.py":
+    if page == "pages/lab.py" and is_lab_link(params):
         at.run()  # a link to the app's root that names a Lab setup opens the Lab
     else:
         at.switch_page(page).run()  # a link to the page itself, as shared

@@ -76,7 +76,7 @@ def test_declared_keys_are_unique_and_named_after_their_text():
     values = list(DECLARED.values())
     assert len(values) == len(set(values)), "two names for one key"
     for name, value in DECLARED.items():
-        assert name == value.upper() or name in ("PRESENTATION", "KNOB_PREFIX"), name
+        assert name == value.upper() or name in ("PRESENTATION", "KNOB_PREFIX", "HOME_PREFIX"), name
 
 
 @pytest.mark.parametrize("path", PAGES, ids=lambda p: p.name)

@@ -262,3 +262,55 @@ def test_submit_chapter_queues_only_what_is_missing_and_nothing_twice(warmed):
     submit_chapter(manager, get_chapter(8), seeds=1, client_id="class")
     assert manager.calls[-1] == ("real", 0, "class")
     assert submit_chapter(manager, get_chapter(1), seeds=3) == {}
+
+
+# ---- words a student follows, and reveals that keep the later chapters' surprises ---------------------
+def _texts(chapter):
+    return (chapter.title, chapter.question, chapter.look_at, chapter.explanation, *chapter.answers)
+
+
+def test_no_unexplained_jargon_and_each_symbol_where_it_first_appears():
+    from core.lesson import OPENING
+
+    words = " ".join(t for chapter in CHAPTERS for t in _texts(chapter)) + OPENING
+    for jargon in ("tensor power", "Phase I", "corr_robust", "corr_nonrobust", "gamma_nonrobust", "SPEC"):
+        assert jargon not in words, jargon
+    for symbol in ("α", "β", "P = 50", "s = 1", "u", "v"):
+        assert symbol in OPENING, symbol
+    first = get_chapter(1)
+    assert "s·α³" in first.question and "z³" in first.explanation  # why the cube: the activation's cubic part
+    first_raw = min(c.number for c in CHAPTERS if any("Γ" in t or "Λ" in t for t in _texts(c)))
+    assert "Λ along u" in get_chapter(first_raw).explanation and "Γ along" in get_chapter(first_raw).explanation
+    assert "ε" in get_chapter(3).explanation and "PGD" in get_chapter(3).explanation  # the attack, named once
+
+
+def test_titles_do_not_give_the_answer_away():
+    for chapter in CHAPTERS:
+        for verb in ("learns", "breaks", "switches", "decides", "decays"):
+            assert verb not in chapter.title, (chapter.number, chapter.title)
+
+
+def test_each_reveal_draws_only_what_its_own_question_asks():
+    """Chapters 2 and 3 ask about the standard run: no adversarial curve; chapter 2 shows neither swap nor PGD
+    accuracy (chapters 3 and 4 ask about those)."""
+    assert get_chapter(2).shows.modes == ("std",) and not {"acc_swap", "acc_pgd"} & set(get_chapter(2).shows.accuracies)
+    assert get_chapter(3).shows.modes == ("std",)
+    for number in (5, 6):
+        assert get_chapter(number).shows.modes == ("std",)
+    for chapter in CHAPTERS:
+        modes = {mode for arm in chapter.experiment.arms for mode in arm.modes}
+        assert set(chapter.shows.modes) <= modes, chapter.number
+
+
+def test_what_look_at_names_is_on_the_screen():
+    for chapter in CHAPTERS:
+        shows, look = chapter.shows, chapter.look_at
+        if "raw chart" in look or "Γ" in look:
+            assert shows.raw, chapter.number
+        if "swap accuracy" in look.lower() or "swap and PGD accuracy" in look:
+            assert "acc_swap" in shows.accuracies, chapter.number
+        if "PGD accuracy" in look and chapter.experiment.kind == "synthetic":
+            assert "acc_pgd" in shows.accuracies or shows.arms_metric == "acc_pgd", chapter.number
+        if "patch view" in look:
+            assert shows.spray or shows.example, chapter.number
+        assert "NRF" not in look and "Table 2" not in look  # the Lesson does not show the attack table

@@ -11,6 +11,7 @@ from __future__ import annotations
 import colorsys
 import itertools
 import re
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -87,6 +88,14 @@ def every_chart() -> dict[str, go.Figure]:
         "overlay": charts.overlay_figure({"abc · std": fake_frame(0), "def · adv": fake_frame(1)}, "acc_pgd"),
         "real features": feat,
         "real accuracy": acc,
+        "accuracy bars": charts.accuracy_bars(one),
+        "accuracies, two metrics, standard only": charts.accuracy_figure({"std": seeds["std"]},
+                                                                         metrics=("acc_clean", "acc_swap"), loss=False),
+        "arms": charts.arms_figure({"one step": seeds["adv"], "multi step": [fake_frame(9)]}, "acc_pgd", "PGD"),
+        "example": charts.example_figure({"clean": views["std"].clean, "δ": views["std"].perturbation},
+                                         views["std"].robust, [f"f{i}" for i in range(11)], "one example"),
+        "strip": charts.example_strip(views["std"].clean, views["std"].robust, [f"f{i}" for i in range(11)],
+                                      "one example"),
         "sweep line": phase.line_figure(sweep_frame(), "eps", "acc_pgd"),
         "sweep phase": phase.phase_figure(sweep_frame().assign(s=lambda f: f["seed"] + 1), Config(), "eps", "s",
                                           "acc_pgd", "adv"),
@@ -192,3 +201,23 @@ def test_one_seed_draws_no_band():
     assert not [t for t in fig.data if t.meta == "band" or t.fill]
     assert [t.name for t in fig.data] == ["robust · standard", "non-robust · standard", "robust · adversarial",
                                           "non-robust · adversarial"]
+
+
+def test_the_chart_key_names_the_colours_the_charts_draw():
+    """About's key is made from the same constants as the lines: blue robust, vermillion non-robust."""
+    fig = charts.correlation_figure({"std": fake_frame(0), "adv": fake_frame(1)})
+    drawn = {t.name.split(" · ")[0]: t.line.color for t in fig.data}
+    for feature, colour_name in charts.FEATURE_COLOR_NAME.items():
+        assert drawn[feature] == charts.OKABE_ITO[colour_name]
+        assert f"{feature} feature = {colour_name}" in charts.chart_key() or f"{feature} = {colour_name}" in \
+            charts.chart_key()
+    assert "green" not in charts.chart_key() and "red " not in charts.chart_key()
+    dashes = {t.name.split(" · ")[1]: t.line.dash for t in fig.data}
+    assert dashes == {"standard": "solid", "adversarial": "dash"} and "adversarial run = dashed" in charts.chart_key()
+
+
+def test_the_about_page_reads_its_colour_key_from_the_charts():
+    source = (Path(__file__).resolve().parents[1] / "pages" / "about.py").read_text()
+    assert "chart_key()" in source and "FEATURE_COLOR_NAME" in source
+    for word in ("green", "red)", "(red"):
+        assert word not in source, word

@@ -186,7 +186,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--store", metavar="PATH", help="also record both runs, metrics and snapshots in this run store")
     p.set_defaults(func=cmd_run)
 
-    p = sub.add_parser("checks", help="print the assumption checks (Assumption 2.3) for a setup")
+    p = sub.add_parser("checks", help="print the paper's Assumption 2.3 checks for a setup")
     with_config(p, "classroom")
     p.set_defaults(func=cmd_checks)
 

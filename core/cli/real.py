@@ -20,8 +20,7 @@ RUN_ROWS = ("acc_clean", "acc_pgd", "feat_acc_nonrobust", "feat_acc_robust")
 
 
 def add_real_parser(subparsers) -> argparse.ArgumentParser:
-    p = subparsers.add_parser("real", help="real-image feature learning accuracy and feature attacks "
-                                           "(the paper's Section 6.2)")
+    p = subparsers.add_parser("real", help="real-image feature learning and feature attacks (the paper's Section 6.2)")
     p.add_argument("--dataset", choices=DATASETS, default="digits",
                    help="digits is built in; the others are read from --data-dir")
     p.add_argument("--data-dir", default="", metavar="DIR", help="folder with the dataset's files")

@@ -75,7 +75,7 @@ def add_runs_parser(sub) -> None:
     p = action("show", "one run: its fields, config and final metrics", cmd_show)
     p.add_argument("id", help="run id (a unique prefix is enough)")
     p.add_argument("--json", action="store_true")
-    p = action("export", "one row per logged step: step and the SPEC 1.6 metrics", cmd_export)
+    p = action("export", "one row per logged step: step and the logged metrics", cmd_export)
     p.add_argument("id", help="run id (a unique prefix is enough)")
     where = p.add_mutually_exclusive_group(required=True)
     where.add_argument("--csv", metavar="PATH")

@@ -4,8 +4,8 @@ A two-field sweep becomes one heatmap per (quantity, mode), averaged over seeds.
 * the density race of Lemma 5.1, S_NR / S_R = 1 (``core.engine.assumptions.density_ratio``): on one
   side standard training should learn the dense non-robust features, on the other the
   robust ones;
-* for adversarial panels, the same race with both features weakened by eps (SPEC 1.2's
-  heuristic, not a theorem);
+* for adversarial panels, the same race with both features weakened by eps (a heuristic, not
+  a theorem);
 * where the Theorem 4.3 swap just fits in the eps-ball (``core.engine.assumptions.swap_norm`` = eps;
   for patch_l2, eps = sqrt(2) beta).
 The curves are contours of those functions over the swept plane, so they work for any two
@@ -46,16 +46,38 @@ def phase_table(frame, x: str, y: str, quantity: str, mode: str):
     return xs, ys, table.to_numpy(dtype=float)
 
 
-def _theory_plane(base: Config, x: str, y: str, x_range, y_range, fn, n: int = 31):
-    """fn(config-like) on a fine continuous grid over the swept ranges (int fields too)."""
-    gx = np.linspace(*x_range, n)
-    gy = np.linspace(*y_range, n)
+def _theory_plane(base: Config, x: str, y: str, xs: tuple, ys: tuple, fn, n: int = 31):
+    """fn(config-like) on a fine grid over the swept cells, in cell coordinates: cell i sits at i, and between
+    two cells a field's value runs linearly from one to the next, so a curve crosses the cells where its
+    values lie even when the grid is uneven (s = 1,2,3,4,6,8,12)."""
+    gx = np.linspace(0, len(xs) - 1, n) if len(xs) > 1 else np.array([-0.5, 0.5])
+    gy = np.linspace(0, len(ys) - 1, n) if len(ys) > 1 else np.array([-0.5, 0.5])
+    vx = np.interp(gx, range(len(xs)), xs)
+    vy = np.interp(gy, range(len(ys)), ys)
     fields = base.to_dict()  # once: a deep copy per grid point was 2.2 s of every phase_figures call
-    values = np.empty((n, n))
-    for j, vy in enumerate(gy):
-        for i, vx in enumerate(gx):
-            values[j, i] = fn(SimpleNamespace(**{**fields, x: vx, y: vy}))
+    values = np.empty((len(gy), len(gx)))
+    for j, value_y in enumerate(vy):
+        for i, value_x in enumerate(vx):
+            values[j, i] = fn(SimpleNamespace(**{**fields, x: value_x, y: value_y}))
     return gx, gy, values.round(4)  # 4 digits draw the same line and keep the HTML small
+
+
+# The theory's boundary lines: (name, colour, dash). The Sweep page's caption is made from the same
+# tuples, so it names each line by the look it has.
+DENSITY_LINE = ("S_NR/S_R = 1 (Lemma 5.1)", "black", "solid")
+ADVERSARIAL_LINE = ("(P-s)(beta-eps)^q = s(alpha-eps)^q (heuristic)", "grey", "dot")
+SWAP_LINE = ("swap size = eps (sqrt(2) beta = eps)", "magenta", "dash")
+DASH_WORD = {"solid": "solid", "dot": "dotted", "dash": "dashed"}
+
+
+def boundaries_caption() -> str:
+    """One sentence naming each theory line on the heatmaps by its colour and dash."""
+    lines = [("the density race S_NR/S_R = 1 (Lemma 5.1)", DENSITY_LINE),
+             ("for adversarial training, the same race with both features weakened by ε (a heuristic)",
+              ADVERSARIAL_LINE),
+             ("where the swap attack just fits in the ε-ball", SWAP_LINE)]
+    parts = [f"{DASH_WORD[style[2]]} {style[1]}: {what}" for what, style in lines]
+    return "Lines are the theory's boundaries — " + "; ".join(parts) + "."
 
 
 def _curve(gx, gy, values, name: str, color: str, dash: str) -> go.Contour:
@@ -65,10 +87,10 @@ def _curve(gx, gy, values, name: str, color: str, dash: str) -> go.Contour:
                       colorscale=[[0, color], [1, color]], line=dict(width=3, dash=dash))
 
 
-# The curves depend on the base config, the two fields, their ranges and the mode, not on the runs: the
+# The curves depend on the base config, the two fields, their values and the mode, not on the runs: the
 # Sweep page redraws its panels as a sweep's rows come in, and each panel of a mode has the same.
 @functools.lru_cache(maxsize=64)
-def _theory_lines(base: Config, x: str, y: str, x_range: tuple, y_range: tuple, mode: str) -> tuple:
+def _theory_lines(base: Config, x: str, y: str, xs: tuple, ys: tuple, mode: str) -> tuple:
     """(gx, gy, values, name, color, dash) of each curve."""
     def log_ratio(eps):
         def fn(c):
@@ -77,27 +99,37 @@ def _theory_lines(base: Config, x: str, y: str, x_range: tuple, y_range: tuple, 
         return fn
 
     def plane(fn):
-        return _theory_plane(base, x, y, x_range, y_range, fn)
+        return _theory_plane(base, x, y, xs, ys, fn)
 
-    lines = [(*plane(log_ratio(0.0)), "S_NR/S_R = 1 (Lemma 5.1)", "black", "solid")]
+    lines = [(*plane(log_ratio(0.0)), *DENSITY_LINE)]
     if mode == "adv" and base.threat_model in ("patch_l2", "linf"):
-        lines.append((*plane(log_ratio(None)), "(P-s)(beta-eps)^q = s(alpha-eps)^q (heuristic)", "grey", "dot"))
-    lines.append((*plane(lambda c: swap_norm(c) - c.eps), "swap size = eps (sqrt(2) beta = eps)", "magenta", "dash"))
+        lines.append((*plane(log_ratio(None)), *ADVERSARIAL_LINE))
+    lines.append((*plane(lambda c: swap_norm(c) - c.eps), *SWAP_LINE))
     return tuple(lines)
 
 
 def theory_curves(base: Config, x: str, y: str, xs, ys, mode: str) -> list[go.Contour]:
-    """Density ratio = 1 (and, for adversarial training, the eps-weakened race) and swap = eps."""
-    ranges = (float(min(xs)), float(max(xs))), (float(min(ys)), float(max(ys)))
-    return [_curve(*line) for line in _theory_lines(base, x, y, *ranges, mode)]
+    """Density ratio = 1 (and, for adversarial training, the eps-weakened race) and swap = eps, in cell
+    coordinates (see _theory_plane)."""
+    return [_curve(*line) for line in _theory_lines(base, x, y, tuple(float(v) for v in xs),
+                                                    tuple(float(v) for v in ys), mode)]
+
+
+def _ticks(values) -> dict:
+    return dict(tickmode="array", tickvals=list(range(len(values))), ticktext=[f"{v:g}" for v in values])
 
 
 def phase_figure(frame, base: Config, x: str, y: str, quantity: str, mode: str) -> go.Figure:
+    """One heatmap of equal cells, one per grid point (an uneven grid is not stretched), labelled with the
+    swept values; hovering and clicking a cell give its values (``cell_values``)."""
     xs, ys, Z = phase_table(frame, x, y, quantity, mode)
     low, high = _RANGE.get(quantity, (0.0, 1.0))
     label = QUANTITIES.get(quantity, quantity)
-    fig = go.Figure(go.Heatmap(x=xs, y=ys, z=Z, zmin=low, zmax=high, colorscale="RdBu", colorbar=dict(title=""),
-                               hovertemplate=f"{x}=%{{x}}<br>{y}=%{{y}}<br>{label}=%{{z:.3f}}<extra></extra>"))
+    cells = [[[vx, vy] for vx in xs] for vy in ys]
+    fig = go.Figure(go.Heatmap(x=list(range(len(xs))), y=list(range(len(ys))), z=Z, zmin=low, zmax=high,
+                               colorscale="RdBu", colorbar=dict(title=""), customdata=cells,
+                               hovertemplate=f"{x}=%{{customdata[0]}}<br>{y}=%{{customdata[1]}}<br>"
+                               f"{label}=%{{z:.3f}}<extra></extra>"))
     for curve in theory_curves(base, x, y, xs, ys, mode):
         fig.add_trace(curve)
     seeds = frame["seed"].nunique()
@@ -105,13 +137,17 @@ def phase_figure(frame, base: Config, x: str, y: str, quantity: str, mode: str) 
         title=f"{label}, {'standard' if mode == 'std' else 'adversarial'} training (mean of {seeds} seed(s))",
         xaxis_title=x, yaxis_title=y, legend=dict(orientation="h", y=-0.18), margin=dict(t=50, b=90),
     )
-    fig.update_xaxes(range=[min(xs) - _half_cell(xs), max(xs) + _half_cell(xs)])
-    fig.update_yaxes(range=[min(ys) - _half_cell(ys), max(ys) + _half_cell(ys)])
+    fig.update_xaxes(range=[-0.5, len(xs) - 0.5], **_ticks(xs))
+    fig.update_yaxes(range=[-0.5, len(ys) - 0.5], **_ticks(ys))
     return fig
 
 
-def _half_cell(values) -> float:
-    return (values[1] - values[0]) / 2 if len(values) > 1 else 0.5
+def cell_values(point: dict) -> tuple:
+    """The swept values (x, y) of a clicked heatmap cell, from a Plotly selection point."""
+    data = point.get("customdata")
+    if isinstance(data, list | tuple) and len(data) == 2:
+        return data[0], data[1]
+    return point["x"], point["y"]
 
 
 def line_figure(frame, x: str, quantity: str) -> go.Figure:

@@ -11,11 +11,22 @@ May import: ``core.engine`` and ``core.real``. Never ``core.runs``, ``core.figur
 ``core.cli``: the store-side helpers live in ``core.runs.lesson_runs``.
 """
 
-from .chapters import CHAPTERS, MAX_SEEDS, Arm, Chapter, Experiment, LessonError, check_seeds, get_chapter
+from .chapters import (
+    CHAPTERS,
+    MAX_SEEDS,
+    OPENING,
+    Arm,
+    Chapter,
+    Experiment,
+    LessonError,
+    Shows,
+    check_seeds,
+    get_chapter,
+)
 from .checks import CHECKS, LessonCheck
 from .plan import Job, chapter_keys, chapter_results, lesson_jobs
 from .verdict import LessonRun, Verdict, chapter_verdict, real_run, run_from_history
 
-__all__ = ["CHAPTERS", "CHECKS", "MAX_SEEDS", "Arm", "Chapter", "Experiment", "Job", "LessonCheck", "LessonError",
-           "LessonRun", "Verdict", "chapter_keys", "chapter_results", "chapter_verdict", "check_seeds", "get_chapter",
-           "lesson_jobs", "real_run", "run_from_history"]
+__all__ = ["CHAPTERS", "CHECKS", "MAX_SEEDS", "OPENING", "Arm", "Chapter", "Experiment", "Job", "LessonCheck",
+           "LessonError", "LessonRun", "Shows", "Verdict", "chapter_keys", "chapter_results", "chapter_verdict",
+           "check_seeds", "get_chapter", "lesson_jobs", "real_run", "run_from_history"]

@@ -1,7 +1,7 @@
 """A chapter's verdict from its runs: on how many seeds its checks held, or why it cannot say yet.
 
-``results`` maps (arm name, seed) to {mode: run}. A run is anything with ``.final`` (the engine's
-metrics of its last logged step), ``.history`` and ``.phase_transition_step`` (core.engine's
+``results`` maps (arm name, seed) to {mode: run}. A run is anything with ``.final`` (the metrics of
+core.engine.metrics at its last logged step), ``.history`` and ``.phase_transition_step`` (core.engine's
 RunResult, or ``run_from_history`` over stored rows); a real run is a core.real RealResult or
 ``real_run(result_json)``. A run may carry ``.status`` (finished when absent) and ``.reason``.
 A missing seed or run that a check reads, or any given run that did not finish, makes the verdict "incomplete":
@@ -37,7 +37,7 @@ class LessonRun:
 
 
 def run_from_history(history: list[dict], status: str = "finished", reason: str | None = None) -> LessonRun:
-    """A run from stored metric rows (each with "step" and the engine's metrics), oldest first."""
+    """A run from stored metric rows (each with "step" and the metrics of core.engine.metrics), oldest first."""
     return LessonRun(list(history), status, reason)
 
 
