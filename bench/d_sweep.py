@@ -112,7 +112,8 @@ def summarise(run: dict) -> dict:
     history, cfg = run["history"], run["config"]
     peak = max(history, key=lambda row: row["acc_pgd"])
     return {
-        "d": cfg["d"], "train_attack": cfg["train_attack"], "seed": cfg["seed"], "steps": cfg["steps"],
+        "d": cfg["d"], "sigma_0": cfg["sigma_0"], "train_attack": cfg["train_attack"], "seed": cfg["seed"],
+        "steps": cfg["steps"],
         "peak_pgd": peak["acc_pgd"], "peak_step": peak["step"], "final_pgd": history[-1]["acc_pgd"],
         "transition": phase_transition_step(history),
         "ahead": _first_for_good(history, lambda row: row["corr_robust"] > row["corr_nonrobust"]),
@@ -134,20 +135,20 @@ def _cell(values, fmt) -> str:
 
 def table(summaries: list[dict]) -> str:
     """Markdown: one row per (d, training attack), each cell the seeds' values in seed order."""
-    lines = ["| d | training attack | steps | seeds | PGD-10 peak (at step) | PGD-10 final | transition | "
+    lines = ["| d | σ₀ | training attack | steps | seeds | PGD-10 peak (at step) | PGD-10 final | transition | "
              "corr_robust ahead from | swap >= 0.9 from | minutes |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     groups: dict[tuple, list[dict]] = {}
     for s in summaries:
-        groups.setdefault((s["d"], s["train_attack"], s["steps"]), []).append(s)
-    for (d, attack, steps), group in sorted(groups.items()):
+        groups.setdefault((s["d"], s["sigma_0"], s["train_attack"], s["steps"]), []).append(s)
+    for (d, sigma_0, attack, steps), group in sorted(groups.items()):
         group.sort(key=lambda s: s["seed"])
         peaks = " / ".join(f"{s['peak_pgd']:.2f} ({s['peak_step']})" for s in group)
         cells = [_cell([s["final_pgd"] for s in group], ".2f"),
                  *(_cell([s[name] for s in group], "d") for name in ("transition", "ahead", "swap")),
                  _cell([s["seconds"] / 60 for s in group], ".1f")]
-        lines.append(f"| {d} | {attack} | {steps} | {', '.join(str(s['seed']) for s in group)} | {peaks} | "
-                     + " | ".join(cells) + " |")
+        seeds = ", ".join(str(s["seed"]) for s in group)
+        lines.append(f"| {d} | {sigma_0:g} | {attack} | {steps} | {seeds} | {peaks} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 

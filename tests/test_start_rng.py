@@ -217,3 +217,26 @@ def test_a_start_source_is_a_value_whose_runs_are_its_seeds_starts():
     assert source.runs(slice(2, 3)).generators()[0].initial_seed() == first[2].initial_seed()
     with pytest.raises(ValueError, match="step"):
         StartSource((0,), Stream.TRAINING, -1)
+
+
+def test_threads_drawing_at_once_get_what_each_gets_alone():
+    """The app's server draws from one thread per browser session: no shared state may mix them."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    jobs = [((1, 40, 9, 30 + i % 3), [i], Stream.EVALUATION, i) for i in range(16)]
+    alone = [counter_starts(shape, 0.3, seeds, stream, step, "cpu") for shape, seeds, stream, step in jobs]
+    with ThreadPoolExecutor(4) as pool:
+        together = list(pool.map(lambda job: counter_starts(job[0], 0.3, job[1], job[2], job[3], "cpu"), jobs))
+    for (i1, s1), (i2, s2) in zip(alone, together, strict=True):
+        assert torch.equal(i1, i2) and torch.equal(s1, s2)
+
+
+def test_tables_made_inside_transient_tables_are_dropped_and_older_ones_kept():
+    from core.engine.start_rng import _tables, table_bytes, transient_tables
+
+    radius_table(77, "cpu", torch.float32)
+    with transient_tables():
+        radius_table(78, "cpu", torch.float32)
+        assert (78, "cpu", torch.float32) in _tables
+    assert (78, "cpu", torch.float32) not in _tables and (77, "cpu", torch.float32) in _tables
+    assert table_bytes(4) == radius_table(77, "cpu", torch.float32).numel() * 4

@@ -39,6 +39,7 @@ import os
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import IntEnum
 
@@ -201,6 +202,25 @@ def start_words(keys: torch.Tensor, stream: int, step: int, first: int, count: i
 _TABLES_KEPT = 64  # per (d, device, dtype): 512 KB each in float32, so a server that dials many d keeps 32 MB
 _tables: OrderedDict = OrderedDict()
 _tables_lock = threading.Lock()
+
+
+def table_bytes(itemsize: int = 4) -> int:
+    """Bytes of one radius table kept for a (d, device, dtype): counted beside the direction pool."""
+    return 2 * RADIUS_LEVELS * itemsize
+
+
+@contextmanager
+def transient_tables():
+    """Tables made inside are dropped on the way out, as threats.transient_pools does for the pools
+    (the run-time estimate's probe times steps at every d a class dials)."""
+    with _tables_lock:
+        before = set(_tables)
+    try:
+        yield
+    finally:
+        with _tables_lock:
+            for key in set(_tables) - before:
+                _tables.pop(key, None)
 
 
 def radius_quantiles(d: int) -> torch.Tensor:
