@@ -1,6 +1,6 @@
-"""CPU time of one call of the random starts' draws: today's pooled_starts against start_rng's counter_starts.
+"""Time of one call of the random starts' draws: today's pooled_starts against start_rng's counter_starts.
 
-    PYTHONPATH=. python bench/bench_start_rng.py [--threads 1] [--rounds 7] [--json out.json]
+    PYTHONPATH=. python bench/bench_start_rng.py [--device cpu|cuda] [--threads 1] [--rounds 7] [--json out.json]
 
 At each shape -- one classroom run (150 x 50 patches), one figure3 run (300 x 100), one paper-scale
 run (2000 x 100) and a 64-run classroom batch -- both draw the (pool row, signed scale) pieces of
@@ -11,6 +11,10 @@ counter_starts runs its compiled kernel on the CPU where numba is (start_rng_ker
 torch code elsewhere; ``torch ops`` times the torch code on the CPU too (what a GPU would run, one
 launch per operation: ``ops/call`` counts them; ``meta`` is no stand-in for launches, its ops go
 through Python reference implementations).
+
+With --device cuda both give their pieces on the GPU, as a training step there asks for them:
+pooled_starts draws on the CPU and copies, counter_starts runs its torch code on the GPU (the
+``torch ops`` column is then the same route); every call ends with a synchronize.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import time
 import torch
 
 from core.engine import start_rng
+from core.engine.resources import resolve_device, sync
 from core.engine.start_rng import Stream, counter_starts
 from core.engine.threats import PatchL2
 
@@ -34,11 +39,12 @@ SHAPES = {  # (R, n, P, d)
 }
 
 
-def _median_ms(fn, calls: int) -> float:
+def _median_ms(fn, calls: int, device) -> float:
     times = []
     for _ in range(calls):
         started = time.perf_counter()
         fn()
+        sync(device)
         times.append(time.perf_counter() - started)
     return 1e3 * statistics.median(times)
 
@@ -50,18 +56,18 @@ def _ops_per_call(fn) -> int:
     return sum(1 for e in prof.events() if e.name.startswith("aten::") and e.cpu_parent is None)
 
 
-def measure(shape, rounds: int, calls: int) -> dict:
+def measure(shape, rounds: int, calls: int, device) -> dict:
     """Median milliseconds of each way at one shape, their ratios and the torch code's op count."""
     R, n, P, d = shape
-    seeds, eps = list(range(R)), torch.full((R, 1, 1, 1), 0.3)
+    seeds, eps = list(range(R)), torch.full((R, 1, 1, 1), 0.3, device=device)
     threat, kernel = PatchL2(), start_rng._cpu_kernel()
     generators = [torch.Generator().manual_seed(s) for s in seeds]  # a run makes its own once
 
     def pooled():
-        threat.pooled_starts(shape, eps, generators, "cpu")
+        threat.pooled_starts(shape, eps, generators, device)
 
     def counter():
-        counter_starts(shape, eps, seeds, Stream.TRAINING, 17, "cpu")
+        counter_starts(shape, eps, seeds, Stream.TRAINING, 17, device)
 
     def torch_ops():
         start_rng._kernel = False
@@ -76,7 +82,7 @@ def measure(shape, rounds: int, calls: int) -> dict:
     times = {way: [] for way in ways}
     for _ in range(rounds):
         for way, fn in ways.items():
-            times[way].append(_median_ms(fn, calls))
+            times[way].append(_median_ms(fn, calls, device))
     row = {way: statistics.median(values) for way, values in times.items()}
     row["ops/call"] = _ops_per_call(torch_ops)
     row["counter/pooled"] = row["counter_starts"] / row["pooled_starts"]
@@ -89,6 +95,7 @@ def measure(shape, rounds: int, calls: int) -> dict:
 
 def main() -> int:
     ap = argparse.ArgumentParser()
+    ap.add_argument("--device", default="cpu")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--calls", type=int, default=15)
@@ -101,8 +108,9 @@ def main() -> int:
         numba.set_num_threads(args.threads)
     except ImportError:
         pass
-    report = {name: measure(shape, args.rounds, args.calls) for name, shape in SHAPES.items()}
-    report["threads"] = args.threads
+    device = resolve_device(args.device)
+    report = {name: measure(shape, args.rounds, args.calls, device) for name, shape in SHAPES.items()}
+    report["threads"], report["device"] = args.threads, str(device)
     report["kernel"] = bool(start_rng._cpu_kernel())
     if args.json:
         with open(args.json, "w") as f:
