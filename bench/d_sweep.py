@@ -37,14 +37,18 @@ SWAP_DONE = 0.9
 
 
 def run_length(d: int) -> tuple[int, int]:
-    """(steps, eval_every) of a d-sweep run at figure3 settings: 8 d steps, at least 800, logged 80 times.
+    """(steps, eval_every) of a d-sweep run: 20 d steps, logged every d / 5 (100 logged steps).
 
-    From the seed-0 pilots (docs/engine.md, "The paper's algorithm over d"): the switch completes (swap
-    accuracy >= 0.9 for good) by about 4 d steps for both training attacks, and the one-step run's PGD
-    accuracy peaks before it; twice that leaves as long again after the switch to see whether PGD
-    accuracy holds or decays."""
-    steps = max(800, 8 * d)
-    return steps, steps // 80
+    From the seed-0 pilots (docs/d-sweep.md): the one-step runs' corr_robust led for good by about
+    10 d steps (3-step PGD training switched far sooner); twice that leaves as long again after the
+    switch to see whether PGD accuracy holds or decays."""
+    return 20 * d, max(1, d // 5)
+
+
+def init_std(d: int) -> float:
+    """sigma_0 = 2 / sqrt(d): figure3's 0.2 at d = 100 (twice Xavier's 1/sqrt(d)), kept in proportion,
+    so the initial weights keep their size against the features'."""
+    return round(2 / math.sqrt(d), 6)
 
 
 def commands(ds, seeds: int, store: str, preset: str = "figure3") -> list[str]:
@@ -52,8 +56,8 @@ def commands(ds, seeds: int, store: str, preset: str = "figure3") -> list[str]:
     for d in ds:
         steps, every = run_length(d)
         out.append(f"python -m core sweep --preset {preset} --mode adv --grid train_attack=one_step,pgd "
-                   f"--set d={d} --set steps={steps} --set eval_every={every} --seeds {seeds} "
-                   f"--store {store} --csv d_sweep_d{d}.csv")
+                   f"--set d={d} --set sigma_0={init_std(d):g} --set steps={steps} --set eval_every={every} "
+                   f"--seeds {seeds} --store {store} --csv d_sweep_d{d}.csv")
     return out
 
 
@@ -153,7 +157,8 @@ def table(summaries: list[dict]) -> str:
 
 
 def figure(runs: list[dict]):
-    """PGD-10 accuracy over training, one panel per training attack, one line per run (colour: d)."""
+    """PGD-10 accuracy over training, one panel per training attack, one line per run (colour: d). The
+    step is shown over d, the unit of the length rule: runs whose switch scales with d line up."""
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
@@ -166,11 +171,11 @@ def figure(runs: list[dict]):
         cfg, history = run["config"], run["history"]
         d = cfg["d"]
         col = 1 if cfg["train_attack"] == "one_step" else 2
-        fig.add_trace(go.Scatter(x=[row["step"] for row in history], y=[row["acc_pgd"] for row in history],
+        fig.add_trace(go.Scatter(x=[row["step"] / d for row in history], y=[row["acc_pgd"] for row in history],
                                  mode="lines", name=f"d = {d}", legendgroup=str(d), showlegend=d not in shown,
                                  line={"color": palette[ds.index(d) % len(palette)], "width": 1.5}), row=1, col=col)
         shown.add(d)
-    fig.update_xaxes(title_text="training step")
+    fig.update_xaxes(title_text="training step / d")
     fig.update_yaxes(title_text="PGD-10 test accuracy", range=[0, 1], row=1, col=1)
     fig.update_layout(template="plotly_white", margin={"t": 40, "l": 60, "r": 20, "b": 50})
     return fig
