@@ -128,6 +128,23 @@ def test_on_the_gpu_the_starts_are_the_cpu_ones_bit_for_bit():
         assert gpu[0].is_cuda and torch.equal(cpu[0], gpu[0].cpu()) and torch.equal(cpu[1], gpu[1].cpu())
 
 
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_on_the_gpu_a_call_queues_without_waiting_for_the_device():
+    """Once the runs' keys and the table are on the device, a call copies nothing from the host: a
+    training step's starts join the GPU's queue instead of draining it."""
+    cuda = torch.device("cuda")
+    eps = torch.full((2, 1, 1, 1), 0.3, device=cuda)
+    counter_starts((2, 300, 100, 100), eps, [0, 1], Stream.TRAINING, 1, cuda)  # keys, table, constants
+    torch.cuda.synchronize()
+    previous = torch.cuda.get_sync_debug_mode()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        counter_starts((2, 300, 100, 100), eps, [0, 1], Stream.TRAINING, 2, cuda)
+    finally:
+        torch.cuda.set_sync_debug_mode(previous)
+
+
 def test_the_pool_rows_are_the_pools():
     assert POOL_ROWS == _POOL_ROWS
 

@@ -86,11 +86,25 @@ def philox4x32_reference(counter: Sequence[int], key: Sequence[int], rounds: int
 
 def _round_keys(keys: torch.Tensor) -> torch.Tensor:
     """Every round's key words for keys (R, 2) int64, swapped to (k1, k0) as the stacked rounds
-    below want them: (rounds, 2, R, 1), the bumps taken mod 2^32."""
+    below want them: (rounds, 2, R, 1), the bumps taken mod 2^32. Device ops with Python scalars
+    only: nothing is copied from the host (a copy would make a GPU's queue wait)."""
     bumps = torch.arange(_ROUNDS, dtype=torch.int64, device=keys.device).view(-1, 1)
-    rounds = (keys.flip(1).view(1, -1, 2) + bumps.view(-1, 1, 1) * torch.tensor(
-        _PHILOX_W[::-1], dtype=torch.int64, device=keys.device)).bitwise_and_(_M32)  # (rounds, R, 2)
-    return rounds.permute(0, 2, 1).unsqueeze(-1)
+    k1 = (keys[:, 1].view(1, -1) + bumps * _PHILOX_W[1]).bitwise_and_(_M32)  # (rounds, R)
+    k0 = (keys[:, 0].view(1, -1) + bumps * _PHILOX_W[0]).bitwise_and_(_M32)
+    return torch.stack([k1, k0], dim=1).unsqueeze(-1)
+
+
+_multipliers: dict = {}
+
+
+def _multiplier_halves(device, dims: int):
+    """The round multipliers' 16-bit halves as (2, 1, ...) tensors on `device`, made once per device."""
+    key = str(device)
+    if key not in _multipliers:
+        mult = torch.tensor(_PHILOX_M, dtype=torch.int64, device=device)
+        _multipliers[key] = (mult & _M16, mult >> 16)
+    low, high = _multipliers[key]
+    return low.view(2, *(1,) * dims), high.view(2, *(1,) * dims)
 
 
 def _mulhilo(a: torch.Tensor, low_mult: torch.Tensor, high_mult: torch.Tensor):
@@ -111,15 +125,16 @@ def philox4x32(counter, keys: torch.Tensor) -> tuple[torch.Tensor, ...]:
 
     The two multiplications of a round run as one on the stacked words (c0, c2); the odd words
     are kept swapped, (c3, c1), which is the order a round's low products come out in, so a round
-    is one flip of the stacked even words away from the published one (philox4x32_reference)."""
+    is one flip of the stacked even words away from the published one (philox4x32_reference).
+    Integer words become tensors by a fill on the device, not a copy from the host."""
     device = keys.device
-    words = torch.broadcast_tensors(*(torch.as_tensor(c, dtype=torch.int64, device=device) for c in counter))
+    words = torch.broadcast_tensors(*(c if torch.is_tensor(c) else torch.full((), c, dtype=torch.int64, device=device)
+                                      for c in counter))
     shape = words[0].shape
     lead = (1,) * len(shape)
     even = torch.stack([words[0], words[2]]).unsqueeze(1)  # (2, 1, ...): the runs come in with the keys
     odd_swapped = torch.stack([words[3], words[1]]).unsqueeze(1)
-    mult = torch.tensor(_PHILOX_M, dtype=torch.int64, device=device).view(2, 1, *lead)
-    low_mult, high_mult = mult & _M16, mult >> 16
+    low_mult, high_mult = _multiplier_halves(device, 1 + len(shape))
     for k in _round_keys(keys):  # k: (2, R, 1) = (k1, k0) of the round
         high, low = _mulhilo(even, low_mult, high_mult)
         # (c2', c0') = (hi0 ^ c3 ^ k1, hi1 ^ c1 ^ k0); (c3', c1') = (lo0, lo1)
@@ -133,16 +148,30 @@ def philox4x32(counter, keys: torch.Tensor) -> tuple[torch.Tensor, ...]:
 # ---- keys, counters and words ----
 
 
+_KEYS_KEPT = 256  # per (seeds, device): a training loop asks for the same runs' keys at every step
+_keys: OrderedDict = OrderedDict()
+_keys_lock = threading.Lock()
+
+
 def run_keys(seeds: Sequence[int], device=None) -> torch.Tensor:
     """The Philox keys (R, 2) int64 of runs with these seeds (0 <= seed < 2^64): the seed itself,
-    low word then high word, so different seeds never share a key."""
-    words = []
+    low word then high word, so different seeds never share a key. Kept per (seeds, device), so a
+    GPU gets them copied once, not at every step (each copy from the host makes its queue wait)."""
+    seeds = tuple(int(seed) for seed in seeds)
     for seed in seeds:
-        seed = int(seed)
         if not 0 <= seed < 1 << 64:
             raise ValueError(f"a seed must be in [0, 2^64), got {seed}")
-        words.append((seed & _M32, seed >> 32))
-    return torch.tensor(words, dtype=torch.int64, device=device).view(-1, 2)
+    key = (seeds, str(torch.device(device or "cpu")))
+    with _keys_lock:
+        if key in _keys:
+            _keys.move_to_end(key)
+            return _keys[key]
+    words = torch.tensor([(seed & _M32, seed >> 32) for seed in seeds], dtype=torch.int64).view(-1, 2).to(device)
+    with _keys_lock:
+        _keys[key] = words
+        while len(_keys) > _KEYS_KEPT:
+            _keys.popitem(last=False)
+    return words
 
 
 def _call_word(stream: int, call: int) -> int:
@@ -191,7 +220,8 @@ def start_words(keys: torch.Tensor, stream: int, step: int, first: int, count: i
         compiled(keys.numpy().astype(np.uint64), np.uint64(block0), np.uint64(step), np.uint64(call_word), flat.numpy())
     else:
         blocks = torch.arange(block0, block1, dtype=torch.int64, device=keys.device)
-        words = philox4x32((blocks & _M32, blocks >> 32, step, call_word), keys)
+        words = philox4x32((blocks & _M32, blocks >> 32, torch.full_like(blocks, step),
+                            torch.full_like(blocks, call_word)), keys)
         flat = torch.stack(words, dim=-1).view(R, -1)  # (R, blocks * 4): element order
     offset = first - block0 * ELEMENTS_PER_BLOCK
     return flat[:, offset : offset + count]
