@@ -43,7 +43,7 @@ def _job_manager():
     one server with a class"); a browser that proved the admin token is not capped."""
     from core.runs.admission import Caps, memory_budget
     from core.runs.jobs import get_manager
-    from pages._owner import person_is_admin
+    from pages._admins import person_is_admin
 
     settings = server_settings()
     return get_manager(store_path=None, caps=Caps.from_settings(settings), memory_budget=memory_budget(settings),

@@ -8,12 +8,12 @@ The lines shown instead of absent buttons live here too.
 
 from __future__ import annotations
 
-import threading
-
 import streamlit as st
 
 from core.runs.owners import NotAllowed, Requester, admin_token, may_change, token_matches
 from pages import _keys as keys
+from pages._admins import admins as _admins
+from pages._admins import person_is_admin
 from pages._common import client_id, job_manager, run_store, server_settings
 from pages._errors import flash, one_line
 
@@ -28,19 +28,6 @@ def configured_token() -> str | None:
     """RFL_ADMIN_TOKEN, else admin_token in .streamlit/secrets.toml; None: no admin on this server."""
     value = server_settings().get("admin_token")
     return admin_token(str(value) if value else None)
-
-
-@st.cache_resource(show_spinner=False)
-def _admins() -> tuple[set, threading.Lock]:
-    """The persons (browsers) that proved the admin token, for this server process."""
-    return set(), threading.Lock()
-
-
-def person_is_admin(person: str) -> bool:
-    """Whether a person proved the admin token (the job manager asks, to lift the caps)."""
-    admins, lock = _admins()
-    with lock:
-        return person in admins
 
 
 def is_admin() -> bool:

@@ -10,11 +10,14 @@ plain loop), faster where it can, to rounding (the tests hold every one to its r
 * the margin attacks on the pre-activations (``on_pairs`` says when; ``PairGeometry``,
   ``one_step_point``, ``pgd_point``: pair_attacks.py over pair_rows.py);
 * chunks of work sized to the machine's cache, or to fill a GPU (``chunk_rows``, ``chunk_runs``:
-  chunk_sizes.py over cpu_cache.py).
+  chunk_sizes.py over cpu_cache.py);
+* counter-based patch-wise random starts (Philox-4x32-10), the same bits on every device, batch and
+  chunking (``counter_starts``: philox_starts.py over philox_kernel.py). The engine's starts are
+  still random_starts.py's pooled draws; this is the route a GPU's starts are to take.
 
 docs/performance.md explains each path and how to measure it.
 
-May import: torch, numpy, numba (kernels.py alone), and of the engine only the torch code the paths
+May import: torch, numpy, numba (kernels.py and philox_kernel.py alone), and of the engine only the torch code the paths
 replace and the data it takes (network.py, threats.py, random_starts.py, attack_point.py, seeds.py):
 never the training loop, the metrics or the attacks' classes, which import this face and nothing
 inside it.
