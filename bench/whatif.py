@@ -1,8 +1,8 @@
 """What-ifs in a real browser: a main knob of the first screen moved, to the new twin's first plotted point and to
 its finished picture. Median of several changes, on a quiet machine and beside a busy one.
 
-    flock /work/heavy.lock python bench/whatif.py                 # quiet: nothing else runs
-    flock /work/heavy.lock python bench/whatif.py --busy 2        # beside two busy loops (one per core)
+    python bench/whatif.py                 # quiet: nothing else runs
+    python bench/whatif.py --busy 2        # beside two busy loops (one per core)
 
 Starts `streamlit run app.py` with a fresh store (the server trains the classroom twin as it starts), opens the
 root URL at 1280 x 720 in Debian's chromium, and moves one slider one step at a time with the keyboard, each

@@ -80,7 +80,7 @@ def load_into_lab(preset: str | None, values: dict) -> None:
 
 @one_line
 def delete(selected: list[dict]) -> None:
-    delete_runs(selected)  # only the runs this session started, unless it holds the admin token
+    delete_runs(selected)  # only the runs this browser started, unless it holds the admin token
     ss.pop(keys.LAB_FRAMES, None)
 
 

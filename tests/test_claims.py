@@ -21,7 +21,7 @@ def test_classroom_shows_theorems_4_3_and_4_4(classroom, seed):
 
 @pytest.mark.parametrize("seed", SEEDS)
 def test_classroom_adversarial_run_ends_far_more_robust(classroom, seed):
-    """Issue 10: the default demo must not contradict the paper's title at its final PGD accuracy."""
+    """The default demo must not contradict the paper's title at its final PGD accuracy."""
     std, adv = classroom[seed]["std"].final["acc_pgd"], classroom[seed]["adv"].final["acc_pgd"]
     assert adv - std >= 0.3, (adv, std)
 

@@ -48,7 +48,7 @@ def test_every_chapter_is_a_complete_question(chapter):
 
 
 def test_chapter_text_says_suppressed_only_of_the_raw_coefficients():
-    """SPEC 1.10: adversarial training suppresses Gamma, not the normalised correlation."""
+    """Adversarial training suppresses Gamma, not the normalised correlation."""
     for chapter in CHAPTERS:
         for text in (chapter.explanation, chapter.look_at, chapter.question, *chapter.answers):
             for sentence in text.split(". "):

@@ -151,6 +151,16 @@ def test_cli_writes_one_csv_row_per_run(tmp_path, capsys):
     assert "acc_pgd" in capsys.readouterr().out
 
 
+def test_cli_sweeps_a_choice_field(tmp_path):
+    """A grid over a field of choices (the training attack) runs to the end: its progress line names the
+    point as text."""
+    path = tmp_path / "sweep.csv"
+    sets = ["--set", "steps=10", "--set", "n_train=20", "--set", "n_test=20", "--set", "threads=1"]
+    assert cli(["sweep", "--grid", "train_attack=one_step,pgd", "--mode", "adv", "--jobs", "1", *sets,
+                "--csv", str(path)]) == 0
+    assert sorted(line.split(",")[0] for line in path.read_text().splitlines()[1:]) == ["one_step", "pgd"]
+
+
 @pytest.mark.parametrize("argv, field", [
     (["--grid", "epsilon=0.1,0.2"], "epsilon"), (["--grid", "s=1,99"], "s"), (["--grid", "eps=0.1", "--jobs", "0"],
                                                                                 "jobs"),

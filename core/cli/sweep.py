@@ -104,7 +104,8 @@ def _sweep(args) -> int:
 
     def on_row(row):
         bar.update(1)
-        bar.set_postfix(last=f"{row['mode']} " + " ".join(f"{n}={row[n]:g}" for n in spec.fields), refresh=False)
+        point = " ".join(f"{n}={_shown(row[n])}" for n in spec.fields)  # a grid may sweep a choice (train_attack)
+        bar.set_postfix(last=f"{row['mode']} {point}", refresh=False)
 
     stop = threading.Event()
     try:
@@ -152,3 +153,7 @@ def main(argv=None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def _shown(value) -> str:
+    return f"{value:g}" if isinstance(value, int | float) else str(value)

@@ -2,9 +2,9 @@
 when they are idle in fact.
 
 A run given 2 threads on 2 cores that another process also uses runs slower than on 1 thread: its
-threads wait for each other at every parallel region while the other process holds a core. Measured
-with a 2-thread job beside it (2026-12-03): 100 classroom adversarial steps took 2.4 s on 1 thread
-and 6.8 s on 2, and the Lab's classroom twin did not end within 4 minutes in the browser test.
+threads wait for each other at every parallel region while the other process holds a core (with a
+2-thread job beside it, 100 classroom adversarial steps took about three times as long on 2 threads as
+on 1).
 """
 
 from __future__ import annotations

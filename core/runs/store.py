@@ -400,7 +400,7 @@ class RunStore:
         return rows[0][0] if rows else None
 
     def metrics_frame(self, run_id: str, since_step: int | None = None):
-        """One row per logged step: ``step`` then the SPEC 1.6 metric names (NaN where missing)."""
+        """One row per logged step: ``step`` then the metric names of core/engine/metrics.py (NaN where missing)."""
         import pandas as pd
 
         from ..engine.metrics import METRICS
