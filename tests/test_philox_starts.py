@@ -27,7 +27,7 @@ from core.engine.fast.philox_starts import (
     run_keys,
     start_words,
 )
-from core.engine.threats import _POOL_ROWS, PooledStarts
+from core.engine.random_starts import PooledStarts
 
 # Random123's known answers for philox4x32 with 10 rounds (kat_vectors): counter, key, result
 KNOWN_ANSWERS = [
@@ -144,10 +144,6 @@ def test_on_the_gpu_a_call_queues_without_waiting_for_the_device():
         counter_starts((2, 300, 100, 100), eps, [0, 1], Stream.TRAINING, 2, cuda)
     finally:
         torch.cuda.set_sync_debug_mode(previous)
-
-
-def test_the_pool_rows_are_the_pools():
-    assert POOL_ROWS == _POOL_ROWS
 
 
 def test_the_radius_table_is_the_quantiles_of_the_uniform_in_ball_radius():

@@ -46,7 +46,8 @@ from enum import IntEnum
 import numpy as np
 import torch
 
-POOL_ROWS = 4096  # threats._POOL_ROWS: the direction pool the rows index (a test keeps the two equal)
+from ..random_starts import POOL_ROWS  # the direction pool the rows index
+
 RADIUS_BITS = 16
 RADIUS_LEVELS = 1 << RADIUS_BITS  # J
 ELEMENTS_PER_BLOCK = 4  # one Philox block gives four 32-bit words
@@ -241,7 +242,7 @@ def table_bytes(itemsize: int = 4) -> int:
 
 @contextmanager
 def transient_tables():
-    """Tables made inside are dropped on the way out, as threats.transient_pools does for the pools
+    """Tables made inside are dropped on the way out, as random_starts.transient_pools does for the pools
     (the run-time estimate's probe times steps at every d a class dials)."""
     with _tables_lock:
         before = set(_tables)
@@ -298,7 +299,7 @@ def counter_starts(shape, eps, seeds: Sequence[int], stream: int, step: int, dev
                    call: int = 0, first_example: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """(index, scale), each (R, n, P), of the starts of a batch of shape (R, n, P, d): run r's from
     seeds[r], example i being example first_example + i of the run's sequence at (stream, step,
-    call). Patch p of example i starts at pool[index] * scale (threats.PooledStarts). eps: a float
+    call). Patch p of example i starts at pool[index] * scale (random_starts.PooledStarts). eps: a float
     or per-run (R, 1, 1, 1)."""
     R, n, P, d = shape
     if len(seeds) != R:
