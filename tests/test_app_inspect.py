@@ -107,12 +107,14 @@ def test_a_pinned_config_is_estimated_at_its_own_thread_count(monkeypatch):
     monkeypatch.setattr(estimate_mod, "_time_shapes", lambda threads: asked.append(threads) or (0.004, 0.002))
     monkeypatch.setattr(estimate_mod, "_time_own_step", lambda cfg, mode, threads: None)
     monkeypatch.setattr(estimate_mod, "worker_threads", lambda: 1)
-    monkeypatch.setattr(estimate_mod, "cpu_count", lambda: 2)
+    monkeypatch.setattr(estimate_mod, "cpu_count", lambda: 4)
     cpu = SMALL.replace(device="cpu")  # a GPU server's estimate shares no cores
     estimate_runtime(cpu)
     estimate_runtime(cpu.replace(threads=3))
-    # a worker's share, and both cores for the longer run once alone; then the config's own count only
-    assert asked == [1, 2, 3]
+    # a worker's share first; then the config's own count only
+    assert asked[0] == 1 and asked[-1] == 3
+    estimate_runtime(cpu.replace(threads=1024))  # a link's threads: never timed above the machine's cores
+    assert max(asked) == 4
 
 
 def test_the_pair_estimate_counts_the_cores_the_longer_run_is_given():

@@ -82,8 +82,14 @@ class FakeManager:
     def queue_position(self, run_id):
         return 1
 
-    def cancel(self, run_id):
+    def cancel(self, run_id, **_):
         return self.store.finish_run(run_id, "cancelled", "cancelled by the user")
+
+    def release(self, run_id, requester):  # the only watcher: its Stop cancels the run
+        return self.cancel(run_id)
+
+    def status(self, run_id):
+        return (self.store.get_run(run_id) or {}).get("status")
 
 
 @pytest.fixture

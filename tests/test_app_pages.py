@@ -157,6 +157,12 @@ class FakeManager:
         self.cancelled.append(run_id)
         return self.store.finish_run(run_id, "cancelled", "cancelled by the user")
 
+    def release(self, run_id, requester):  # the only watcher: its Stop cancels the run
+        return self.cancel(run_id)
+
+    def status(self, run_id):
+        return (self.store.get_run(run_id) or {}).get("status")
+
 
 def test_run_submits_twins_then_stop_cancels_them(app_env, monkeypatch):
     import pages._common as common

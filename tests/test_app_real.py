@@ -101,7 +101,7 @@ def test_a_finished_run_from_the_url_shows_table_1_claims_and_images(finished_re
     assert table1["non-robust feat. · paper"].tolist() == [0.8811, 0.3949]  # MNIST row beside digits
     table2 = at.dataframe[1].value
     assert list(table2["attack"].str[:6]) == ["NRF-PG", "RF-PGD"]
-    claims = [m.value for m in at.markdown if m.value[:1] in ("✅", "❌")]
+    claims = [m.value for m in at.markdown if m.value.startswith((":material/check_circle:", ":material/cancel:"))]
     assert len(claims) == 5
     images = at.get("image")
     assert len(images) == 4 and all(len(i.value) == 16 for i in images)  # targets, starts, both datasets

@@ -79,16 +79,16 @@ def test_an_unreachable_cluster_is_said_in_one_line_and_the_server_still_runs_sw
     assert "on this machine" in at.info[0].value and not at.button(key="sweep_run").disabled
 
 
-def test_a_cluster_s_workers_are_shown_and_a_sweep_runs_there(app_env, own_manager, monkeypatch):
-    """The sweep is a job: a job worker is the cluster's client (the code is shipped to the cluster's worker
-    processes, as to another machine's) and writes each run to the store as it comes back."""
+def test_a_dask_cluster_s_workers_are_shown_and_a_sweep_runs_there(app_env, own_manager, monkeypatch, tmp_path):
+    """The sweep is a job: a job worker is the cluster's client (the code is shipped to the cluster's
+    scheduler and worker processes, as to another machine's) and writes each run to the store as it comes back."""
     import time
 
-    from distributed import LocalCluster
+    from _dask_processes import start_cluster
 
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, protocol="tcp", host="127.0.0.1",
-                      dashboard_address=None) as cluster:
-        monkeypatch.setenv("RFL_DASK_SCHEDULER", cluster.scheduler_address)
+    cluster = start_cluster(tmp_path / "cluster")
+    try:
+        monkeypatch.setenv("RFL_DASK_SCHEDULER", cluster.address)
         # the page alone: after AppTest's switch_page, a button's click does not reach the script
         at = AppTest.from_file(str(Path(APP).parent / "pages" / "sweep.py"), default_timeout=60).run()
         assert not at.exception
@@ -108,6 +108,8 @@ def test_a_cluster_s_workers_are_shown_and_a_sweep_runs_there(app_env, own_manag
         captions = [c.value for c in at.caption if "runs finished by worker" in c.value]
         assert captions and sum(int(part.rsplit(" ", 1)[1]) for part in captions[0].split(": ", 1)[1].split(", ")) == 2
         assert not at.error
+    finally:
+        cluster.close()
 
 
 def test_a_rerun_with_the_same_grid_neither_rebuilds_nor_reestimates_it(app_env, monkeypatch):

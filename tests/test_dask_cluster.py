@@ -6,9 +6,6 @@ tests compare the cluster's CSV with loky's, kill a worker mid-sweep, stop a swe
 and point the command line at a closed port. Every process is killed in teardown.
 """
 
-import os
-import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -16,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from _subprocess_env import without_project
+from _dask_processes import START_S, Cluster, free_port
 
 from core.engine.presets import get_preset
 from core.runs.cluster import ClusterError, cluster_status, run_tasks
@@ -26,54 +23,6 @@ from core.runs.sweep_spec import SweepSpec, parse_grid
 
 ROOT = Path(__file__).resolve().parents[1]
 BASE = get_preset("classroom").config(steps=40, threads=1, device="cpu")
-START_S = 90  # bound on waiting for processes to come up on a loaded machine
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def bare_env() -> dict:
-    """This machine's environment without the project: the project's root off PYTHONPATH."""
-    return without_project()
-
-
-class Cluster:
-    def __init__(self, folder: Path):
-        self.folder = folder
-        self.address = f"tcp://127.0.0.1:{free_port()}"
-        self.procs: dict[str, subprocess.Popen] = {}
-
-    def start(self, name: str, *args: str) -> subprocess.Popen:
-        log = open(self.folder / f"{name}.log", "wb")  # noqa: SIM115 (closed with the process)
-        proc = subprocess.Popen([sys.executable, "-m", "dask", *args], cwd=self.folder, env=bare_env(),
-                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        log.close()
-        self.procs[name] = proc
-        return proc
-
-    def scheduler(self):
-        port = self.address.rsplit(":", 1)[1]
-        self.start("scheduler", "scheduler", "--host", "127.0.0.1", "--port", port, "--no-dashboard")
-
-    def worker(self, name: str):
-        self.start(name, "worker", self.address, "--host", "127.0.0.1", "--nthreads", "1", "--nworkers", "1",
-                   "--no-dashboard", "--name", name, "--local-directory", str(self.folder / name))
-
-    def kill(self, name: str):
-        proc = self.procs.pop(name)
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)  # the worker and its nanny: a machine that went away
-        except ProcessLookupError:
-            pass
-        proc.wait(timeout=30)
-
-    def close(self):
-        for name in [n for n in self.procs if n != "scheduler"] + ["scheduler"]:
-            if name in self.procs:
-                self.kill(name)
 
 
 def by_value_probe():
