@@ -33,24 +33,36 @@ def cached_view(config_json: str, run_id: str, step: int, index: int):
     return adversarial_patches(cfg, W, cached_test_set(config_json), index, step)
 
 
-def follow_step(value: int | None, newest_seen: int | None, steps: list[int]) -> int:
-    """The step a view shows: the newest snapshot when the view was at the newest one it had seen (it follows
-    a run that is training), else the step the user picked, while that snapshot exists."""
-    if value not in steps or value == newest_seen:
+def follow_step(value: int | None, picked: bool, steps: list[int]) -> int:
+    """The step a view shows: the newest snapshot (it follows a run that is training) unless the user picked
+    another step, while that snapshot exists.
+
+    Whether the user picked is the slider's own change callback, never a comparison of values: a refresh cut
+    short on a busy server can leave the browser's slider one step behind, and its stale value must not
+    read as a choice."""
+    if not picked or value not in steps:
         return steps[-1]
     return value
 
 
+def _pick(key: str) -> None:
+    """The user moved a step slider: it stays where they put it, or follows again when put on the newest."""
+    picked = st.session_state.setdefault(keys.LAB_STEP_PICKED, {})
+    options = st.session_state.get(keys.LAB_STEP_OPTIONS, {}).get(key, [])
+    picked[key] = not options or st.session_state.get(key) != options[-1]
+
+
 def _step_slider(label: str, key: str, steps: list[int]) -> int:
     ss = st.session_state
-    seen = ss.setdefault(keys.LAB_NEWEST_SEEN, {})
-    ss[key] = follow_step(ss.get(key), seen.get(key), steps)
-    seen[key] = steps[-1]
+    picked = ss.setdefault(keys.LAB_STEP_PICKED, {})
+    ss.setdefault(keys.LAB_STEP_OPTIONS, {})[key] = steps
+    ss[key] = follow_step(ss.get(key), picked.get(key, False), steps)
     if len(steps) == 1:
         st.caption(f"{label}: {steps[0]} (the only snapshot so far)")
         return steps[0]
-    return st.select_slider(label, options=steps, key=key, help="Weights are stored at every logged step; the view "
-                            "follows the newest while you leave it there.")
+    return st.select_slider(label, options=steps, key=key, on_change=_pick, args=(key,),
+                            help="Weights are stored at every logged step; the view follows the newest while you "
+                            "leave it there.")
 
 
 def patch_view(cfg: Config, config_json: str, ids: dict, steps: list[int]) -> None:

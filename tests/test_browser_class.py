@@ -185,7 +185,7 @@ def test_the_admin_sees_the_queue_by_person_and_clears_it(server, browser):
     shows(sweep, "a sweep from this page has at most 1000")  # a huge grid: refused before it is built
     assert sweep.get_by_role("button", name="Run sweep").is_disabled()
     sweep.get_by_role("combobox", name="base preset").click()
-    sweep.get_by_role("option", name="classroom").click()
+    sweep.get_by_role("option", name="classroom", exact=True).click()
     sweep.get_by_role("textbox", name="values of s").fill("1,2")
     sweep.get_by_role("textbox", name="values of beta").fill("0.1:0.7:30")
     sweep.get_by_role("textbox", name="values of beta").press("Enter")

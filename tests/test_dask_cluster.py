@@ -112,8 +112,8 @@ def test_a_stopped_cluster_sweep_keeps_what_finished(cluster, tmp_path):
     frame = run_sweep(sweep, backend="dask", scheduler=cluster.address, callback=rows.append,
                       should_stop=lambda: bool(rows), store=store)
     assert 1 <= len(frame) < len(sweep) and (frame["status"] == "finished").all()
-    statuses = sorted(r["status"] for r in store.list_runs())
-    assert statuses.count("finished") == len(frame) and statuses.count("cancelled") == len(sweep) - len(frame)
+    statuses = [r["status"] for r in store.list_runs()]  # runs never started are not written; none left active
+    assert statuses.count("finished") == len(frame) and set(statuses) <= {"finished", "cancelled"}
 
 
 def test_a_task_that_raises_reaches_the_client_in_one_line(cluster):

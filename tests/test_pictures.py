@@ -23,11 +23,11 @@ APP = str(Path(__file__).resolve().parents[1] / "app.py")
 
 # ---- the patch view follows the run ---------------------------------------------------------------
 def test_a_step_slider_follows_the_newest_snapshot_until_the_user_picks_another():
-    assert follow_step(None, None, [0]) == 0
-    assert follow_step(0, 0, [0, 20, 40]) == 40  # it was at the newest: it moves on
-    assert follow_step(20, 40, [0, 20, 40, 60]) == 20  # the user went back: it stays
-    assert follow_step(40, 40, [0, 20, 40, 60]) == 60
-    assert follow_step(99, 40, [0, 20]) == 20  # a step this run does not have: the newest
+    assert follow_step(None, False, [0]) == 0
+    assert follow_step(0, False, [0, 20, 40]) == 40  # nobody picked: it moves on
+    assert follow_step(20, False, [0, 20, 40, 60]) == 60  # a stale value from the browser is no choice
+    assert follow_step(20, True, [0, 20, 40, 60]) == 20  # the user went back: it stays
+    assert follow_step(99, True, [0, 20]) == 20  # a step this run does not have: the newest
 
 
 def lab(**params) -> AppTest:
@@ -62,6 +62,20 @@ def test_the_patch_view_follows_the_logged_steps_of_a_run_that_trains(app_env):
     at.run()
     assert at.session_state["lab_patch_step"] == 40
     assert any("at step 40" in m.value for m in at.markdown)
+
+    def arrive(step):
+        for mode in ("std", "adv"):
+            store.log_batch(ids[mode], rows=[{"step": step, "corr_robust": 0.2, "corr_nonrobust": 0.1}],
+                            snapshots=[(step, W + step)], step=step)
+
+    at.select_slider(key="lab_patch_step").set_value(20).run()  # the user goes back: it stays there
+    arrive(60)
+    at.run()
+    assert at.session_state["lab_patch_step"] == 20
+    at.select_slider(key="lab_patch_step").set_value(60).run()  # back on the newest: it follows again
+    arrive(80)
+    at.run()
+    assert at.session_state["lab_patch_step"] == 80
 
 
 # ---- a finished run's curves reach its last logged step -----------------------------------------------

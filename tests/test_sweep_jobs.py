@@ -115,7 +115,7 @@ def test_a_long_run_waits_for_the_background_worker_and_a_short_one_goes_first(m
         assert wait_for(lambda: manager.status(blocker) == "running", 120)
         assert manager._jobs[blocker].worker.background
         short = manager.submit(BASE.replace(steps=5, seed=22), "std", client_id="alice")
-        assert manager.queue_position(short) == 1  # the short run is next, though submitted last
+        assert manager.queue_position(short) <= 1  # the short run is next (or running), though submitted last
         assert manager.wait(short, 120) and manager.store.run_status(short) == "finished"
         assert manager.queue_position(long_second) == 1  # a long run never took the class's worker
     finally:
