@@ -26,7 +26,7 @@ WAIT_MS = 240_000  # a bound for a loaded machine: the job workers start with th
 def server(tmp_path_factory):
     with pytest.MonkeyPatch.context() as env:
         env.setenv("RFL_ADMIN_TOKEN", TOKEN)
-        env.setenv("RFL_CAP_PERSON_JOBS", "2")  # one twin pair a person: the share the tabs run into
+        env.setenv("RFL_CAP_PERSON_JOBS", "3")  # one twin pair and a sweep a person: the share tabs run into
         env.setenv("RFL_CAP_REQUEST_MIN", "60")  # the link's pair fits, however loaded the machine that times it
         env.setenv("RFL_CAP_PERSON_MIN", "240")
         with streamlit_server(tmp_path_factory.mktemp("store") / "runs.sqlite",
@@ -90,7 +90,7 @@ def test_a_reload_and_a_second_tab_are_the_same_person(server, browser):
 
     second = lab(alice, f"{server['url']}/?{LONG}&seed=102")  # a new tab of the same browser
     second.get_by_role("button", name="▶ Run").click()
-    shows(second, "each person may hold 2")  # the share is the browser's, not the tab's
+    shows(second, "each person may hold 3")  # the share is the browser's, not the tab's
     second.screenshot(path=str(SHOTS / "lab-refused-second-tab.png"))
 
     watcher = lab(bob, first.url)  # another browser on alice's link: read-only
