@@ -45,22 +45,19 @@ def follow_step(value: int | None, picked: bool, steps: list[int]) -> int:
     return value
 
 
-def _pick(key: str) -> None:
+def _pick(key: str, newest: int) -> None:
     """The user moved a step slider: it stays where they put it, or follows again when put on the newest."""
-    picked = st.session_state.setdefault(keys.LAB_STEP_PICKED, {})
-    options = st.session_state.get(keys.LAB_STEP_OPTIONS, {}).get(key, [])
-    picked[key] = not options or st.session_state.get(key) != options[-1]
+    st.session_state.setdefault(keys.LAB_STEP_PICKED, {})[key] = st.session_state.get(key) != newest
 
 
 def _step_slider(label: str, key: str, steps: list[int]) -> int:
     ss = st.session_state
     picked = ss.setdefault(keys.LAB_STEP_PICKED, {})
-    ss.setdefault(keys.LAB_STEP_OPTIONS, {})[key] = steps
     ss[key] = follow_step(ss.get(key), picked.get(key, False), steps)
     if len(steps) == 1:
         st.caption(f"{label}: {steps[0]} (the only snapshot so far)")
         return steps[0]
-    return st.select_slider(label, options=steps, key=key, on_change=_pick, args=(key,),
+    return st.select_slider(label, options=steps, key=key, on_change=_pick, args=(key, steps[-1]),
                             help="Weights are stored at every logged step; the view follows the newest while you "
                             "leave it there.")
 

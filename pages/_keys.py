@@ -150,6 +150,5 @@ HOME_CORR_CHART = "home_corr_chart"  # home: the twin's correlations (widget)
 HOME_ACC_CHART = "home_acc_chart"  # home: the twin's accuracies (widget)
 WHATIF_HELD = "whatif_held"  # _whatif: slot -> (setup, run ids) of each page's current what-if
 LAB_STEP_PICKED = "lab_step_picked"  # _inside: which step sliders the user moved off the newest (they stay)
-LAB_STEP_OPTIONS = "lab_step_options"  # _inside: each step slider's steps, for its change callback
 LAB_DISMISSED = "lab_dismissed"  # lab: the setup whose runs Clear hid (it is not answered by itself again)
 LESSON_DATA_CHART = "lesson_data_chart"  # lesson: the opening's picture of one example (widget)
