@@ -33,39 +33,34 @@ def cached_view(config_json: str, run_id: str, step: int, index: int):
     return adversarial_patches(cfg, W, cached_test_set(config_json), index, step)
 
 
-def follow_step(value: int | None, picked: bool, steps: list[int]) -> int:
-    """The step a view shows: the newest snapshot (it follows a run that is training) unless the user picked
-    another step, while that snapshot exists.
+def step_picker(label: str, keys_: tuple[str, str], steps: list[int]) -> int:
+    """The step a view shows: the newest snapshot while "follow the newest step" is on (it follows a run that
+    is training), else the one the user picks on a slider.
 
-    Whether the user picked is the slider's own change callback, never a comparison of values: a refresh cut
-    short on a busy server can leave the browser's slider one step behind, and its stale value must not
-    read as a choice."""
-    if not picked or value not in steps:
-        return steps[-1]
-    return value
-
-
-def _pick(key: str, newest: int) -> None:
-    """The user moved a step slider: it stays where they put it, or follows again when put on the newest."""
-    st.session_state.setdefault(keys.LAB_STEP_PICKED, {})[key] = st.session_state.get(key) != newest
-
-
-def _step_slider(label: str, key: str, steps: list[int]) -> int:
-    ss = st.session_state
-    picked = ss.setdefault(keys.LAB_STEP_PICKED, {})
-    ss[key] = follow_step(ss.get(key), picked.get(key, False), steps)
+    The server never writes either widget's value. A refresh queued on a busy server carries the widget values
+    the browser had when it asked; had the server moved a slider itself, such a stale value would read as the
+    user's choice and the view would stop following. A toggle and a slider only the user moves cannot go stale."""
+    follow_key, slider_key = keys_
     if len(steps) == 1:
         st.caption(f"{label}: {steps[0]} (the only snapshot so far)")
         return steps[0]
-    return st.select_slider(label, options=steps, key=key, on_change=_pick, args=(key, steps[-1]),
-                            help="Weights are stored at every logged step; the view follows the newest while you "
-                            "leave it there.")
+    follow = st.toggle("follow the newest step", value=True, key=follow_key,
+                       help="On: the view shows the newest stored snapshot and moves on as the run trains. Off: pick "
+                       "a step on the slider.")
+    if follow:
+        st.caption(f"{label}: {steps[-1]} (the newest snapshot)")
+        return steps[-1]
+    if st.session_state.get(slider_key, steps[-1]) not in steps:  # a step of runs no longer shown: start anew
+        del st.session_state[slider_key]
+    # keyed, the slider keeps its widget (and the user's step) while the options grow
+    return st.select_slider(label, options=steps, value=steps[-1], key=slider_key,
+                            help="Weights are stored at every logged step.")
 
 
 def patch_view(cfg: Config, config_json: str, ids: dict, steps: list[int]) -> None:
     left, right = st.columns([3, 1])
     with left:
-        step = _step_slider("training step", keys.LAB_PATCH_STEP, steps)
+        step = step_picker("training step", (keys.LAB_PATCH_FOLLOW, keys.LAB_PATCH_STEP), steps)
     with right:
         index = st.number_input("test example", min_value=0, max_value=cfg.n_test - 1, step=1,
                                 key=keys.LAB_PATCH_EXAMPLE, help="Which test example to attack.")
@@ -84,7 +79,7 @@ def patch_view(cfg: Config, config_json: str, ids: dict, steps: list[int]) -> No
 
 
 def weights_view(cfg: Config, ids: dict, steps: list[int]) -> None:
-    step = _step_slider("training step", keys.LAB_WEIGHTS_STEP, steps)
+    step = step_picker("training step", (keys.LAB_WEIGHTS_FOLLOW, keys.LAB_WEIGHTS_STEP), steps)
     store = run_store()
     matrices = {mode: weight_features(store.load_snapshot(run_id, step), cfg.k) for mode, run_id in ids.items()}
     st.plotly_chart(weights_figure(matrices, feature_labels(cfg.k), neuron_labels(cfg.k, cfg.m), step),

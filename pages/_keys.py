@@ -41,11 +41,13 @@ LAB_THEORY = "lab_theory"  # _live's theory-overlay toggle (widget)
 LAB_CORR_CHART = "lab_corr_chart"  # _live's correlation chart (widget: keeps zoom)
 LAB_ACC_CHART = "lab_acc_chart"  # _live's accuracy chart (widget: keeps zoom)
 LAB_INSIDE_TAB = "lab_inside_tab"  # _inside's tabs (widget)
-LAB_PATCH_STEP = "lab_patch_step"  # _inside's step slider of the patch view (widget); _inside resets it per run
+LAB_PATCH_STEP = "lab_patch_step"  # _inside's step slider of the patch view (widget, shown when not following)
+LAB_PATCH_FOLLOW = "lab_patch_follow"  # _inside's "follow the newest step" toggle of the patch view (widget)
 LAB_PATCH_EXAMPLE = "lab_patch_example"  # _inside's test-example input (widget)
 LAB_PATCH_CHART = "lab_patch_chart"  # _inside's adversarial-patch chart (widget)
 LAB_DECOMP_CHART = "lab_decomp_chart"  # _inside's perturbation-decomposition chart (widget)
-LAB_WEIGHTS_STEP = "lab_weights_step"  # _inside's step slider of the weights view (widget); _inside resets it
+LAB_WEIGHTS_STEP = "lab_weights_step"  # _inside's step slider of the weights view (widget, shown once not following)
+LAB_WEIGHTS_FOLLOW = "lab_weights_follow"  # _inside's "follow the newest step" toggle of the weights view (widget)
 LAB_WEIGHTS_CHART = "lab_weights_chart"  # _inside's weight-matrix chart (widget)
 
 # ---- Theory ----
@@ -149,6 +151,5 @@ HOME_STRIP_CHART = "home_strip_chart"  # home: one example's patches (widget: ke
 HOME_CORR_CHART = "home_corr_chart"  # home: the twin's correlations (widget)
 HOME_ACC_CHART = "home_acc_chart"  # home: the twin's accuracies (widget)
 WHATIF_HELD = "whatif_held"  # _whatif: slot -> (setup, run ids) of each page's current what-if
-LAB_STEP_PICKED = "lab_step_picked"  # _inside: which step sliders the user moved off the newest (they stay)
 LAB_DISMISSED = "lab_dismissed"  # lab: the setup whose runs Clear hid (it is not answered by itself again)
 LESSON_DATA_CHART = "lesson_data_chart"  # lesson: the opening's picture of one example (widget)

@@ -16,20 +16,11 @@ from core.engine.assumptions import assumption_checks
 from core.engine.presets import get_preset
 from core.figures import phase
 from core.figures.charts import patch_ticks
-from pages._inside import follow_step
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 
 
 # ---- the patch view follows the run ---------------------------------------------------------------
-def test_a_step_slider_follows_the_newest_snapshot_until_the_user_picks_another():
-    assert follow_step(None, False, [0]) == 0
-    assert follow_step(0, False, [0, 20, 40]) == 40  # nobody picked: it moves on
-    assert follow_step(20, False, [0, 20, 40, 60]) == 60  # a stale value from the browser is no choice
-    assert follow_step(20, True, [0, 20, 40, 60]) == 20  # the user went back: it stays
-    assert follow_step(99, True, [0, 20]) == 20  # a step this run does not have: the newest
-
-
 def lab(**params) -> AppTest:
     at = AppTest.from_file(APP, default_timeout=60)
     for key, value in params.items():
@@ -60,7 +51,6 @@ def test_the_patch_view_follows_the_logged_steps_of_a_run_that_trains(app_env):
             store.log_batch(ids[mode], rows=[{"step": step, "corr_robust": 0.2, "corr_nonrobust": 0.1}],
                             snapshots=[(step, W + step)], step=step)
     at.run()
-    assert at.session_state["lab_patch_step"] == 40
     assert any("at step 40" in m.value for m in at.markdown)
 
     def arrive(step):
@@ -68,14 +58,49 @@ def test_the_patch_view_follows_the_logged_steps_of_a_run_that_trains(app_env):
             store.log_batch(ids[mode], rows=[{"step": step, "corr_robust": 0.2, "corr_nonrobust": 0.1}],
                             snapshots=[(step, W + step)], step=step)
 
-    at.select_slider(key="lab_patch_step").set_value(20).run()  # the user goes back: it stays there
+    assert not at.get("select_slider")  # following: no slider the server would have to move
+
+    at.toggle(key="lab_patch_follow").set_value(False).run()  # the user stops following: a slider at the newest
+    assert at.select_slider(key="lab_patch_step").value == 40
+    at.select_slider(key="lab_patch_step").set_value(20).run()  # and goes back: it stays there
     arrive(60)
     at.run()
-    assert at.session_state["lab_patch_step"] == 20
-    at.select_slider(key="lab_patch_step").set_value(60).run()  # back on the newest: it follows again
+    assert any("at step 20" in m.value for m in at.markdown)
+    assert at.select_slider(key="lab_patch_step").options == ["0", "20", "40", "60"]
+    at.toggle(key="lab_patch_follow").set_value(True).run()  # following again: the newest
     arrive(80)
     at.run()
-    assert at.session_state["lab_patch_step"] == 80
+    assert any("at step 80" in m.value for m in at.markdown)
+
+
+def test_a_stale_browser_value_cannot_stop_the_view_following(app_env):
+    """A refresh queued on a busy server carries the widget values the browser had when it asked. The view's
+    widgets are moved by the user only, so replaying the page's own widget values (as a queued refresh does)
+    after new snapshots arrived still shows the newest step."""
+    import torch
+
+    from core.runs.store import RunStore, new_id
+
+    cfg = get_preset("classroom").config(steps=40, eval_every=20, n_train=30, n_test=12)
+    store, pair, ids = RunStore(app_env), new_id(), {}
+    W = torch.zeros(cfg.k * cfg.m, cfg.d)
+
+    def arrive(step):
+        for mode in ("std", "adv"):
+            store.log_batch(ids[mode], rows=[{"step": step, "corr_robust": 0.2, "corr_nonrobust": 0.1}],
+                            snapshots=[(step, W + step)], step=step)
+
+    for mode in ("std", "adv"):
+        ids[mode] = store.create_run(cfg, mode, pair_id=pair, preset="classroom", client_id="someone")
+        store.start_run(ids[mode], "cpu")
+    arrive(0)
+    arrive(20)
+    at = lab(preset="classroom", pair=pair, steps="40", eval_every="20", n_train="30", n_test="12")
+    follow = at.toggle(key="lab_patch_follow").value
+    arrive(40)
+    at.toggle(key="lab_patch_follow").set_value(follow).run()  # the browser's values as they were: no change
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("at step 40" in m.value for m in at.markdown)
 
 
 # ---- a finished run's curves reach its last logged step -----------------------------------------------
