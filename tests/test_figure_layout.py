@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import plotly
 import pytest
-from test_palette import every_chart, fake_frame, fake_view, theory_rows
+from test_palette import EVERY_CHART, fake_frame, fake_view, theory_rows
 
 from core.figures import charts
 
@@ -88,7 +88,7 @@ LEGEND_CHARTS = ("correlations", "correlations raw + theory", "correlations 3 se
 
 @pytest.mark.parametrize("name", LEGEND_CHARTS)
 def test_title_and_legend_stay_inside_the_figure_and_apart(draw, name):
-    fig = every_chart()[name]
+    fig = EVERY_CHART[name]
     for width in WIDTHS:
         got = draw(fig, width)
         assert got["title"] is not None and inside(got["title"], got["root"]), (name, width, got["title"])
@@ -133,7 +133,7 @@ def test_every_star_row_is_named_and_the_patch_title_fits(draw):
 
 
 def test_row_names_never_print_over_a_neighbouring_panel(draw):
-    frames = every_chart()
+    frames = EVERY_CHART
     for name in ("patches", "weights", "example"):
         for width in WIDTHS:
             got = draw(frames[name], width)
@@ -144,7 +144,7 @@ def test_row_names_never_print_over_a_neighbouring_panel(draw):
 
 
 def test_the_first_screens_strip_names_its_star_patch(draw):
-    fig = every_chart()["strip"]
+    fig = EVERY_CHART["strip"]
     got = draw(fig, 600)
     assert any(text.endswith("★") for text in got["xticks"]), got["xticks"]
     assert inside(got["title"], got["root"])

@@ -159,7 +159,10 @@ def violations(fig: go.Figure) -> list[str]:
     return found
 
 
-@pytest.mark.parametrize("name, fig", list(every_chart().items()), ids=list(every_chart()))
+EVERY_CHART = every_chart()  # built once: the tests read the figures, never change them
+
+
+@pytest.mark.parametrize("name, fig", list(EVERY_CHART.items()), ids=list(EVERY_CHART))
 def test_meaningful_series_differ_by_more_than_hue(name, fig):
     assert not violations(fig), violations(fig)
 
