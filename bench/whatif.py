@@ -44,11 +44,11 @@ def one_change(page, label: str, key: str, timeout_s: float) -> tuple[float, flo
     started = time.monotonic()
     slider.press(key)
     page.wait_for_function(f"""old => {{ const s = ({FIRST_SCREEN_STATE})();
-        return s && s.runs !== old && s.points > 0; }}""", arg=before["runs"], timeout=timeout_s * 1000, polling=25)
+        return s && s.runs !== old && s.points > 0; }}""", arg=before["runs"], timeout=timeout_s * 1000, polling=50)
     first_s = time.monotonic() - started
     line = page.evaluate("() => (document.body.innerText.match(/waiting, \\d+\\w+ in line/) || [''])[0]")
     page.wait_for_function(f"""old => {{ const s = ({FIRST_SCREEN_STATE})();
-        return s && s.runs !== old && s.finished; }}""", arg=before["runs"], timeout=timeout_s * 1000, polling=25)
+        return s && s.runs !== old && s.finished; }}""", arg=before["runs"], timeout=timeout_s * 1000, polling=50)
     return first_s, time.monotonic() - started, line
 
 

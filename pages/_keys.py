@@ -150,6 +150,7 @@ HOME_PREFIX = "home_f_"  # + a main knob's field: its widget on the first screen
 HOME_STRIP_CHART = "home_strip_chart"  # home: one example's patches (widget: keeps zoom)
 HOME_CORR_CHART = "home_corr_chart"  # home: the twin's correlations (widget)
 HOME_ACC_CHART = "home_acc_chart"  # home: the twin's accuracies (widget)
+HOME_FIGURES = "home_figures"  # home: the twin's two charts and what they were built from (rebuilt on new steps)
 WHATIF_HELD = "whatif_held"  # _whatif: slot -> (setup, run ids) of each page's current what-if
 LAB_DISMISSED = "lab_dismissed"  # lab: the setup whose runs Clear hid (it is not answered by itself again)
 LESSON_DATA_CHART = "lesson_data_chart"  # lesson: the opening's picture of one example (widget)

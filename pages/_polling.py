@@ -27,7 +27,7 @@ MAX_POLL_S = 8.0  # forty pollers and more: a status line 8 s old is still live 
 # so its first point and its end show within a fraction of a second; it also counts FAST_SHARE times against
 # the server's budget, so a class of what-ifs slows everyone alike rather than starving new pages.
 FAST_SHARE = 4
-FAST_POLL_S = 0.25
+FAST_POLL_S = 0.5
 
 
 @st.cache_resource(show_spinner=False)

@@ -115,6 +115,23 @@ def status_text(runs: dict) -> str:
     return " · ".join(parts)
 
 
+def figures(ids: dict, frames: dict, finished: bool, steps: int):
+    """The twin's two charts, built again only when a logged step arrived or the runs ended: a what-if polls a few
+    times a second, and building two Plotly figures is most of a refresh on a server whose cores train the runs."""
+    stamp = (ids.get("std"), ids.get("adv"), tuple((m, len(f)) for m, f in frames.items()), finished, steps)
+    cached = st.session_state.get(keys.HOME_FIGURES)
+    if cached is not None and cached[0] == stamp:
+        return cached[1]
+    phases = {"adv": phase_step(frames["adv"])} if "adv" in frames else {}
+    corr = correlation_figure(frames, phase_steps=phases, steps=steps, compact=True, height=CHART_PX)
+    bars = accuracy_bars(frames, height=CHART_PX)
+    for fig in (corr, bars):  # what a browser (and the benchmark) reads: which runs, and whether they ended
+        fig.update_layout(meta={**fig.layout.meta, "runs": f"{ids.get('std')},{ids.get('adv')}",
+                                "finished": finished})
+    st.session_state[keys.HOME_FIGURES] = (stamp, (corr, bars))
+    return corr, bars
+
+
 def panel(ids: dict, polling: bool, steps: int) -> None:
     """The twin's status, correlations and accuracies; polled while it trains, then one full rerun."""
     store = run_store()
@@ -124,12 +141,7 @@ def panel(ids: dict, polling: bool, steps: int) -> None:
         st.rerun()
     frames = {mode: frame for mode in runs if not (frame := metrics(ids[mode])).empty}
     finished = bool(runs) and all(run and run["status"] == "finished" for run in runs.values())
-    phases = {"adv": phase_step(frames["adv"])} if "adv" in frames else {}
-    corr = correlation_figure(frames, phase_steps=phases, steps=steps, compact=True, height=CHART_PX)
-    bars = accuracy_bars(frames, height=CHART_PX)
-    for fig in (corr, bars):  # what a browser (and the benchmark) reads: which runs, and whether they ended
-        fig.update_layout(meta={**fig.layout.meta, "runs": f"{ids.get('std')},{ids.get('adv')}",
-                                "finished": finished})
+    corr, bars = figures(ids, frames, finished, steps)
     left, right = st.columns([1.6, 1])
     left.plotly_chart(corr, key=keys.HOME_CORR_CHART, config=CHART_CONFIG)
     right.plotly_chart(bars, key=keys.HOME_ACC_CHART, config=CHART_CONFIG)

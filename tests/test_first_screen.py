@@ -134,3 +134,27 @@ def test_the_training_attack_cannot_be_unselected(manager):
     at.button_group(key="home_f_train_attack").set_value(None).run()  # the chosen one clicked again
     no_exceptions(at)
     assert not at.error and at.session_state["home_values"]["train_attack"] == "one_step"
+
+
+def test_the_twin_s_charts_are_built_again_only_when_a_logged_step_arrived(manager, monkeypatch):
+    """A what-if polls a few times a second; a refresh without a new step reuses the figures it has."""
+    from core.figures import charts
+    from core.runs.store import RunStore
+
+    built = []
+    real = charts.correlation_figure
+    monkeypatch.setattr(charts, "correlation_figure", lambda *a, **kw: built.append(1) or real(*a, **kw))
+    at = root()
+    no_exceptions(at)
+    ids = dict(zip(("std", "adv"), runs_of(at).split(","), strict=True))
+    at.run()
+    assert len(built) == 1  # the same (empty) runs: not built again
+    store = RunStore(manager.store.path)
+    for run_id in ids.values():
+        store.start_run(run_id, "cpu")
+        store.log_batch(run_id, rows=[{"step": 0, "corr_robust": 0.1, "corr_nonrobust": 0.1}], step=0)
+    at.run()
+    no_exceptions(at)
+    assert len(built) == 2  # a step arrived
+    at.run()
+    assert len(built) == 2
