@@ -44,6 +44,14 @@ CHECK_EVERY_S = 3.0
 RUN = "▶ Run"
 
 
+def seeds_with_runs(store: Path) -> set[int]:
+    db = sqlite3.connect(store)
+    try:
+        return {seed for (seed,) in db.execute("SELECT DISTINCT seed FROM runs WHERE sweep_id IS NULL")}
+    finally:
+        db.close()
+
+
 def honest_runs(store: Path, n: int) -> list[tuple[str, float | None]]:
     """(status, finished) of the students' runs: classroom pairs of their seeds, not a sweep's."""
     db = sqlite3.connect(store)
@@ -60,6 +68,13 @@ def click_run(page) -> None:
         page.get_by_role("button", name=RUN).click(timeout=5_000)
     except Exception:  # noqa: BLE001 - disabled while its runs go on: the hostile just moves on
         pass
+
+
+def body_text(page) -> str:
+    try:
+        return page.inner_text("body", timeout=5_000)
+    except Exception:  # noqa: BLE001 - a page still loading on a loaded server: looked at again next round
+        return ""
 
 
 class Hostile:
@@ -131,18 +146,25 @@ def phase(browser, url: str, store: Path, n: int, deadline: float, hostile: bool
             hostile_error = f"{type(err).__name__}: {str(err).splitlines()[0]}"
     priority = step_aside()
     end = time.monotonic() + deadline
+    pressed: set[int] = set()  # students whose page waited for Run (its estimate over the what-if limit)
     while time.monotonic() < end:
         runs = honest_runs(store, n)
         if len(runs) == 2 * n and all(status not in ("queued", "running") for status, _ in runs):
             break
         if attacker is not None:
             attacker.keep_pressing()
+        started = seeds_with_runs(store)
+        for i, page in enumerate(pages):  # a page that says "press Run" gets it, as a student would
+            if SEED0 + i not in started and "press Run" in body_text(page):
+                click_run(page)
+                pressed.add(i)
         time.sleep(CHECK_EVERY_S)
     runs = honest_runs(store, n)
     finished = [f for status, f in runs if status == "finished" and f]
     report = {"students": n, "honest_runs": len(runs), "honest_runs_finished": len(finished),
               "all_finished_s": round(max(finished) - opened, 1) if len(finished) == 2 * n else None,
               "error_boxes": sum(page.locator(ERROR_BOX).count() > 0 for page in pages),
+              "students_who_pressed_run": len(pressed),
               "students_priority": priority}
     if attacker is not None:
         db = sqlite3.connect(store)
