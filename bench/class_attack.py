@@ -44,20 +44,12 @@ CHECK_EVERY_S = 3.0
 RUN = "▶ Run"
 
 
-def seeds_with_runs(store: Path) -> set[int]:
-    db = sqlite3.connect(store)
-    try:
-        return {seed for (seed,) in db.execute("SELECT DISTINCT seed FROM runs WHERE sweep_id IS NULL")}
-    finally:
-        db.close()
-
-
-def honest_runs(store: Path, n: int) -> list[tuple[str, float | None]]:
-    """(status, finished) of the students' runs: classroom pairs of their seeds, not a sweep's."""
+def honest_runs(store: Path, n: int) -> list[tuple[int, str, float | None]]:
+    """(seed, status, finished) of the students' runs: classroom pairs of their seeds, not a sweep's."""
     db = sqlite3.connect(store)
     try:
         rows = db.execute("SELECT status, finished, seed, steps, sweep_id FROM runs WHERE mode IN ('std', 'adv')")
-        return [(status, finished) for status, finished, seed, steps, sweep in rows
+        return [(seed, status, finished) for status, finished, seed, steps, sweep in rows
                 if sweep is None and SEED0 <= seed < SEED0 + n and steps == 400]
     finally:
         db.close()
@@ -149,18 +141,18 @@ def phase(browser, url: str, store: Path, n: int, deadline: float, hostile: bool
     pressed: set[int] = set()  # students whose page waited for Run (its estimate over the what-if limit)
     while time.monotonic() < end:
         runs = honest_runs(store, n)
-        if len(runs) == 2 * n and all(status not in ("queued", "running") for status, _ in runs):
+        if len(runs) == 2 * n and all(status not in ("queued", "running") for _, status, _ in runs):
             break
         if attacker is not None:
             attacker.keep_pressing()
-        started = seeds_with_runs(store)
+        started = {seed for seed, _, _ in runs}
         for i, page in enumerate(pages):  # a page that says "press Run" gets it, as a student would
             if SEED0 + i not in started and "press Run" in body_text(page):
                 click_run(page)
                 pressed.add(i)
         time.sleep(CHECK_EVERY_S)
     runs = honest_runs(store, n)
-    finished = [f for status, f in runs if status == "finished" and f]
+    finished = [f for _, status, f in runs if status == "finished" and f]
     report = {"students": n, "honest_runs": len(runs), "honest_runs_finished": len(finished),
               "all_finished_s": round(max(finished) - opened, 1) if len(finished) == 2 * n else None,
               "error_boxes": sum(page.locator(ERROR_BOX).count() > 0 for page in pages),

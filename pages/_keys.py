@@ -46,7 +46,7 @@ LAB_PATCH_FOLLOW = "lab_patch_follow"  # _inside's "follow the newest step" togg
 LAB_PATCH_EXAMPLE = "lab_patch_example"  # _inside's test-example input (widget)
 LAB_PATCH_CHART = "lab_patch_chart"  # _inside's adversarial-patch chart (widget)
 LAB_DECOMP_CHART = "lab_decomp_chart"  # _inside's perturbation-decomposition chart (widget)
-LAB_WEIGHTS_STEP = "lab_weights_step"  # _inside's step slider of the weights view (widget, shown once not following)
+LAB_WEIGHTS_STEP = "lab_weights_step"  # _inside's step slider of the weights view (widget, shown when not following)
 LAB_WEIGHTS_FOLLOW = "lab_weights_follow"  # _inside's "follow the newest step" toggle of the weights view (widget)
 LAB_WEIGHTS_CHART = "lab_weights_chart"  # _inside's weight-matrix chart (widget)
 

@@ -180,6 +180,18 @@ def live_panel(runs: dict, polling: bool) -> None:
             st.caption(READ_ONLY_STOP)
 
 
+def built_when_moved(key: str, stamp, build):
+    """build(), or what it gave this session last time under `key` while `stamp` has not moved.
+
+    A refresh between two logged steps draws the same charts, and building Plotly figures is most of a refresh:
+    every open page refreshes every few seconds, a what-if several times a second."""
+    cached = st.session_state.get(key)
+    if cached is None or cached[0] != stamp:
+        cached = (stamp, build())
+        st.session_state[key] = cached
+    return cached[1]
+
+
 def charts(found: dict, per_seed: dict, many: bool) -> None:
     """The correlation and accuracy charts of the runs (seeds as bands), their toggles and, once every run ended,
     the verdict."""
@@ -197,21 +209,20 @@ def charts(found: dict, per_seed: dict, many: bool) -> None:
         config = next(run["config"] for pairs in found.values() for _, run in pairs if run is not None)
         config_json = json.dumps(config, sort_keys=True)
         theory = {mode: reduced(config_json, mode) for mode in frames}
-    # A refresh between two logged steps draws the same charts: build them only when the data or a toggle moved
-    # (building two Plotly figures is most of a refresh, and every open page refreshes every few seconds).
     ids = tuple(run_id for pairs in found.values() for run_id, _ in pairs)
     stamp = (ids, tuple((mode, tuple(len(f) for f in fs)) for mode, fs in per_seed.items()), raw, overlay)
-    cached = st.session_state.get(keys.LAB_FIGURES)
-    if cached is None or cached[0] != stamp:
+
+    def build():
         keep = [s for s in phases.values() if s is not None]
         shown = {mode: [downsample(f, MAX_POINTS, keep) for f in fs] if many else downsample(fs, MAX_POINTS, keep)
                  for mode, fs in frames.items()}
         steps = max((run.get("steps") or 0) for pairs in found.values() for _, run in pairs if run is not None)
-        cached = (stamp, correlation_figure(shown, raw=raw, phase_steps=phases, theory=theory, steps=steps),
-                  accuracy_figure(shown, steps=steps))
-        st.session_state[keys.LAB_FIGURES] = cached
-    st.plotly_chart(cached[1], key=keys.LAB_CORR_CHART, config=CHART_CONFIG)
-    st.plotly_chart(cached[2], key=keys.LAB_ACC_CHART, config=CHART_CONFIG)
+        return (correlation_figure(shown, raw=raw, phase_steps=phases, theory=theory, steps=steps),
+                accuracy_figure(shown, steps=steps))
+
+    corr, acc = built_when_moved(keys.LAB_FIGURES, stamp, build)
+    st.plotly_chart(corr, key=keys.LAB_CORR_CHART, config=CHART_CONFIG)
+    st.plotly_chart(acc, key=keys.LAB_ACC_CHART, config=CHART_CONFIG)
     if not active:
         text = seed_verdict(per_seed) if many else verdict(frames, phases)
         if text:

@@ -21,7 +21,7 @@ from pages import _server as server
 from pages import _whatif as whatif
 from pages._common import ACTIVE, apply_setup, job_manager, leave_pages_v1, md_message, preset_values, run_store
 from pages._lesson_views import data_strip
-from pages._live import CHART_CONFIG, metrics, ordinal, phase_step
+from pages._live import CHART_CONFIG, built_when_moved, metrics, ordinal, phase_step
 from pages._polling import live_fragment
 
 leave_pages_v1()  # first, before anything is drawn: see pages/_common.py
@@ -116,20 +116,18 @@ def status_text(runs: dict) -> str:
 
 
 def figures(ids: dict, frames: dict, finished: bool, steps: int):
-    """The twin's two charts, built again only when a logged step arrived or the runs ended: a what-if polls a few
-    times a second, and building two Plotly figures is most of a refresh on a server whose cores train the runs."""
+    """The twin's two charts, built again only when a logged step arrived or the runs ended."""
+    def build():
+        phases = {"adv": phase_step(frames["adv"])} if "adv" in frames else {}
+        corr = correlation_figure(frames, phase_steps=phases, steps=steps, compact=True, height=CHART_PX)
+        bars = accuracy_bars(frames, height=CHART_PX)
+        for fig in (corr, bars):  # what a browser (and the benchmark) reads: which runs, and whether they ended
+            fig.update_layout(meta={**fig.layout.meta, "runs": f"{ids.get('std')},{ids.get('adv')}",
+                                    "finished": finished})
+        return corr, bars
+
     stamp = (ids.get("std"), ids.get("adv"), tuple((m, len(f)) for m, f in frames.items()), finished, steps)
-    cached = st.session_state.get(keys.HOME_FIGURES)
-    if cached is not None and cached[0] == stamp:
-        return cached[1]
-    phases = {"adv": phase_step(frames["adv"])} if "adv" in frames else {}
-    corr = correlation_figure(frames, phase_steps=phases, steps=steps, compact=True, height=CHART_PX)
-    bars = accuracy_bars(frames, height=CHART_PX)
-    for fig in (corr, bars):  # what a browser (and the benchmark) reads: which runs, and whether they ended
-        fig.update_layout(meta={**fig.layout.meta, "runs": f"{ids.get('std')},{ids.get('adv')}",
-                                "finished": finished})
-    st.session_state[keys.HOME_FIGURES] = (stamp, (corr, bars))
-    return corr, bars
+    return built_when_moved(keys.HOME_FIGURES, stamp, build)
 
 
 def panel(ids: dict, polling: bool, steps: int) -> None:
